@@ -1,0 +1,48 @@
+"""The `energy-platform` command: demo, backtest and the platform's other entry points."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="energy-platform", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole platform on the active source")
+    demo.set_defaults(func=_demo)
+
+    ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1 with the project's instance")
+    ui.add_argument("--port", default="3000")
+    ui.set_defaults(func=_ui)
+
+    return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from energy_platform.demo import run_demo
+
+    return run_demo()
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import os
+
+    from energy_platform.settings import PROJECT_ROOT, get_settings
+
+    settings = get_settings()  # creates the home and DAGSTER_HOME with the project's dagster.yaml
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", args.port, "-w", workspace])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""`raw_prices` and its data-quality checks: the thin Dagster face of warehouse/ingest.py."""
+
+
+from datetime import timedelta
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from energy_platform.defs.metadata import markdown_preview
+from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
+from energy_platform.warehouse import quality
+from energy_platform.warehouse.ingest import ingest_range
+from energy_platform.warehouse.quality import CheckOutcome
+
+
+class RawPricesConfig(dg.Config):
+    full_refresh: bool = Field(
+        default=False,
+        description="Re-download every day of the partition window, not only days missing hours.",
+    )
+
+
+def build_raw_prices(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        code_version="1",
+        group_name="ingestion",
+        kinds={"duckdb", "polars"},
+        description="Hourly national bolsa price (COP/kWh) in raw.prices_hourly, one month per partition.",
+    )
+    def raw_prices(
+        context: dg.AssetExecutionContext,
+        config: RawPricesConfig,
+        warehouse: WarehouseResource,
+        source: SourceResource,
+    ) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        start, end = window.start.date(), window.end.date() - timedelta(days=1)
+        report = ingest_range(warehouse.path, source.get(), start, end, full_refresh=config.full_refresh)
+        context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
+        daily = (
+            report.frame.group_by("date")
+            .agg(
+                pl.len().alias("hours"),
+                pl.col("price").min().alias("min"),
+                pl.col("price").mean().alias("mean"),
+                pl.col("price").max().alias("max"),
+            )
+            .sort("date", descending=True)
+            if report.rows_written
+            else pl.DataFrame({"note": ["nothing new to fetch: every day of the window is complete"]})
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": report.rows_written,
+                "window": f"{start}..{end}",
+                "fetched_range": str(report.fetched[0]) + ".." + str(report.fetched[1]) if report.fetched else "none",
+                "source": source.spec,
+                "preview (latest days written)": markdown_preview(daily),
+            }
+        )
+
+    return raw_prices
+
+
+def _result(outcome: CheckOutcome) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN,
+        description=outcome.description,
+        metadata=outcome.metadata,
+    )
+
+
+def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=raw_prices, description="Every day between the first and last stored day has 24 priced hours.")
+    def every_day_has_24_hours(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return _result(quality.every_day_has_24_hours(warehouse.path))
+
+    @dg.asset_check(asset=raw_prices, description="No null, NaN or infinite price is stored.")
+    def no_null_or_nonfinite_price(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return _result(quality.no_null_or_nonfinite_price(warehouse.path))
+
+    @dg.asset_check(asset=raw_prices, description="0 < price < 10,000 COP/kWh: WARN outside, ERROR if negative or null.")
+    def prices_within_plausible_bounds(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return _result(quality.prices_within_plausible_bounds(warehouse.path))
+
+    @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")
+    def latest_partition_fresh(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
+        return _result(quality.latest_partition_fresh(warehouse.path, source.get().last_date()))
+
+    return [every_day_has_24_hours, no_null_or_nonfinite_price, prices_within_plausible_bounds, latest_partition_fresh]

@@ -1,0 +1,78 @@
+"""Every path and switch of the platform, read from the environment once.
+
+`ENERGY_PLATFORM_HOME` holds all state; `DAGSTER_HOME` defaults to a folder inside it that
+carries the project's `dagster.yaml`, so runs persist and the UI shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    source: str
+    horizon_days: int
+    dagster_home: Path
+    xm_base_url: str = "https://servapibi.xm.com.co"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    @property
+    def analytics_path(self) -> Path:
+        return self.home / "analytics.duckdb"
+
+    @property
+    def mlflow_db_path(self) -> Path:
+        return self.home / "mlflow.db"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_db_path}"
+
+    @property
+    def mlflow_artifacts(self) -> Path:
+        return self.home / "mlartifacts"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.home, self.mlflow_artifacts, self.reports_dir, self.dagster_home):
+            path.mkdir(parents=True, exist_ok=True)
+        target = self.dagster_home / "dagster.yaml"
+        if PROJECT_DAGSTER_YAML.exists() and not target.exists():
+            shutil.copyfile(PROJECT_DAGSTER_YAML, target)
+
+
+def from_env(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("ENERGY_PLATFORM_HOME") or Path.cwd() / ".energy_platform").resolve()
+    dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster_home").resolve()
+    return Settings(
+        home=home,
+        source=env.get("ENERGY_PLATFORM_SOURCE", "sample"),
+        horizon_days=int(env.get("ENERGY_PLATFORM_HORIZON_DAYS", "2")),
+        dagster_home=dagster_home,
+        xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; also points DAGSTER_HOME at the home's instance."""
+    settings = from_env()
+    settings.ensure_dirs()
+    os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home))
+    return settings

@@ -1,0 +1,23 @@
+"""Where hourly prices come from: `sample` (embedded), `xm` (live API) or `csv:<path>`."""
+
+from __future__ import annotations
+
+from energy_platform.sources.base import PriceSource, SourceError
+from energy_platform.sources.csv_file import CsvSource, read_hourly_csv
+from energy_platform.sources.sample import SampleSource
+
+
+def get_source(spec: str) -> PriceSource:
+    """Build the source named by an `ENERGY_PLATFORM_SOURCE` value."""
+    if spec == "sample":
+        return SampleSource()
+    if spec == "xm":
+        from energy_platform.sources.xm import XmSource
+
+        return XmSource()
+    if spec.startswith("csv:") and len(spec) > 4:
+        return CsvSource(spec[4:])
+    raise SourceError(f"unknown source {spec!r}: use 'sample', 'xm' or 'csv:<path>'")
+
+
+__all__ = ["PriceSource", "SourceError", "CsvSource", "SampleSource", "get_source", "read_hourly_csv"]

@@ -1,0 +1,1 @@
+"""The DuckDB warehouse: schema, short-lived connections, idempotent partition writes."""

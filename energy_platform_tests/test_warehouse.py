@@ -1,0 +1,121 @@
+import subprocess
+import sys
+import time
+from datetime import date
+
+import polars as pl
+import pytest
+
+from energy_platform.sources import SampleSource
+from energy_platform.warehouse import quality
+from energy_platform.warehouse.db import WarehouseLockedError, connect
+from energy_platform.warehouse.prices import incomplete_days, read_prices, replace_prices
+
+
+@pytest.fixture
+def january():
+    return SampleSource().hourly_prices(date(2016, 1, 1), date(2016, 1, 31))
+
+
+def _count(path) -> int:
+    with connect(path, read_only=True) as conn:
+        return conn.execute("SELECT count(*) FROM raw.prices_hourly").fetchone()[0]
+
+
+def test_replace_twice_leaves_one_copy(tmp_path, january):
+    path = tmp_path / "w.duckdb"
+    assert replace_prices(path, january, date(2016, 1, 1), date(2016, 1, 31), "sample") == 744
+    replace_prices(path, january, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    assert _count(path) == 744
+    stored = read_prices(path)
+    assert stored["price"].to_list() == january["price"].to_list()
+
+
+def test_short_answer_never_deletes_other_days(tmp_path, january):
+    path = tmp_path / "w.duckdb"
+    replace_prices(path, january, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    changed = january.filter(pl.col("date") == date(2016, 1, 10)).with_columns(pl.lit(1.0).alias("price"))
+    replace_prices(path, changed, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    stored = read_prices(path)
+    assert stored.height == 744
+    assert stored.filter(pl.col("date") == date(2016, 1, 10))["price"].unique().to_list() == [1.0]
+
+
+def test_rows_outside_the_range_are_refused(tmp_path, january):
+    with pytest.raises(ValueError, match="outside the range 2016-01-01..2016-01-15"):
+        replace_prices(tmp_path / "w.duckdb", january, date(2016, 1, 1), date(2016, 1, 15), "sample")
+
+
+def test_incomplete_days_lists_missing_and_partial_days(tmp_path, january):
+    path = tmp_path / "w.duckdb"
+    holey = january.with_columns(
+        pl.when((pl.col("date") == date(2016, 1, 5)) & (pl.col("hour") == 3)).then(None).otherwise(pl.col("price")).alias("price")
+    ).filter(pl.col("date") != date(2016, 1, 20))
+    replace_prices(path, holey, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    assert incomplete_days(path, date(2016, 1, 1), date(2016, 2, 2)) == [
+        date(2016, 1, 5), date(2016, 1, 20), date(2016, 2, 1), date(2016, 2, 2)
+    ]
+
+
+def test_quality_checks_on_good_and_bad_data(tmp_path, january):
+    path = tmp_path / "w.duckdb"
+    replace_prices(path, january, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    assert all(
+        o.passed for o in (
+            quality.every_day_has_24_hours(path),
+            quality.no_null_or_nonfinite_price(path),
+            quality.prices_within_plausible_bounds(path),
+            quality.latest_partition_fresh(path, date(2016, 1, 31)),
+        )
+    )
+    bad = january.filter(~((pl.col("date") == date(2016, 1, 7)) & (pl.col("hour") == 0))).with_columns(
+        pl.when(pl.col("ts") == pl.datetime(2016, 1, 3, 4)).then(None)
+        .when(pl.col("ts") == pl.datetime(2016, 1, 4, 5)).then(float("nan"))
+        .when(pl.col("ts") == pl.datetime(2016, 1, 9, 9)).then(12_000.0)
+        .otherwise(pl.col("price")).alias("price")
+    )
+    replace_prices(path, bad, date(2016, 1, 1), date(2016, 1, 31), "sample")
+
+    complete = quality.every_day_has_24_hours(path)
+    assert not complete.passed and complete.severity == "error"
+    assert complete.metadata["incomplete_days"] == 2
+    assert set(complete.metadata["examples (day: priced hours)"]) == {"2016-01-03", "2016-01-07"}
+
+    nulls = quality.no_null_or_nonfinite_price(path)
+    assert not nulls.passed and nulls.metadata["bad_hours"] == 2
+
+    bounds = quality.prices_within_plausible_bounds(path)
+    assert not bounds.passed and bounds.severity == "error"  # the null counts as a hard failure
+    assert bounds.metadata["out_of_bounds_hours"] == 3
+    assert bounds.metadata["negative_null_or_nan_hours"] == 2
+
+    only_high = bad.with_columns(pl.col("price").fill_null(100.0).fill_nan(100.0))
+    replace_prices(path, only_high, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    warn = quality.prices_within_plausible_bounds(path)
+    assert not warn.passed and warn.severity == "warn" and "2016-01-09 09:00:00" in warn.metadata["examples"]
+
+    stale = quality.latest_partition_fresh(path, date(2016, 2, 5))
+    assert not stale.passed and stale.severity == "error" and stale.metadata["lag_days"] == 5
+    late = quality.latest_partition_fresh(path, date(2016, 2, 1))
+    assert not late.passed and late.severity == "warn"
+
+
+def test_a_held_lock_is_retried_then_named(tmp_path, january):
+    path = tmp_path / "w.duckdb"
+    replace_prices(path, january, date(2016, 1, 1), date(2016, 1, 31), "sample")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(WarehouseLockedError) as err:
+            with connect(path, wait_seconds=1.0):
+                pass
+        assert time.monotonic() - started >= 1.0
+        assert str(path) in str(err.value) and "analytics.duckdb" in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _count(path) == 744  # nothing corrupted
