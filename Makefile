@@ -26,7 +26,7 @@ ui: install
 	$(VENV)/bin/energy-platform ui
 
 bench: install
-	$(PY) bench/run.py
+	$(PY) -W ignore bench/bench_ingestion.py
 
 clean:
 	rm -rf .energy_platform
