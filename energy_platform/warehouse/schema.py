@@ -1,4 +1,9 @@
-"""The warehouse schema, created by the code on every write connection (idempotent DDL)."""
+"""The warehouse schema, created by the code on every write connection (idempotent DDL).
+
+These tables are the contract between the pipeline's parts; the analysts' file
+(`analytics.duckdb`) is published from them. The feature table is created from the feature
+frame itself (its columns follow the forecaster's feature spec), see warehouse/features.py.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import duckdb
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS raw",
+    "CREATE SCHEMA IF NOT EXISTS features",
+    "CREATE SCHEMA IF NOT EXISTS ml",
+    "CREATE SCHEMA IF NOT EXISTS monitoring",
     """
     CREATE TABLE IF NOT EXISTS raw.prices_hourly (
         date DATE NOT NULL,
@@ -19,6 +27,102 @@ DDL = [
     """,
     "COMMENT ON TABLE raw.prices_hourly IS "
     "'Hourly national bolsa price (COP/kWh) as delivered by the source; null = missing hour, never filled'",
+    """
+    CREATE TABLE IF NOT EXISTS ml.predictions (
+        target_date DATE NOT NULL,
+        hour INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
+        ts TIMESTAMP NOT NULL,
+        forecast DOUBLE NOT NULL,
+        p10 DOUBLE NOT NULL,
+        p50 DOUBLE NOT NULL,
+        p90 DOUBLE NOT NULL,
+        model_version VARCHAR NOT NULL,
+        mlflow_run_id VARCHAR NOT NULL,
+        feature_cutoff DATE NOT NULL,
+        created_at TIMESTAMP NOT NULL,
+        dagster_run_id VARCHAR,
+        PRIMARY KEY (target_date, hour, model_version)
+    )
+    """,
+    "COMMENT ON TABLE ml.predictions IS "
+    "'Day-ahead forecasts, 24 rows per target day and model version; every version''s forecast is kept'",
+    """
+    CREATE TABLE IF NOT EXISTS ml.model_versions (
+        version VARCHAR PRIMARY KEY,
+        mlflow_run_id VARCHAR NOT NULL,
+        registered_at TIMESTAMP NOT NULL,
+        train_start DATE,
+        train_end DATE,
+        data_fingerprint VARCHAR,
+        backtest_start DATE,
+        backtest_end DATE,
+        backtest_mae DOUBLE,
+        backtest_rmae DOUBLE,
+        backtest_pinball DOUBLE,
+        backtest_coverage_80 DOUBLE,
+        dagster_run_id VARCHAR,
+        gate_decision VARCHAR,
+        aliases VARCHAR
+    )
+    """,
+    "COMMENT ON TABLE ml.model_versions IS "
+    "'Every registered version of day_ahead_price_forecaster with its backtest and gate decision'",
+    """
+    CREATE TABLE IF NOT EXISTS ml.champion_history (
+        changed_at TIMESTAMP NOT NULL,
+        version VARCHAR NOT NULL,
+        previous_version VARCHAR,
+        reason VARCHAR NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE ml.champion_history IS 'Each time the champion alias moved (promotion or rollback)'",
+    """
+    CREATE TABLE IF NOT EXISTS monitoring.forecast_accuracy (
+        target_date DATE NOT NULL,
+        model_version VARCHAR NOT NULL,
+        hours INTEGER NOT NULL,
+        mae DOUBLE,
+        rmse DOUBLE,
+        smape DOUBLE,
+        naive_w_mae DOUBLE,
+        rmae DOUBLE,
+        pinball DOUBLE,
+        coverage_80 DOUBLE,
+        computed_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (target_date, model_version)
+    )
+    """,
+    "COMMENT ON TABLE monitoring.forecast_accuracy IS "
+    "'Realised accuracy of each forecast day once its actual prices arrived, per model version'",
+    """
+    CREATE TABLE IF NOT EXISTS monitoring.drift_checks (
+        checked_at TIMESTAMP NOT NULL,
+        check_name VARCHAR NOT NULL,
+        asset VARCHAR NOT NULL,
+        reference_start DATE,
+        reference_end DATE,
+        current_start DATE,
+        current_end DATE,
+        n_columns INTEGER,
+        drift_share DOUBLE,
+        drifted_columns VARCHAR,
+        severity VARCHAR NOT NULL,
+        report_path VARCHAR,
+        dagster_run_id VARCHAR
+    )
+    """,
+    "COMMENT ON TABLE monitoring.drift_checks IS "
+    "'One row per drift evaluation; severity is pass, warn, error or not_enough_data; drifted_columns is JSON'",
+    """
+    CREATE TABLE IF NOT EXISTS monitoring.alerts (
+        raised_at TIMESTAMP NOT NULL,
+        kind VARCHAR NOT NULL,
+        dagster_run_id VARCHAR,
+        job_name VARCHAR,
+        message VARCHAR NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE monitoring.alerts IS 'Failures and requests the team must see (run failures, retraining requests)'",
 ]
 
 
