@@ -17,6 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", default="3000")
     ui.set_defaults(func=_ui)
 
+    from energy_platform.forecasting import backtest_cli
+
+    backtest_cli.register(sub)
+
     return parser
 
 
@@ -38,7 +42,18 @@ def _ui(args: argparse.Namespace) -> int:
     os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", args.port, "-w", workspace])
 
 
+def _quiet_libraries() -> None:
+    """MLflow's progress bars and advice are noise in a command-line run; warnings stay visible."""
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)

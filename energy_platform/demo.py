@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import time
-
 import dagster as dg
+import polars as pl
 
-from energy_platform.defs import INGEST_JOB, build_definitions
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB, build_definitions
 from energy_platform.orchestration import run_job
-from energy_platform.settings import get_settings
+from energy_platform.settings import Settings, get_settings
 from energy_platform.warehouse.db import connect
+
+RECENT_DAYS = 28  # prediction partitions the demo backfills: what monitoring and the dashboard need
 
 
 def _step(n: int, total: int, label: str) -> float:
@@ -17,27 +19,63 @@ def _step(n: int, total: int, label: str) -> float:
     return time.perf_counter()
 
 
-def run_demo() -> int:
+def _done(started: float, extra: str = "") -> None:
+    print(f"      done in {time.perf_counter() - started:.1f} s{'; ' + extra if extra else ''}", flush=True)
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
+
+
+def run_demo(training_config: dict | None = None) -> int:
     settings = get_settings()
     instance = dg.DagsterInstance.get()
     defs = build_definitions(settings)
-    partitions = defs.resolve_assets_def("raw_prices").partitions_def
-    keys = partitions.get_partition_keys()
-    total = 1
+    month_keys = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    day_keys = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()[-RECENT_DAYS:]
+    total = 4
 
-    t0 = _step(1, total, f"raw_prices: {len(keys)} monthly partitions {keys[0]}..{keys[-1]} in one run from '{settings.source}'")
-    result = run_job(defs, INGEST_JOB, instance, partition_range=(keys[0], keys[-1]))
+    t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {month_keys[0][:7]}..{month_keys[-1][:7]} in one run from '{settings.source}'")
+    result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
     checks = result.get_asset_check_evaluations()
     failed = [c.check_name for c in checks if not c.passed]
-    print(f"      done in {time.perf_counter() - t0:.1f} s; checks: {len(checks) - len(failed)}/{len(checks)} passed"
-          + (f", failing: {', '.join(failed)}" if failed else ""))
+    _done(t, f"checks {len(checks) - len(failed)}/{len(checks)} passed" + (f", failing: {', '.join(failed)}" if failed else ""))
 
+    t = _step(2, total, "features: the feature store, one row per target day")
+    result = run_job(defs, FEATURES_JOB, instance)
+    _done(t, f"{_metadata(result, 'features')['dagster/row_count']} rows written")
+
+    t = _step(3, total, "forecaster_model + champion_model: train, backtest on recent weeks, MLflow, gate")
+    run_config = {"ops": {"forecaster_model": {"config": training_config}}} if training_config else None
+    result = run_job(defs, TRAIN_JOB, instance, run_config=run_config)
+    trained, gate = _metadata(result, "forecaster_model"), _metadata(result, "champion_model")
+    _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}")
+
+    t = _step(4, total, f"predictions: {len(day_keys)} target days {day_keys[0]}..{day_keys[-1]} in one run")
+    run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
+    _done(t)
+
+    _summary(settings, day_keys[-1], gate)
+    return 0
+
+
+def _summary(settings: Settings, target: str, gate: dict) -> None:
     with connect(settings.warehouse_path, read_only=True) as conn:
-        rows, first, last = conn.execute("SELECT count(*), min(date), max(date) FROM raw.prices_hourly").fetchone()
+        rows, first, last = conn.execute("SELECT count(*), min(date), max(date) FROM raw.prices_hourly").fetchall()[0]
+        forecast = conn.sql(
+            "SELECT hour, round(p10, 1) AS p10, round(forecast, 1) AS forecast, round(p90, 1) AS p90 "
+            "FROM ml.predictions WHERE target_date = ?::DATE AND model_version = ? ORDER BY hour",
+            params=[target, gate["champion_version"]],
+        ).pl()
+    print()
+    print(f"Forecast for {target} (data to {last}, horizon {settings.horizon_days} days), COP/kWh, "
+          f"champion v{gate['champion_version']} (backtest rMAE {gate['champion_rmae'] if gate['champion_rmae'] != 'none' else gate['challenger_rmae']:.3f} vs weekly naive):")
+    with pl.Config(tbl_rows=24, tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
+        print(forecast)
     print()
     print(f"raw.prices_hourly: {rows:,} rows, {first}..{last}")
     print(f"state:             {settings.home}")
     print(f"  warehouse:       {settings.warehouse_path}")
+    print(f"  mlflow:          {settings.mlflow_tracking_uri}  (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri})")
     print(f"  dagster runs:    {settings.dagster_home}")
     print("next:              make ui   (Dagster UI on http://127.0.0.1:3000)")
-    return 0

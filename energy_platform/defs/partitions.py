@@ -6,7 +6,7 @@ Dagster's per-partition bookkeeping from dominating; the daily run still only fe
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -29,3 +29,16 @@ def raw_price_partitions(source_spec: str) -> dg.MonthlyPartitionsDefinition:
     return dg.MonthlyPartitionsDefinition(
         start_date=HISTORY_START, end_date=_first_of_next_month(last).isoformat(), timezone=TIMEZONE
     )
+
+
+PREDICTIONS_START = "2015-02-01"  # a forecast needs some history; earlier days cannot be served
+
+
+def prediction_partitions(source_spec: str, horizon_days: int) -> dg.DailyPartitionsDefinition:
+    """One partition per target day, up to the day the latest data can forecast (last day + H)."""
+    if source_spec == "xm":
+        # Data to yesterday (D-1) forecasts D-1+H: with H=2, tomorrow.
+        return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE, end_offset=horizon_days)
+    last = get_source(source_spec).last_date()
+    end = last + timedelta(days=horizon_days + 1)
+    return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)

@@ -1,0 +1,213 @@
+"""The model lifecycle as assets: feature store, training, the promotion gate, daily predictions."""
+
+from datetime import date, timedelta
+
+import dagster as dg
+import mlflow
+import polars as pl
+from mlflow import MlflowClient
+from pydantic import Field
+
+from energy_platform.defs.metadata import markdown_preview
+from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
+from energy_platform.forecasting.backtest import backtest_recent
+from energy_platform.forecasting.features import build_feature_frame
+from energy_platform.serving import forecast_day
+from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
+from energy_platform.warehouse.features import latest_target_date, write_features
+from energy_platform.warehouse.model_versions import record_champion_change, sync_model_versions
+from energy_platform.warehouse.predictions import write_predictions
+from energy_platform.warehouse.prices import read_prices
+
+FEATURES_CODE_VERSION = "1"
+TRAINING_CODE_VERSION = "1"
+PREDICTIONS_CODE_VERSION = "1"
+
+
+class FeaturesConfig(dg.Config):
+    full_recompute: bool = Field(False, description="Recompute every target day, not only new and recent ones.")
+    refresh_days: int = Field(14, description="Recent target days recomputed on every run (their actuals arrive late).")
+
+
+def build_features_asset(raw_prices: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
+    @dg.asset(
+        deps=[raw_prices],
+        pool=WAREHOUSE_POOL,
+        code_version=FEATURES_CODE_VERSION,
+        group_name="ml",
+        kinds={"duckdb", "polars"},
+        description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}).",
+    )
+    def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        prices = read_prices(warehouse.path)
+        if prices.is_empty():
+            raise dg.Failure("raw.prices_hourly is empty: materialize raw_prices first")
+        first_target = prices["date"].min() + timedelta(days=7 + horizon_days)
+        last_target = prices["date"].max() + timedelta(days=horizon_days)
+        latest = None if config.full_recompute else latest_target_date(warehouse.path)
+        start = first_target if latest is None else max(first_target, latest - timedelta(days=config.refresh_days))
+        targets = pl.date_range(start, last_target, "1d", eager=True).to_list()
+        frame = build_feature_frame(prices, targets, horizon_days)
+        written = write_features(warehouse.path, frame, replace_all=config.full_recompute)
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": written,
+            "target_dates": f"{targets[0]}..{targets[-1]}",
+            "feature_columns": len([c for c in frame.columns if c not in ("target_date", "cutoff_date") and not c.startswith("target_h")]),
+            "preview": markdown_preview(frame.select(frame.columns[:8]).tail(5)),
+        })
+
+    return features
+
+
+class TrainingConfig(dg.Config):
+    window_days: int = Field(1456, description="Training window (days), the paper's 4 years.")
+    backtest_weeks: int = Field(4, description="Recent weeks of the walk-forward backtest that scores the candidate.")
+    recalibrate_every: int = Field(7, description="Days between refits in that backtest.")
+    seed: int = 0
+    max_epochs: int | None = Field(None, description="Override the forecaster's epoch cap (tests use tiny values).")
+    n_members: int | None = Field(None, description="Override the ensemble size.")
+
+
+def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
+    @dg.asset(
+        deps=[features],
+        code_version=TRAINING_CODE_VERSION,
+        group_name="ml",
+        kinds={"pytorch", "mlflow"},
+        description="Train the forecaster, backtest it on recent weeks, log to MLflow, register as `challenger`.",
+    )
+    def forecaster_model(
+        context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object]
+    ) -> dg.MaterializeResult:
+        """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
+        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members}.items() if v is not None}
+        params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
+        prices = read_prices(warehouse.path)
+        try:
+            candidate = train_candidate(prices, params)
+            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION)
+        except BaseException:
+            mlflow_tracking.end_run(status="FAILED")
+            raise
+        m = registered.metrics
+        return dg.MaterializeResult(metadata={
+            "model_version": registered.version,
+            "mlflow_run_id": registered.run_id,
+            "backtest_rmae": dg.MetadataValue.float(m["backtest_rmae"]),
+            "backtest_mae": dg.MetadataValue.float(m["backtest_mae"]),
+            "backtest_pinball": dg.MetadataValue.float(m.get("backtest_pinball", float("nan"))),
+            "backtest_coverage_80": dg.MetadataValue.float(m.get("backtest_coverage_80", float("nan"))),
+            "train_range": f"{candidate.train_start}..{candidate.train_end}",
+            "data_fingerprint": candidate.fingerprint["sha256"],
+            "fit_seconds": dg.MetadataValue.float(candidate.fit_seconds),
+            "model_uri": registered.model_uri,
+        })
+
+    return forecaster_model
+
+
+class GateConfig(dg.Config):
+    margin: float = Field(0.01, description="rMAE the challenger must gain over the champion to replace it.")
+
+
+def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        deps=[forecaster_model],
+        pool=WAREHOUSE_POOL,
+        code_version="1",
+        group_name="ml",
+        kinds={"mlflow"},
+        description="Promotion gate: the challenger becomes `champion` only if it beats the weekly naive and the champion.",
+    )
+    def champion_model(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        challenger = registry.alias_version(client, registry.CHALLENGER)
+        if challenger is None:
+            raise dg.Failure(f"no '{registry.CHALLENGER}' version of {MODEL_NAME}: materialize forecaster_model first")
+        champion = registry.alias_version(client, registry.CHAMPION)
+        challenger_rmae = float(challenger.tags["metric.backtest_rmae"])
+        if champion is not None and champion.version == challenger.version:
+            decision = registry.GateDecision(
+                False, f"v{challenger.version} already is the champion",
+                challenger.version, challenger_rmae, champion.version, challenger_rmae, config.margin,
+            )
+        else:
+            champion_rmae = None
+            if champion is not None:
+                # Score the champion's training procedure on the challenger's window.
+                params = TrainingParams(**registry.training_params_of(champion))
+                weeks = registry.training_params_of(challenger)["backtest_weeks"]
+                end = date.fromisoformat(challenger.tags["backtest_end"])
+                result = backtest_recent(read_prices(warehouse.path), params.build(), weeks,
+                                         recalibrate_every=params.recalibrate_every, window_days=params.window_days, end=end)
+                champion_rmae = next(m["rmae"] for m in result.metrics if m["model"] == "forecaster")
+            decision = registry.decide(
+                challenger.version, challenger_rmae, champion.version if champion else None, champion_rmae, config.margin
+            )
+        registry.apply(client, decision)
+        if decision.promote:
+            record_champion_change(warehouse.path, challenger.version, champion.version if champion else None, decision.reason)
+        sync_model_versions(warehouse.path, registry.versions_frame(client))
+        served = registry.alias_version(client, registry.CHAMPION)
+        context.log.info(f"gate: {decision.reason}")
+        return dg.MaterializeResult(metadata={
+            "decision": "promoted" if decision.promote else "refused",
+            "reason": decision.reason,
+            "challenger_version": challenger.version,
+            "challenger_rmae": dg.MetadataValue.float(challenger_rmae),
+            "champion_version_before": champion.version if champion else "none",
+            "champion_rmae": dg.MetadataValue.float(decision.champion_rmae) if decision.champion_rmae is not None else "none",
+            "champion_version": served.version if served else "none",
+        })
+
+    return champion_model
+
+
+def build_predictions_asset(
+    champion_model: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition, horizon_days: int, tracking_uri: str
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        deps=[champion_model],
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        code_version=PREDICTIONS_CODE_VERSION,
+        group_name="ml",
+        kinds={"duckdb", "mlflow"},
+        description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions.",
+    )
+    def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        champion = registry.alias_version(client, registry.CHAMPION)
+        if champion is None:
+            raise dg.Failure(f"no '{registry.CHAMPION}' version of {MODEL_NAME}: run the gate (champion_model) first")
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{registry.CHAMPION}")
+        history_days = int(champion.tags["history_days"])
+        window = context.partition_time_window
+        targets = pl.date_range(window.start.date(), window.end.date() - timedelta(days=1), "1d", eager=True).to_list()
+        prices = read_prices(warehouse.path, targets[0] - timedelta(days=history_days), targets[-1])
+        frames = [forecast_day(model, prices, d, horizon_days, history_days) for d in targets]
+        frame = pl.concat(frames).with_columns(
+            pl.lit(str(champion.version)).alias("model_version"),
+            pl.lit(champion.run_id).alias("mlflow_run_id"),
+            pl.lit(context.run_id).alias("dagster_run_id"),
+        )
+        written = write_predictions(warehouse.path, frame)
+        digest = str(frame.select("target_date", "hour", "forecast", "p10", "p90", "model_version").hash_rows().sum())
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": written,
+                "target_dates": f"{targets[0]}..{targets[-1]}",
+                "model_version": str(champion.version),
+                "mlflow_run_id": champion.run_id,
+                "forecast (last day)": markdown_preview(
+                    frames[-1].select("hour", "p10", "forecast", "p90"), rows=24
+                ),
+            },
+            data_version=dg.DataVersion(f"v{champion.version}-{digest}"),
+        )
+
+    return predictions

@@ -1,0 +1,129 @@
+"""Reference models every forecast must beat: two naives and LEAR (Lago et al., 2021).
+
+LEAR here is one window of the paper's model: 24 per-hour LASSO regressions on the LEAR lags,
+inputs and targets put through asinh((x - median) / MAD) column by column, and the penalty
+picked by AIC on the LARS path (`LassoLarsIC`) and then refitted with coordinate descent
+(`Lasso`), exactly as epftoolbox does.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Lasso, LassoLarsIC
+
+from energy_platform.forecasting.base import forecast_frame, prediction_features, training_set
+from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.base import min_window_days
+from energy_platform.forecasting.features import HOURS, DailyPanel, FeatureSpec, RobustAsinhScaler, daily_panel, feature_names
+
+
+def _ols_noise_variance(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """LassoLarsIC's own noise estimate (OLS residual variance), solved once for all 24 hours."""
+    coef, *_ = np.linalg.lstsq(X, Y, rcond=None)
+    dof = X.shape[0] - X.shape[1] - 1
+    return np.sum((Y - X @ coef) ** 2, axis=0) / dof
+
+
+class NaiveLag:
+    """Tomorrow looks like a known day `lag` days back (d-H for naive_d, d-7 for naive_w)."""
+
+    has_intervals = False
+
+    def __init__(self, name: str, lag: int, horizon_days: int):
+        spec = FeatureSpec(horizon_days=horizon_days)  # validates the horizon
+        if lag < horizon_days:
+            raise ForecastInputError(f"{name}: day d-{lag} is not known with horizon {horizon_days}")
+        self.name = name
+        self.lag = lag
+        self.horizon_days = spec.horizon_days
+
+    def fit(self, prices: pl.DataFrame, train_end: date, window_days: int) -> None:
+        if window_days < 1:
+            raise ForecastInputError(f"window of {window_days} days is too short")
+
+    def min_window_days(self, n_exog: int = 0) -> int:
+        return 1
+
+    def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        day = target - timedelta(days=self.lag)
+        row = panel.rows(panel.prices, panel.index_of([day]))[0]
+        if np.isnan(row).any():
+            raise ForecastInputError(f"{self.name}: prices of {day} are missing, cannot forecast {target}")
+        return forecast_frame(row)
+
+
+def naive_d(horizon_days: int = 1, **_: object) -> NaiveLag:
+    return NaiveLag("naive_d", horizon_days, horizon_days)
+
+
+def naive_w(horizon_days: int = 1, **_: object) -> NaiveLag:
+    return NaiveLag("naive_w", 7, horizon_days)
+
+
+class Lear:
+    """LASSO Estimated AutoRegressive model, one calibration window."""
+
+    has_intervals = False
+    min_train_days = 28
+
+    def __init__(self, horizon_days: int = 1, country: str = "CO", max_iter: int = 2500, **_: object):
+        self.spec = FeatureSpec(horizon_days=horizon_days, country=country)
+        self.name = "lear"
+        self.horizon_days = horizon_days
+        self.max_iter = max_iter
+        self._coef: np.ndarray | None = None
+
+    def min_window_days(self, n_exog: int = 0) -> int:
+        # LassoLarsIC estimates the noise variance by OLS: it needs more days than inputs.
+        n_inputs = len(feature_names(self.spec, [f"x{i}" for i in range(n_exog)]))
+        return min_window_days(self.spec, max(self.min_train_days, n_inputs + 2))
+
+    def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        need = self.min_window_days(len(panel.exog))
+        if window_days < need:
+            raise ForecastInputError(
+                f"lear: window of {window_days} days is too short: needs at least {need} "
+                f"(more training days than its {need - self.spec.max_lag - 2} inputs)"
+            )
+        data = training_set(panel, self.spec, train_end, window_days, self.min_train_days)
+        binary = np.all(np.isin(data.X, (0.0, 1.0)), axis=0)
+        self._binary = binary
+        self._x_scaler = RobustAsinhScaler(per_column=True).fit(data.X[:, ~binary])
+        self._y_scaler = RobustAsinhScaler(per_column=True).fit(data.Y)
+        X = self._scale_x(data.X)
+        Y = self._y_scaler.transform(data.Y)
+        coef = np.zeros((HOURS, X.shape[1]))
+        intercept = np.zeros(HOURS)
+        # One Gram matrix of the centred inputs serves all 24 hours; same alphas, half the time.
+        centred = X - X.mean(axis=0)
+        gram = centred.T @ centred
+        noise = _ols_noise_variance(centred, Y - Y.mean(axis=0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for h in range(HOURS):
+                ic = LassoLarsIC(
+                    criterion="aic", max_iter=self.max_iter, precompute=gram, noise_variance=noise[h]
+                )
+                alpha = ic.fit(X, Y[:, h]).alpha_
+                m = Lasso(alpha=alpha, max_iter=self.max_iter, precompute=True).fit(X, Y[:, h])
+                coef[h], intercept[h] = m.coef_, m.intercept_
+        self._coef, self._intercept, self._exog = coef, intercept, data.exog
+
+    def _scale_x(self, X: np.ndarray) -> np.ndarray:
+        out = X.copy()
+        out[:, ~self._binary] = self._x_scaler.transform(X[:, ~self._binary])
+        return out
+
+    def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
+        if self._coef is None:
+            raise ForecastInputError("lear: predict called before fit")
+        x = self._scale_x(prediction_features(prices, self.spec, target, self._exog))
+        z = x @ self._coef.T + self._intercept
+        return forecast_frame(self._y_scaler.inverse(z)[0])

@@ -1,0 +1,352 @@
+"""The platform's forecaster: a small ensemble of quantile MLPs in PyTorch.
+
+Why this shape (Lago et al., 2021): the LEAR inputs (lagged daily price profiles, exogenous
+day-ahead forecasts, weekday) feed an MLP with two hidden layers and 24 outputs per quantile.
+Prices and exogenous series go through asinh((x - median) / MAD), fitted on the training window,
+which tames price spikes; the network is trained in that space with pinball loss, and because
+the transform is monotone its quantiles map back to price quantiles exactly.
+
+Quantiles never cross: the net outputs p50 and two softplus offsets (p10 = p50 - a,
+p90 = p50 + b). The point forecast is p50, the MAE-optimal forecast. Members differ only by seed
+and are averaged quantile by quantile (an average of ordered triples stays ordered). The 10-90
+band is then widened or narrowed by one conformal offset measured on the validation slice (the
+end of the training window), so it covers ~80 % of hours out of sample, not only in training.
+
+Recalibration warm-starts from the previous fit's weights, so a daily refit costs a few epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from energy_platform.forecasting.base import (
+    QUANTILES,
+    forecast_frame,
+    min_window_days,
+    prediction_features,
+    training_set,
+)
+from energy_platform.forecasting.errors import ForecastFitError, ForecastInputError
+from energy_platform.forecasting.features import (
+    HOURS,
+    DailyPanel,
+    FeatureSpec,
+    RobustAsinhScaler,
+    _with_calendar,
+)
+
+STATE_KIND = "energy_platform.mlp_forecaster/1"
+
+
+@dataclass
+class MLPConfig:
+    """Hyperparameters; chosen on validation data before any test period (see bench/)."""
+
+    horizon_days: int = 1
+    country: str = "CO"
+    price_lags: tuple[int, ...] | None = None
+    exog_lags: tuple[int, ...] | None = None
+    hidden: tuple[int, ...] = (256, 128)
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    max_epochs: int = 150
+    patience: int = 15
+    warm_max_epochs: int = 15
+    warm_patience: int = 4
+    val_days: int = 91
+    n_members: int = 4
+    seed: int = 0
+    warm_start: bool = True
+    calibrate_intervals: bool = True
+    min_train_days: int = 56
+    threads: int = 1
+    linear_skip: bool = False
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> MLPConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
+        return cls(**kw)
+
+
+class QuantileMLP(nn.Module):
+    """Inputs -> hidden layers -> (24 hours x [p50, lower offset, upper offset])."""
+
+    def __init__(self, n_inputs: int, hidden: tuple[int, ...], dropout: float, linear_skip: bool = False):
+        super().__init__()
+        # A linear path from inputs to the median (LEAR inside the net): the MLP learns the rest.
+        self.skip = nn.Linear(n_inputs, HOURS) if linear_skip else None
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, HOURS * 3))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x).view(-1, HOURS, 3)
+        mid = out[..., 0] if self.skip is None else out[..., 0] + self.skip(x)
+        lo = mid - nn.functional.softplus(out[..., 1])
+        hi = mid + nn.functional.softplus(out[..., 2])
+        return torch.stack([lo, mid, hi], dim=-1)
+
+
+def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    q = torch.tensor(QUANTILES, dtype=pred.dtype)
+    diff = y.unsqueeze(-1) - pred
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
+@contextlib.contextmanager
+def torch_runtime(threads: int, seed: int) -> Iterator[None]:
+    """Seeded, deterministic, thread-limited torch, restoring the caller's settings after."""
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
+class MLPForecaster:
+    """The `forecaster` model: fit / predict / predict_from_history / save / load."""
+
+    has_intervals = True
+
+    def __init__(self, config: MLPConfig | None = None, **overrides: object):
+        cfg = config or MLPConfig()
+        if overrides:
+            cfg = MLPConfig(**{**asdict(cfg), **overrides})
+        self.config = cfg
+        self.spec = FeatureSpec(
+            horizon_days=cfg.horizon_days,
+            price_lags=cfg.price_lags,
+            exog_lags=cfg.exog_lags,
+            country=cfg.country,
+        )
+        self.name = "forecaster"
+        self.horizon_days = cfg.horizon_days
+        self._members: list[QuantileMLP] = []
+        self._fits = 0
+        self.last_fit: dict[str, object] = {}
+
+    # -- scaling -------------------------------------------------------------------------------
+    def _column_groups(self, names: list[str], exog: list[str]) -> dict[str, np.ndarray]:
+        groups = {"price": np.array([n.startswith("price_lag") for n in names])}
+        for e in exog:
+            groups[e] = np.array([n.startswith(f"{e}_lag") for n in names])
+        return groups
+
+    def _fit_scalers(self, X: np.ndarray, Y: np.ndarray, names: list[str], exog: list[str]) -> None:
+        self._groups = self._column_groups(names, exog)
+        self._price_scaler = RobustAsinhScaler(per_column=False).fit(Y)
+        self._exog_scalers = {e: RobustAsinhScaler(per_column=False).fit(X[:, self._groups[e]]) for e in exog}
+
+    def _scale_x(self, X: np.ndarray) -> np.ndarray:
+        out = X.copy()
+        out[:, self._groups["price"]] = self._price_scaler.transform(X[:, self._groups["price"]])
+        for e, sc in self._exog_scalers.items():
+            out[:, self._groups[e]] = sc.transform(X[:, self._groups[e]])
+        return out
+
+    def min_window_days(self, n_exog: int = 0) -> int:
+        return min_window_days(self.spec, self.config.min_train_days + self.config.val_days)
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
+        cfg = self.config
+        data = training_set(prices, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
+        warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
+        previous = self._members
+        self._members = []  # a failed fit leaves no model that could forecast
+        self._fit_scalers(data.X, data.Y, data.names, data.exog)
+        X = torch.tensor(self._scale_x(data.X), dtype=torch.float32)
+        Y = torch.tensor(self._price_scaler.transform(data.Y), dtype=torch.float32)
+        n_val = cfg.val_days
+        Xtr, Ytr, Xva, Yva = X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
+        members, epochs, val_losses = [], [], []
+        with torch_runtime(cfg.threads, cfg.seed + 7919 * self._fits):
+            for m in range(cfg.n_members):
+                gen = torch.Generator().manual_seed(cfg.seed * 1000 + m + 7919 * self._fits)
+                if warm:
+                    net = copy.deepcopy(previous[m])
+                    max_epochs, patience = cfg.warm_max_epochs, cfg.warm_patience
+                else:
+                    torch.manual_seed(cfg.seed * 1000 + m)
+                    net = QuantileMLP(X.shape[1], cfg.hidden, cfg.dropout, cfg.linear_skip)
+                    max_epochs, patience = cfg.max_epochs, cfg.patience
+                loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen)
+                members.append(net)
+                epochs.append(ep)
+                val_losses.append(loss)
+            with torch.no_grad():
+                val_pred = torch.stack([net(Xva) for net in members]).mean(0).numpy()
+        self._interval_shift = self._conformal_shift(val_pred, Yva.numpy()) if cfg.calibrate_intervals else 0.0
+        self._input_dim = X.shape[1]
+        self._exog = data.exog
+        self._members = members
+        self._fits += 1
+        self.train_end = train_end
+        self.last_fit = {"warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days)}
+
+    def _train(self, net, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int, gen) -> tuple[float, int]:
+        cfg = self.config
+        # The fused kernel is ~15 % faster per step on CPU here and just as deterministic.
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        best, best_state, stale, epoch = float("inf"), copy.deepcopy(net.state_dict()), 0, 0
+        n = Xtr.shape[0]
+        for epoch in range(1, max_epochs + 1):
+            net.train()
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, cfg.batch_size):
+                b = perm[i : i + cfg.batch_size]
+                loss = pinball_loss(net(Xtr[b]), Ytr[b])
+                if not torch.isfinite(loss):
+                    raise ForecastFitError(f"training loss became non-finite ({loss.item()}) at epoch {epoch}")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            net.eval()
+            with torch.no_grad():
+                val = pinball_loss(net(Xva), Yva).item()
+            if not np.isfinite(val):
+                raise ForecastFitError(f"validation loss became non-finite ({val}) at epoch {epoch}")
+            if val < best - 1e-6:
+                best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+        net.load_state_dict(best_state)
+        net.eval()
+        return best, epoch
+
+    @staticmethod
+    def _conformal_shift(pred: np.ndarray, y: np.ndarray) -> float:
+        """Conformalised quantile regression: the offset that makes the band cover 80 % on validation."""
+        score = np.maximum(pred[..., 0] - y, y - pred[..., 2]).ravel()
+        level = min(1.0, 0.8 * (1 + 1 / score.size))
+        return float(np.quantile(score, level))
+
+    # -- forecasting ---------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not self._members:
+            raise ForecastInputError("forecaster: no fitted model (fit first, or the last fit failed)")
+
+    def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
+        with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
+            xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
+            q = torch.stack([net(xt) for net in self._members]).mean(0).numpy()[0]
+        lo = np.minimum(q[:, 0] - self._interval_shift, q[:, 1])
+        hi = np.maximum(q[:, 2] + self._interval_shift, q[:, 1])
+        return np.column_stack([lo, q[:, 1], hi])
+
+    def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
+        self._check_fitted()
+        x = prediction_features(prices, self.spec, target, self._exog)
+        q = self._price_scaler.inverse(self._predict_scaled(x))
+        return forecast_frame(q[:, 1], q[:, 0], q[:, 2])
+
+    def predict_from_history(self, history: pl.DataFrame) -> pl.DataFrame:
+        """The 24 hours of day (last complete day of `history`) + H: `ts`, `hour`, quantiles.
+
+        Rows after the last complete day may carry exogenous forecasts with a null price.
+        """
+        self._check_fitted()
+        frame = _with_calendar(history)
+        complete = (
+            frame.group_by("date")
+            .agg(pl.col("price").is_not_null().sum().alias("n"))
+            .filter(pl.col("n") == HOURS)
+        )
+        if complete.height == 0:
+            raise ForecastInputError("history has no complete day of 24 prices")
+        last = complete["date"].max()
+        target = last + timedelta(days=self.horizon_days)
+        first_needed = target - timedelta(days=self.spec.max_lag)
+        if frame["date"].min() > first_needed:
+            raise ForecastInputError(
+                f"history too short: forecasting {target} needs complete days from {first_needed} "
+                f"to {last}, history starts {frame['date'].min()}"
+            )
+        span = frame.filter(pl.col("date").is_between(first_needed, last))
+        missing = (self.spec.max_lag - self.horizon_days + 1) * HOURS - span["price"].drop_nulls().len()
+        if missing > 0:
+            raise ForecastInputError(
+                f"history has gaps: {missing} missing or null hourly prices between {first_needed} and {last}"
+            )
+        out = self.predict(frame.select("ts", "price", *self._exog), target)
+        ts = pl.datetime_range(
+            pl.datetime(target.year, target.month, target.day),
+            pl.datetime(target.year, target.month, target.day, 23),
+            "1h",
+            eager=True,
+        )
+        return out.select(pl.Series("ts", ts).alias("ts").cast(pl.Datetime("us")), "hour", "forecast", "p10", "p50", "p90")
+
+    # -- persistence ---------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        self._check_fitted()
+        return {
+            "kind": STATE_KIND,
+            "config": self.config.to_dict(),
+            "exog": list(self._exog),
+            "input_dim": int(self._input_dim),
+            "groups": {k: v.tolist() for k, v in self._groups.items()},
+            "price_scaler": self._price_scaler.to_state(),
+            "exog_scalers": {e: s.to_state() for e, s in self._exog_scalers.items()},
+            "interval_shift": float(self._interval_shift),
+            "fits": int(self._fits),
+            "train_end": self.train_end.isoformat(),
+            "members": [net.state_dict() for net in self._members],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> MLPForecaster:
+        if state.get("kind") != STATE_KIND:
+            raise ForecastInputError(f"not a forecaster state: kind={state.get('kind')!r}")
+        model = cls(MLPConfig.from_dict(state["config"]))
+        model._exog = list(state["exog"])
+        model._input_dim = int(state["input_dim"])
+        model._groups = {k: np.asarray(v, dtype=bool) for k, v in state["groups"].items()}
+        model._price_scaler = RobustAsinhScaler.from_state(state["price_scaler"])
+        model._exog_scalers = {e: RobustAsinhScaler.from_state(s) for e, s in state["exog_scalers"].items()}
+        model._interval_shift = float(state["interval_shift"])
+        model._fits = int(state["fits"])
+        model.train_end = date.fromisoformat(state["train_end"])
+        cfg = model.config
+        for sd in state["members"]:
+            net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)
+            net.load_state_dict(sd)
+            net.eval()
+            model._members.append(net)
+        return model
+
+    def save(self, path: str | Path) -> None:
+        torch.save(self.to_state(), Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> MLPForecaster:
+        return cls.from_state(torch.load(Path(path), weights_only=True))

@@ -1,0 +1,33 @@
+"""Model names -> constructors: the one place the CLI, backtest and Dagster layer look models up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from energy_platform.forecasting.base import Forecaster
+from energy_platform.forecasting.baselines import Lear, naive_d, naive_w
+from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.model import MLPForecaster
+
+
+def _forecaster(horizon_days: int = 1, seed: int = 0, country: str = "CO", **overrides: object) -> MLPForecaster:
+    return MLPForecaster(horizon_days=horizon_days, seed=seed, country=country, **overrides)
+
+
+def _lear(horizon_days: int = 1, seed: int = 0, country: str = "CO", **_: object) -> Lear:
+    return Lear(horizon_days=horizon_days, country=country)
+
+
+MODELS: dict[str, Callable[..., Forecaster]] = {
+    "forecaster": _forecaster,
+    "lear": _lear,
+    "naive_d": naive_d,
+    "naive_w": naive_w,
+}
+
+
+def make_model(name: str, horizon_days: int = 1, seed: int = 0, country: str = "CO", **overrides: object) -> Forecaster:
+    """Build a model by registry name; `overrides` go to the forecaster's `MLPConfig`."""
+    if name not in MODELS:
+        raise ForecastInputError(f"unknown model {name!r}: choose from {', '.join(MODELS)}")
+    return MODELS[name](horizon_days=horizon_days, seed=seed, country=country, **overrides)

@@ -1,0 +1,165 @@
+"""Train a candidate, score it honestly, and record it in MLflow as a registered challenger.
+
+The candidate's score is a walk-forward backtest over the most recent weeks (each day forecast
+by a model fitted only on data before it); the model that is registered is then fitted on the
+whole window up to the last complete day. Registration comes last, so a failure anywhere
+before leaves no version behind, and a failure while aliasing removes the version it created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+import mlflow
+import numpy as np
+import polars as pl
+from mlflow import MlflowClient
+
+import energy_platform
+from energy_platform.forecasting.backtest import BacktestResult, backtest_recent
+from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.model import MLPForecaster
+from energy_platform.forecasting.models import make_model
+from energy_platform.settings import PROJECT_ROOT
+from energy_platform.tracking import MODEL_NAME
+from energy_platform.tracking.pyfunc_model import history_days, log_pyfunc
+
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    horizon_days: int = 2
+    window_days: int = 1456
+    backtest_weeks: int = 4
+    recalibrate_every: int = 7
+    seed: int = 0
+    model_overrides: dict = field(default_factory=dict)  # MLPConfig fields, e.g. max_epochs
+
+    def build(self) -> MLPForecaster:
+        return make_model("forecaster", horizon_days=self.horizon_days, seed=self.seed, **self.model_overrides)
+
+
+@dataclass
+class Candidate:
+    forecaster: MLPForecaster
+    params: TrainingParams
+    train_start: date
+    train_end: date
+    fingerprint: dict
+    backtest: BacktestResult
+    fit_seconds: float
+
+    def backtest_metrics(self, model: str = "forecaster") -> dict:
+        return next(m for m in self.backtest.metrics if m["model"] == model)
+
+
+def last_complete_day(prices: pl.DataFrame) -> date:
+    complete = prices.group_by("date").agg(pl.col("price").is_not_null().sum().alias("n")).filter(pl.col("n") == 24)
+    if complete.is_empty():
+        raise ForecastInputError("no complete day of 24 prices to train on")
+    return complete["date"].max()
+
+
+def fingerprint(prices: pl.DataFrame, start: date, end: date) -> dict:
+    """Content hash, range and size of the exact rows a model was trained on."""
+    rows = prices.filter(pl.col("date").is_between(start, end)).sort("ts").select("ts", "price")
+    digest = hashlib.sha256(rows.write_csv().encode()).hexdigest()
+    return {"sha256": digest, "start": start.isoformat(), "end": end.isoformat(), "rows": rows.height}
+
+
+def train_candidate(prices: pl.DataFrame, params: TrainingParams) -> Candidate:
+    train_end = last_complete_day(prices)
+    train_start = max(prices["date"].min(), train_end - timedelta(days=params.window_days - 1))
+    result = backtest_recent(
+        prices, params.build(), params.backtest_weeks,
+        recalibrate_every=params.recalibrate_every, window_days=params.window_days, end=train_end,
+    )
+    forecaster = params.build()
+    started = time.perf_counter()
+    forecaster.fit(prices, train_end, params.window_days)
+    return Candidate(
+        forecaster=forecaster,
+        params=params,
+        train_start=train_start,
+        train_end=train_end,
+        fingerprint=fingerprint(prices, train_start, train_end),
+        backtest=result,
+        fit_seconds=time.perf_counter() - started,
+    )
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class RegisteredCandidate:
+    version: str
+    run_id: str
+    model_uri: str
+    metrics: dict
+
+
+def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: str) -> RegisteredCandidate:
+    """Log params, losses, metrics, lineage and the pyfunc to the active MLflow run; register it."""
+    run = mlflow.active_run() or mlflow.start_run()
+    forecaster = candidate.forecaster
+    config = forecaster.config.to_dict()
+    mlflow.log_params({
+        **{f"model.{k}": v for k, v in config.items()},
+        "window_days": candidate.params.window_days,
+        "backtest_weeks": candidate.params.backtest_weeks,
+        "recalibrate_every": candidate.params.recalibrate_every,
+    })
+    for step, (train_loss, val_loss) in enumerate(forecaster.last_fit.get("epoch_losses", []), start=1):
+        mlflow.log_metrics({"train_pinball": train_loss, "val_pinball": val_loss}, step=step)
+    own, naive = candidate.backtest_metrics(), candidate.backtest_metrics("naive_w")
+    metrics = {
+        "val_pinball_scaled": forecaster.last_fit["val_pinball_scaled"],
+        "fit_seconds": candidate.fit_seconds,
+        **{f"backtest_{k}": float(v) for k, v in own.items() if isinstance(v, (int, float)) and k != "test_days"},
+        "backtest_naive_w_mae": float(naive["mae"]),
+        "backtest_days": float(own["test_days"]),
+    }
+    metrics = {k: v for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    mlflow.log_metrics(metrics)
+    backtest_days = candidate.backtest.forecasts["target_date"]
+    tags = {
+        "git_commit": _git_commit(),
+        "code_version": code_version,
+        "package_version": energy_platform.__version__,
+        "data_fingerprint": candidate.fingerprint["sha256"],
+        "data_start": candidate.fingerprint["start"],
+        "data_end": candidate.fingerprint["end"],
+        "data_rows": str(candidate.fingerprint["rows"]),
+        "backtest_start": str(backtest_days.min()),
+        "backtest_end": str(backtest_days.max()),
+        "history_days": str(history_days(forecaster)),
+        "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
+    }
+    mlflow.set_tags(tags)
+    example = prices.filter(
+        pl.col("date") > candidate.train_end - timedelta(days=history_days(forecaster) + 1)
+    ).select("ts", "price")  # the warehouse holds prices only; exogenous models are CSV-backtest only
+    info = log_pyfunc(forecaster, example)
+    client = MlflowClient()
+    version = mlflow.register_model(info.model_uri, MODEL_NAME, tags={**tags, "dagster_run_id": run.data.tags.get("dagster_run_id", "")})
+    try:
+        for key, value in metrics.items():
+            client.set_model_version_tag(MODEL_NAME, version.version, f"metric.{key}", f"{value:.6g}")
+        client.set_model_version_tag(MODEL_NAME, version.version, "mlflow_run_id", run.info.run_id)
+        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
+    except Exception:
+        client.delete_model_version(MODEL_NAME, version.version)
+        raise
+    return RegisteredCandidate(version.version, run.info.run_id, f"models:/{MODEL_NAME}/{version.version}", metrics)

@@ -1,0 +1,64 @@
+"""The feature store table `features.daily`: one row per target day, replaced idempotently.
+
+Its columns follow the forecaster's feature spec, so the table is created from the frame; a
+frame with other columns (a changed spec) replaces the whole table in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from energy_platform.warehouse.db import connect
+
+TABLE = "features.daily"
+
+
+def _columns(conn) -> list[str]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' AND table_name = 'daily' "
+        "ORDER BY ordinal_position"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False) -> int:
+    """Replace the rows of the target days in `frame` (or the whole table) in one transaction."""
+    with connect(path) as conn:
+        conn.register("incoming", frame.to_arrow())
+        try:
+            conn.execute("BEGIN TRANSACTION")
+            existing = _columns(conn)
+            if replace_all or (existing and existing != frame.columns):
+                conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+                existing = []
+            if not existing:
+                conn.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM incoming WITH NO DATA")
+                conn.execute(f"COMMENT ON TABLE {TABLE} IS 'Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used'")
+            conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
+            conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.unregister("incoming")
+    return frame.height
+
+
+def latest_target_date(path: str | Path) -> date | None:
+    with connect(path) as conn:
+        if not _columns(conn):
+            return None
+        return conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0]
+
+
+def read_features(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+    with connect(path, read_only=True) as conn:
+        return conn.sql(
+            f"SELECT * FROM {TABLE} WHERE target_date BETWEEN coalesce(?::DATE, DATE '0001-01-01') "
+            "AND coalesce(?::DATE, DATE '9999-12-31') ORDER BY target_date",
+            params=[start, end],
+        ).pl()

@@ -1,0 +1,47 @@
+import json
+
+import pytest
+
+from energy_platform.cli import main
+
+SLICE = ["--source", "sample", "--test-start", "2024-03-04", "--test-end", "2024-03-31", "--horizon-days", "2",
+         "--recalibrate-every", "14", "--window-days", "364", "--seed", "0"]
+
+
+def test_backtest_json_on_embedded_slice(capsys, tmp_path):
+    out = tmp_path / "fc.csv"
+    code = main(["backtest", *SLICE, "--models", "forecaster,naive_w,naive_d", "--json", "--forecasts-out", str(out)])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in rows] == ["forecaster", "naive_w", "naive_d"]
+    for r in rows:
+        assert {"model", "mae", "rmae", "smape", "rmse", "test_days", "fit_seconds"} <= set(r)
+        assert r["test_days"] == 28
+    by = {r["model"]: r for r in rows}
+    assert {"pinball", "coverage_80"} <= set(by["forecaster"])
+    assert by["naive_w"]["rmae"] == pytest.approx(1.0)
+    assert by["forecaster"]["rmae"] < 1.0
+    assert out.read_text().count("\n") == 1 + 3 * 28 * 24
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--test-start", "2030-01-01", "--test-end", "2030-01-10"], "outside the data"),
+        (["--horizon-days", "0"], "horizon"),
+        (["--window-days", "10"], "too short"),
+        (["--models", "forecaster,magic"], "unknown model"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, extra, match):
+    code = main(["backtest", *SLICE, "--models", "forecaster", *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert match in err and err.count("\n") == 1
+
+
+def test_bad_csv_is_exit_2(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Price\n2024-01-01 00:00:00,abc\n")
+    assert main(["backtest", "--csv", str(bad), "--models", "naive_w"]) == 2
+    assert "non-numeric" in capsys.readouterr().err
