@@ -25,6 +25,9 @@ test: install
 ui: install
 	$(VENV)/bin/energy-platform ui
 
+dashboard: install
+	$(VENV)/bin/energy-platform dashboard
+
 bench: install
 	$(PY) -W ignore bench/bench_ingestion.py
 

@@ -17,6 +17,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", default="3000")
     ui.set_defaults(func=_ui)
 
+    dashboard = sub.add_parser("dashboard", help="Streamlit dashboard over analytics.duckdb (127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--host", default="127.0.0.1")
+    dashboard.set_defaults(func=_dashboard)
+
+    rollback = sub.add_parser("rollback", help="make the previous champion the champion again (one step)")
+    rollback.set_defaults(func=_rollback)
+
     from energy_platform.forecasting import backtest_cli
 
     backtest_cli.register(sub)
@@ -28,6 +36,21 @@ def _demo(args: argparse.Namespace) -> int:
     from energy_platform.demo import run_demo
 
     return run_demo()
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from energy_platform.dashboard import run_dashboard
+
+    run_dashboard(port=args.port, host=args.host)
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from energy_platform.lifecycle_commands import rollback_champion
+
+    new, old = rollback_champion()
+    print(f"champion is now v{new} (was v{old}, which is now 'previous')")
+    return 0
 
 
 def _ui(args: argparse.Namespace) -> int:

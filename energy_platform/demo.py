@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB, build_definitions
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
 from energy_platform.orchestration import run_job
 from energy_platform.settings import Settings, get_settings
 from energy_platform.warehouse.db import connect
@@ -33,7 +33,7 @@ def run_demo(training_config: dict | None = None) -> int:
     defs = build_definitions(settings)
     month_keys = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     day_keys = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()[-RECENT_DAYS:]
-    total = 4
+    total = 5
 
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {month_keys[0][:7]}..{month_keys[-1][:7]} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
@@ -54,6 +54,10 @@ def run_demo(training_config: dict | None = None) -> int:
     t = _step(4, total, f"predictions: {len(day_keys)} target days {day_keys[0]}..{day_keys[-1]} in one run")
     run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
     _done(t)
+
+    t = _step(5, total, "analytics_snapshot: publish analytics.duckdb for analysts and the dashboard")
+    result = run_job(defs, PUBLISH_JOB, instance)
+    _done(t, f"{_metadata(result, 'analytics_snapshot')['seconds']} s to build and swap in")
 
     _summary(settings, day_keys[-1], gate)
     return 0
@@ -78,4 +82,6 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print(f"  warehouse:       {settings.warehouse_path}")
     print(f"  mlflow:          {settings.mlflow_tracking_uri}  (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri})")
     print(f"  dagster runs:    {settings.dagster_home}")
-    print("next:              make ui   (Dagster UI on http://127.0.0.1:3000)")
+    print(f"  analysts:        {settings.analytics_path}  (duckdb -readonly {settings.analytics_path})")
+    print("next:              make ui         (Dagster UI on http://127.0.0.1:3000)")
+    print("                   make dashboard  (Streamlit on http://127.0.0.1:8501)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from energy_platform.defs.analytics import build_analytics_snapshot
 from energy_platform.defs.ingestion import build_raw_price_checks, build_raw_prices
 from energy_platform.defs.lifecycle import (
     build_champion_asset,
@@ -21,6 +22,7 @@ INGEST_JOB = "ingest_prices"
 FEATURES_JOB = "build_features"
 TRAIN_JOB = "train_and_gate"
 PREDICT_JOB = "predict"
+PUBLISH_JOB = "publish_analytics"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
@@ -31,15 +33,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     champion_model = build_champion_asset(forecaster_model, settings.mlflow_tracking_uri)
     predictions = build_predictions_asset(champion_model, prediction_partitions(settings.source, h), h, settings.mlflow_tracking_uri)
 
+    analytics_snapshot = build_analytics_snapshot([predictions, champion_model], settings.analytics_path)
+
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices], description="Raw prices and their checks.")
     jobs = [
         ingest_job,
         dg.define_asset_job(FEATURES_JOB, selection=[features], description="Recompute the feature store."),
         dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it."),
         dg.define_asset_job(PREDICT_JOB, selection=[predictions], description="The champion's forecasts for target days."),
+        dg.define_asset_job(PUBLISH_JOB, selection=[analytics_snapshot], description="Republish analytics.duckdb."),
     ]
     return dg.Definitions(
-        assets=[raw_prices, features, forecaster_model, champion_model, predictions],
+        assets=[raw_prices, features, forecaster_model, champion_model, predictions, analytics_snapshot],
         asset_checks=build_raw_price_checks(raw_prices),
         jobs=jobs,
         schedules=[build_daily_ingest_schedule(ingest_job, live=settings.source == "xm")],

@@ -67,6 +67,7 @@ class TrainingConfig(dg.Config):
     seed: int = 0
     max_epochs: int | None = Field(None, description="Override the forecaster's epoch cap (tests use tiny values).")
     n_members: int | None = Field(None, description="Override the ensemble size.")
+    learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
 
 
 def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
@@ -81,7 +82,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object]
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
-        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members}.items() if v is not None}
+        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate}.items() if v is not None}
         params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
         prices = read_prices(warehouse.path)
         try:
@@ -130,7 +131,7 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: st
         if champion is not None and champion.version == challenger.version:
             decision = registry.GateDecision(
                 False, f"v{challenger.version} already is the champion",
-                challenger.version, challenger_rmae, champion.version, challenger_rmae, config.margin,
+                str(challenger.version), challenger_rmae, str(champion.version), challenger_rmae, config.margin,
             )
         else:
             champion_rmae = None
@@ -143,22 +144,22 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: st
                                          recalibrate_every=params.recalibrate_every, window_days=params.window_days, end=end)
                 champion_rmae = next(m["rmae"] for m in result.metrics if m["model"] == "forecaster")
             decision = registry.decide(
-                challenger.version, challenger_rmae, champion.version if champion else None, champion_rmae, config.margin
+                str(challenger.version), challenger_rmae, str(champion.version) if champion else None, champion_rmae, config.margin
             )
         registry.apply(client, decision)
         if decision.promote:
-            record_champion_change(warehouse.path, challenger.version, champion.version if champion else None, decision.reason)
+            record_champion_change(warehouse.path, str(challenger.version), str(champion.version) if champion else None, decision.reason)
         sync_model_versions(warehouse.path, registry.versions_frame(client))
         served = registry.alias_version(client, registry.CHAMPION)
         context.log.info(f"gate: {decision.reason}")
         return dg.MaterializeResult(metadata={
             "decision": "promoted" if decision.promote else "refused",
             "reason": decision.reason,
-            "challenger_version": challenger.version,
+            "challenger_version": str(challenger.version),
             "challenger_rmae": dg.MetadataValue.float(challenger_rmae),
-            "champion_version_before": champion.version if champion else "none",
+            "champion_version_before": str(champion.version) if champion else "none",
             "champion_rmae": dg.MetadataValue.float(decision.champion_rmae) if decision.champion_rmae is not None else "none",
-            "champion_version": served.version if served else "none",
+            "champion_version": str(served.version) if served else "none",
         })
 
     return champion_model

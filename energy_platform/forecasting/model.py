@@ -60,11 +60,11 @@ class MLPConfig:
     dropout: float = 0.1
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    batch_size: int = 64
+    batch_size: int = 128
     max_epochs: int = 150
     patience: int = 15
-    warm_max_epochs: int = 15
-    warm_patience: int = 4
+    warm_max_epochs: int = 10
+    warm_patience: int = 3
     val_days: int = 91
     n_members: int = 4
     seed: int = 0
@@ -72,7 +72,7 @@ class MLPConfig:
     calibrate_intervals: bool = True
     min_train_days: int = 56
     threads: int = 1
-    linear_skip: bool = False
+    linear_skip: bool = True
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -186,7 +186,7 @@ class MLPForecaster:
         Y = torch.tensor(self._price_scaler.transform(data.Y), dtype=torch.float32)
         n_val = cfg.val_days
         Xtr, Ytr, Xva, Yva = X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
-        members, epochs, val_losses = [], [], []
+        members, epochs, val_losses, curves = [], [], [], []
         with torch_runtime(cfg.threads, cfg.seed + 7919 * self._fits):
             for m in range(cfg.n_members):
                 gen = torch.Generator().manual_seed(cfg.seed * 1000 + m + 7919 * self._fits)
@@ -197,7 +197,9 @@ class MLPForecaster:
                     torch.manual_seed(cfg.seed * 1000 + m)
                     net = QuantileMLP(X.shape[1], cfg.hidden, cfg.dropout, cfg.linear_skip)
                     max_epochs, patience = cfg.max_epochs, cfg.patience
-                loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen)
+                curve: list[tuple[float, float]] = []
+                loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen, curve)
+                curves.append(curve)
                 members.append(net)
                 epochs.append(ep)
                 val_losses.append(loss)
@@ -209,9 +211,14 @@ class MLPForecaster:
         self._members = members
         self._fits += 1
         self.train_end = train_end
-        self.last_fit = {"warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days)}
+        self.last_fit = {
+            "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
+            # per epoch of the first member: (mean train pinball, validation pinball), scaled units
+            "epoch_losses": curves[0] if curves else [],
+        }
 
-    def _train(self, net, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int, gen) -> tuple[float, int]:
+    def _train(self, net, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int, gen,
+               curve: list[tuple[float, float]] | None = None) -> tuple[float, int]:
         cfg = self.config
         # The fused kernel is ~15 % faster per step on CPU here and just as deterministic.
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
@@ -220,6 +227,7 @@ class MLPForecaster:
         for epoch in range(1, max_epochs + 1):
             net.train()
             perm = torch.randperm(n, generator=gen)
+            train_sum, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
                 b = perm[i : i + cfg.batch_size]
                 loss = pinball_loss(net(Xtr[b]), Ytr[b])
@@ -228,9 +236,12 @@ class MLPForecaster:
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                train_sum, batches = train_sum + loss.item(), batches + 1
             net.eval()
             with torch.no_grad():
                 val = pinball_loss(net(Xva), Yva).item()
+            if curve is not None:
+                curve.append((train_sum / max(batches, 1), val))
             if not np.isfinite(val):
                 raise ForecastFitError(f"validation loss became non-finite ({val}) at epoch {epoch}")
             if val < best - 1e-6:

@@ -96,7 +96,7 @@ def rollback(client: MlflowClient) -> tuple[str, str]:
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, previous.version)
     client.set_registered_model_alias(MODEL_NAME, PREVIOUS, champion.version)
     client.set_model_version_tag(MODEL_NAME, champion.version, "rolled_back", "true")
-    return previous.version, champion.version
+    return str(previous.version), str(champion.version)
 
 
 def versions_frame(client: MlflowClient) -> list[dict]:

@@ -21,9 +21,9 @@ class TrackingUnavailableError(RuntimeError):
 
 def prepare_tracking(tracking_uri: str, artifact_root: Path, experiment: str = EXPERIMENT_NAME) -> str:
     """Create the backend and the experiment if needed; point mlflow at them; return the experiment id."""
-    artifact_root.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(tracking_uri)
     try:
+        artifact_root.mkdir(parents=True, exist_ok=True)
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         found = client.get_experiment_by_name(experiment)
         experiment_id = (

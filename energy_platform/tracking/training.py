@@ -162,4 +162,4 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
     except Exception:
         client.delete_model_version(MODEL_NAME, version.version)
         raise
-    return RegisteredCandidate(version.version, run.info.run_id, f"models:/{MODEL_NAME}/{version.version}", metrics)
+    return RegisteredCandidate(str(version.version), run.info.run_id, f"models:/{MODEL_NAME}/{version.version}", metrics)

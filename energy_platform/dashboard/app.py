@@ -1,0 +1,333 @@
+"""Streamlit dashboard over `analytics.duckdb` (read-only): `energy-platform dashboard`.
+
+Sections: tomorrow's forecast with its 80% band, forecast against actual over a date range,
+realised accuracy per model version against the weekly naive, drift status with its reports,
+and the model registry. Every failure is a message on the page, never a traceback.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import altair as alt
+import polars as pl
+import streamlit as st
+
+from energy_platform.dashboard import data
+
+BAND = "#9ecae1"
+P50 = "#08519c"
+FORECAST = "#f16913"
+ACTUAL = "#252525"
+SEVERITY = {
+    "pass": ("green", "OK"),
+    "warn": ("orange", "Advertencia"),
+    "error": ("red", "Error"),
+    "not_enough_data": ("gray", "Datos insuficientes"),
+}
+
+st.set_page_config(page_title="Precio de bolsa · pronóstico", page_icon="⚡", layout="wide")
+alt.data_transformers.disable_max_rows()
+TIME_AXIS = alt.Axis(format="%d/%m", labelAngle=0, tickCount=10)
+
+
+def fmt(value, digits: int = 1, suffix: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}{suffix}".replace(",", " ")
+
+
+def section(title: str, render, *args) -> None:
+    """A heading and its body; an error in one section is shown there and the rest still render."""
+    st.subheader(title)
+    try:
+        render(*args)
+    except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+        st.error(f"No se pudo mostrar esta sección: {type(exc).__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def header(ov: dict[str, pl.DataFrame]) -> None:
+    fresh = ov["freshness"].row(0, named=True)
+    st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+    st.caption(
+        f"Snapshot publicado {fresh['published_at'] or '—'} · precios reales hasta "
+        f"{fresh['last_price_date'] or '—'} · pronósticos hasta {fresh['last_forecast_date'] or '—'} · "
+        f"COP/kWh, hora local (America/Bogota) · fuente `analytics.duckdb` (solo lectura)"
+    )
+    tomorrow, last, summary = ov["tomorrow"], ov["last_actual"], ov["accuracy_summary"]
+    champion = ov["model_versions"].filter(pl.col("is_champion"))
+    champion_version = champion["version"][0] if champion.height else None
+    cols = st.columns(5)
+    if tomorrow.height:
+        mean_p50 = tomorrow["p50"].mean()
+        last_mean = last["price"].mean() if last.height else None
+        peak = tomorrow.sort("p50", descending=True).row(0, named=True)
+        cols[0].metric(
+            f"Media pronosticada {tomorrow['target_date'][0]}",
+            fmt(mean_p50),
+            delta=None if last_mean is None else f"{mean_p50 - last_mean:+.1f} vs último día real",
+            delta_color="off", delta_arrow="off",
+            border=True,
+        )
+        cols[1].metric(f"Pico pronosticado (hora {peak['hour']:02d})", fmt(peak["p50"]),
+                       delta=f"banda {fmt(peak['p10'], 0)}–{fmt(peak['p90'], 0)}", delta_color="off",
+                       delta_arrow="off", border=True)
+    else:
+        cols[0].metric("Media pronosticada mañana", "—", border=True)
+        cols[1].metric("Pico pronosticado", "—", border=True)
+    cols[2].metric("Último día real (media)", fmt(last["price"].mean() if last.height else None),
+                   delta=str(last["date"][0]) if last.height else None, delta_color="off", delta_arrow="off",
+                   border=True)
+    row = summary.filter(pl.col("version") == champion_version) if champion_version else summary.head(0)
+    rmae = row["rmae_30d"][0] if row.height else None
+    cols[3].metric(f"rMAE campeón v{champion_version} (30 días)" if champion_version else "rMAE campeón (30 días)", fmt(rmae, 2),
+                   delta=None if rmae is None else ("mejor que naive" if rmae < 1 else "peor que naive"),
+                   delta_color="normal" if rmae is None or rmae < 1 else "inverse", border=True,
+                   help="MAE del modelo / MAE del naive semanal (precio de d-7, misma hora); < 1 es mejor.")
+    drift = ov["drift_latest"]
+    flagged = drift.filter(pl.col("severity").is_in(["warn", "error"])).height
+    cols[4].metric("Chequeos de deriva en alerta", f"{flagged} / {drift.height}" if drift.height else "—",
+                   delta=("sin alertas" if not flagged else "revisar informes") if drift.height else None,
+                   delta_color="normal" if not flagged else "inverse", delta_arrow="off", border=True)
+
+
+def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
+    tomorrow, last = ov["tomorrow"], ov["last_actual"]
+    if tomorrow.height == 0:
+        st.info("No hay pronósticos publicados todavía: el modelo campeón aún no ha pronosticado ningún día.")
+        return
+    day, version = tomorrow["target_date"][0], tomorrow["model_version"][0]
+    note = " (ninguna fila marcada como del campeón: se muestra el último pronóstico disponible)" if tomorrow["fallback"][0] else ""
+    st.caption(f"Día objetivo **{day}** · modelo versión **{version}** · banda 80 % = p10–p90{note}")
+    base = alt.Chart(tomorrow).encode(x=alt.X("hour:O", title="Hora", axis=alt.Axis(labelAngle=0)))
+    band = base.mark_area(opacity=0.45, color=BAND).encode(
+        y=alt.Y("p10:Q", title="COP/kWh", scale=alt.Scale(zero=False)), y2="p90:Q",
+        tooltip=[alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("p10:Q", format=".1f"),
+                 alt.Tooltip("p50:Q", format=".1f"), alt.Tooltip("p90:Q", format=".1f")],
+    )
+    lines = [tomorrow.select("hour", pl.col("p50").alias("valor"), pl.lit("Pronóstico p50").alias("serie"))]
+    if (tomorrow["forecast"] - tomorrow["p50"]).abs().max() > 1e-6:
+        lines.append(tomorrow.select("hour", pl.col("forecast").alias("valor"), pl.lit("Pronóstico puntual").alias("serie")))
+    if last.height:
+        lines.append(last.select("hour", pl.col("price").alias("valor"), pl.lit(f"Real {last['date'][0]}").alias("serie")))
+    long = pl.concat(lines)
+    names = long["serie"].unique(maintain_order=True).to_list()
+    colors = [P50 if n.endswith("p50") else FORECAST if n.endswith("puntual") else "#969696" for n in names]
+    dashes = [[5, 3] if n.startswith("Real") else [1, 0] for n in names]
+    line = alt.Chart(long).mark_line(point=alt.OverlayMarkDef(size=25), strokeWidth=2.2).encode(
+        x="hour:O", y="valor:Q",
+        color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=names, range=colors),
+                        legend=alt.Legend(orient="top")),
+        strokeDash=alt.StrokeDash("serie:N", scale=alt.Scale(domain=names, range=dashes), legend=None),
+        tooltip=[alt.Tooltip("serie:N"), alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("valor:Q", format=".1f")],
+    )
+    left, right = st.columns([3, 1])
+    left.altair_chart((band + line).properties(height=330), width="stretch")
+    right.dataframe(
+        tomorrow.select(pl.col("hour").alias("Hora"), pl.col("p10").round(1), pl.col("p50").round(1),
+                        pl.col("p90").round(1)),
+        hide_index=True, height=330,
+    )
+
+
+def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None:
+    fresh = ov["freshness"].row(0, named=True)
+    lo = fresh["first_forecast_date"] or fresh["first_price_date"]
+    hi = fresh["last_forecast_date"] or fresh["last_price_date"]
+    if lo is None:
+        st.info("El snapshot no tiene precios ni pronósticos todavía.")
+        return
+    versions = ov["model_versions"]["version"].to_list()
+    for v in ov["forecast_versions"]["model_version"].to_list():
+        if v not in versions:
+            versions.append(v)
+    c1, c2 = st.columns([2, 1])
+    default_start = max(lo, hi - timedelta(days=13))
+    picked = c1.date_input("Rango de fechas", value=(default_start, hi), min_value=min(lo, fresh["first_price_date"] or lo),
+                           max_value=hi, format="YYYY-MM-DD", key="rango")
+    version = c2.selectbox(
+        "Versión del modelo", [data.CHAMPION] + versions,
+        format_func=lambda v: "Campeón vigente en cada día" if v == data.CHAMPION else f"Versión {v}", key="version",
+    )
+    if not isinstance(picked, (tuple, list)) or len(picked) != 2:
+        st.info("Elija también la fecha final del rango.")
+        return
+    start, end = picked
+    rows = data.load_forecast_vs_actual(path, token, start, end, version)
+    actual = data.load_actual(path, token, start, end)
+    if rows.height == 0:
+        if version != data.CHAMPION and version not in ov["forecast_versions"]["model_version"].to_list():
+            st.info(f"La versión {version} no tiene pronósticos publicados (por ejemplo, fue rechazada por la compuerta de promoción).")
+        elif actual.height:
+            st.warning(f"No hay pronósticos entre {start} y {end} para esta selección; se muestran solo los precios reales.")
+        else:
+            st.warning(f"No hay datos entre {start} y {end}.")
+        if actual.height == 0:
+            return
+    layers = []
+    if rows.height:
+        layers.append(alt.Chart(rows).mark_area(opacity=0.4, color=BAND).encode(
+            x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("p10:Q", title="COP/kWh", scale=alt.Scale(zero=False)), y2="p90:Q"))
+    long = pl.concat([
+        actual.select("ts", pl.col("actual").alias("valor"), pl.lit("Real").alias("serie")),
+        rows.select("ts", pl.col("forecast").alias("valor"), pl.lit("Pronóstico").alias("serie")),
+    ])
+    layers.append(alt.Chart(long).mark_line(strokeWidth=1.6).encode(
+        x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("valor:Q", title="COP/kWh", scale=alt.Scale(zero=False)),
+        color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=["Real", "Pronóstico"], range=[ACTUAL, FORECAST]),
+                        legend=alt.Legend(orient="top")),
+        tooltip=[alt.Tooltip("ts:T", title="Hora", format="%Y-%m-%d %H:%M"), "serie:N",
+                 alt.Tooltip("valor:Q", format=".1f")],
+    ))
+    st.altair_chart(alt.layer(*layers).properties(height=320), width="stretch")
+    done = rows.filter(pl.col("actual").is_not_null())
+    if done.height:
+        m = st.columns(4)
+        m[0].metric("MAE del rango", fmt(done["error"].abs().mean()), border=True)
+        m[1].metric("Sesgo (pronóstico − real)", fmt(done["error"].mean()), border=True)
+        m[2].metric("Cobertura banda 80 %", fmt(100 * done["in_band_80"].cast(pl.Float64).mean(), 0, " %"), border=True)
+        m[3].metric("Horas evaluadas", f"{done.height}", border=True)
+    elif rows.height:
+        st.caption("Los días elegidos aún no tienen precio real: no hay error que medir.")
+
+
+def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
+    acc = ov["accuracy"]
+    if acc.height == 0:
+        st.info("Aún no hay precisión realizada: se calcula cuando llegan los precios reales de los días pronosticados.")
+        return
+    acc = acc.with_columns(pl.concat_str(pl.lit("v"), pl.col("model_version")).alias("version"))
+    daily = alt.Chart(acc).mark_circle(size=14, opacity=0.35).encode(
+        x=alt.X("target_date:T", title=None, axis=TIME_AXIS), y=alt.Y("rmae:Q", title="rMAE (vs naive semanal)"),
+        color=alt.Color("version:N", title="Versión", scale=alt.Scale(scheme="tableau10"),
+                        legend=alt.Legend(orient="top")))
+    rolling = alt.Chart(acc).mark_line(strokeWidth=2.2).encode(
+        x="target_date:T", y="rmae_7d:Q", color="version:N",
+        tooltip=[alt.Tooltip("target_date:T", title="Día"), "version:N", alt.Tooltip("rmae:Q", format=".2f"),
+                 alt.Tooltip("rmae_7d:Q", title="rMAE 7 días", format=".2f"), alt.Tooltip("mae:Q", format=".1f")])
+    rule = alt.Chart(pl.DataFrame({"y": [1.0], "label": ["naive semanal = 1.0"]})).mark_rule(
+        color="#cb181d", strokeDash=[6, 4], strokeWidth=1.5).encode(y="y:Q")
+    label = alt.Chart(pl.DataFrame({"y": [1.0], "label": ["naive semanal = 1.0"]})).mark_text(
+        align="left", dx=4, dy=-7, color="#cb181d").encode(y="y:Q", text="label:N", x=alt.value(0))
+    left, right = st.columns([3, 2])
+    left.altair_chart((daily + rolling + rule + label).properties(height=300), width="stretch")
+    left.caption("Puntos: rMAE diario; línea: media móvil de 7 días. Por debajo de 1.0 el modelo le gana al naive semanal.")
+    summary = ov["accuracy_summary"]
+    right.dataframe(
+        summary, hide_index=True, column_order=["version", "days", "hasta", "mae", "rmae", "rmae_30d", "coverage_80"],
+        column_config={
+            "version": "Versión", "days": st.column_config.NumberColumn("Días"),
+            "hasta": st.column_config.DateColumn("Último día", format="YYYY-MM-DD"),
+            "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
+            "rmae": st.column_config.NumberColumn("rMAE", format="%.2f"),
+            "coverage_80": st.column_config.ProgressColumn("Cobertura 80 %", min_value=0, max_value=1, format="percent"),
+            "rmae_30d": st.column_config.NumberColumn("rMAE 30 d", format="%.2f"),
+        },
+    )
+
+
+def drift_section(ov: dict[str, pl.DataFrame]) -> None:
+    latest = ov["drift_latest"]
+    if latest.height == 0:
+        st.info("Aún no se ha ejecutado ningún chequeo de deriva.")
+        return
+    for i, row in enumerate(latest.iter_rows(named=True)):
+        color, label = SEVERITY.get(row["severity"], ("gray", row["severity"]))
+        with st.container(border=True):
+            c = st.columns([2.2, 1.1, 2.2, 2.5])
+            c[0].markdown(f"**{row['check_name']}**  \n`{row['asset']}` · {row['checked_at']:%Y-%m-%d %H:%M}")
+            with c[1]:
+                st.badge(label, color=color)
+                st.caption(f"deriva {fmt(100 * row['drift_share'], 0, ' %') if row['drift_share'] is not None else '—'}"
+                           f" de {row['n_columns'] or '—'} columnas")
+            cols = row["drifted_columns"] or "[]"
+            c[2].caption(f"Actual {row['current_start']} → {row['current_end']}  \n"
+                         f"Referencia {row['reference_start']} → {row['reference_end']}  \n"
+                         f"Columnas con deriva: {cols if cols != '[]' else 'ninguna'}")
+            if row["report_path"]:
+                body = data.read_report(row["report_path"])
+                resolved = data.resolve_report(row["report_path"])
+                c[3].markdown(f"[Informe HTML]({resolved.as_uri()})")
+                if body is not None:
+                    c[3].download_button("Descargar informe", body, file_name=resolved.name, mime="text/html",
+                                         key=f"report-{i}", icon=":material/download:")
+                else:
+                    c[3].caption("El archivo del informe no está en esta máquina.")
+            else:
+                c[3].caption("Sin informe HTML.")
+    flagged = ov["drift_flagged"]
+    with st.expander(f"Días con deriva señalada ({flagged.height})"):
+        if flagged.height:
+            st.dataframe(flagged, hide_index=True)
+        else:
+            st.write("Ningún chequeo ha señalado deriva.")
+
+
+def registry_section(ov: dict[str, pl.DataFrame]) -> None:
+    versions = ov["model_versions"]
+    if versions.height == 0:
+        st.info("El registro de modelos está vacío: aún no se ha entrenado ninguna versión.")
+    else:
+        st.dataframe(
+            versions, hide_index=True,
+            column_config={
+                "version": "Versión", "is_champion": st.column_config.CheckboxColumn("Campeón"),
+                "aliases": "Alias", "gate_decision": "Compuerta",
+                "registered_at": st.column_config.DatetimeColumn("Registrada", format="YYYY-MM-DD HH:mm"),
+                "train_start": st.column_config.DateColumn("Entrena desde", format="YYYY-MM-DD"),
+                "train_end": st.column_config.DateColumn("Entrena hasta", format="YYYY-MM-DD"),
+                "backtest_start": st.column_config.DateColumn("Backtest desde", format="YYYY-MM-DD"),
+                "backtest_end": st.column_config.DateColumn("Backtest hasta", format="YYYY-MM-DD"),
+                "backtest_mae": st.column_config.NumberColumn("MAE backtest", format="%.1f"),
+                "backtest_rmae": st.column_config.NumberColumn("rMAE backtest", format="%.2f"),
+                "backtest_coverage_80": st.column_config.NumberColumn("Cobertura 80 %", format="%.2f"),
+                "first_champion_at": "Campeón desde", "times_champion": "Veces campeón",
+                "forecast_days": "Días pronosticados", "mlflow_run_id": "Run MLflow",
+            },
+        )
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Historial del alias `champion`**")
+        if ov["champion_periods"].height:
+            st.dataframe(ov["champion_periods"], hide_index=True, column_config={
+                "version": "Versión", "champion_from": "Desde", "champion_until": "Hasta",
+                "previous_version": "Anterior", "reason": "Motivo"})
+        else:
+            st.caption("El alias champion no se ha movido todavía.")
+    with c2:
+        st.markdown("**Alertas recientes**")
+        if ov["alerts"].height:
+            st.dataframe(ov["alerts"], hide_index=True, column_config={
+                "raised_at": "Fecha", "kind": "Tipo", "job_name": "Job", "message": "Mensaje"})
+        else:
+            st.caption("Sin alertas.")
+
+
+def main() -> None:
+    path = data.analytics_path()
+    token = data.snapshot_token(path)
+    if token is None:
+        st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+        st.info(f"Aún no hay datos publicados: ejecute `make demo` (se espera `{path}`).")
+        return
+    try:
+        ov = data.load_overview(str(path), token)
+    except Exception as exc:  # noqa: BLE001
+        st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+        st.error(f"No se pudo leer `{path}`: {type(exc).__name__}: {exc}")
+        return
+    header(ov)
+    if ov["metadata"]["row_count"].sum() == 0:
+        st.warning("El snapshot publicado está vacío: el pipeline aún no ha escrito precios ni pronósticos. "
+                   "Ejecute `make demo`.")
+    section("Pronóstico para mañana", tomorrow_section, ov)
+    section("Pronóstico frente a precio real", versus_section, ov, str(path), token)
+    section("Precisión por versión del modelo frente al naive semanal", accuracy_section, ov)
+    section("Estado de deriva", drift_section, ov)
+    section("Registro de modelos: versiones y alias", registry_section, ov)
+
+
+main()

@@ -1,0 +1,200 @@
+"""The dashboard's queries: read-only, short-lived connections to `analytics.duckdb`, cached.
+
+Every cached function takes the snapshot token (inode, mtime, size of the file): a new publish
+changes it, so the next rerun reads the new snapshot at once; the ttl bounds memory otherwise.
+The dashboard never opens the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from energy_platform.settings import from_env
+
+TTL_SECONDS = 300
+CHAMPION = "__champion__"  # forecast_vs_actual: "whichever version was champion that day"
+
+
+def analytics_path() -> Path:
+    """`ENERGY_PLATFORM_HOME/analytics.duckdb`; `from_env()` creates no folder."""
+    return from_env().analytics_path
+
+
+def home() -> Path:
+    return from_env().home
+
+
+def snapshot_token(path: str | Path) -> tuple[int, int, int] | None:
+    """Identity of the published file now; None when nothing is published yet."""
+    try:
+        st_ = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st_.st_ino, st_.st_mtime_ns, st_.st_size)
+
+
+def _frames(path: str, queries: dict[str, tuple[str, list]]) -> dict[str, pl.DataFrame]:
+    conn = duckdb.connect(path, read_only=True)
+    try:
+        return {name: conn.sql(sql, params=params or None).pl() for name, (sql, params) in queries.items()}
+    finally:
+        conn.close()
+
+
+OVERVIEW = {
+    "metadata": ("SELECT table_name, kind, row_count, published_at FROM metadata ORDER BY table_name", []),
+    "freshness": (
+        """
+        SELECT (SELECT max(date) FROM prices_hourly WHERE price IS NOT NULL) AS last_price_date,
+               (SELECT min(date) FROM prices_hourly) AS first_price_date,
+               (SELECT min(target_date) FROM forecasts) AS first_forecast_date,
+               (SELECT max(target_date) FROM forecasts) AS last_forecast_date,
+               (SELECT max(published_at) FROM metadata) AS published_at
+        """,
+        [],
+    ),
+    # The champion's latest forecast day; if no row is flagged (no champion history), the
+    # current champion's latest day; else the newest forecast of any version.
+    "tomorrow": (
+        """
+        WITH pick AS (
+            SELECT target_date, model_version, created_at, hour, forecast, p10, p50, p90,
+                   CASE WHEN is_champion_forecast THEN 0
+                        WHEN model_version IN (SELECT version FROM model_versions WHERE is_champion) THEN 1
+                        ELSE 2 END AS rank_
+            FROM forecasts
+        ), best AS (
+            SELECT rank_, target_date FROM pick ORDER BY rank_, target_date DESC LIMIT 1
+        )
+        SELECT target_date, hour, forecast, p10, p50, p90, model_version, rank_ > 0 AS fallback
+        FROM pick JOIN best USING (rank_, target_date)
+        QUALIFY row_number() OVER (PARTITION BY hour ORDER BY created_at DESC) = 1
+        ORDER BY hour
+        """,
+        [],
+    ),
+    "last_actual": (
+        """
+        SELECT date, hour, price FROM prices_hourly
+        WHERE date = (SELECT max(date) FROM prices_hourly WHERE price IS NOT NULL)
+        ORDER BY hour
+        """,
+        [],
+    ),
+    "accuracy": (
+        """
+        SELECT target_date, model_version, mae, rmae, coverage_80,
+               avg(rmae) OVER (PARTITION BY model_version ORDER BY target_date
+                               RANGE BETWEEN INTERVAL 6 DAY PRECEDING AND CURRENT ROW) AS rmae_7d
+        FROM forecast_accuracy_daily ORDER BY model_version, target_date
+        """,
+        [],
+    ),
+    "accuracy_summary": (
+        """
+        SELECT a.model_version AS version, count(*) AS days, min(a.target_date) AS desde,
+               max(a.target_date) AS hasta, avg(a.mae) AS mae, sum(a.mae) / sum(a.naive_w_mae) AS rmae,
+               avg(a.coverage_80) AS coverage_80,
+               (SELECT avg(rmae) FROM forecast_accuracy_daily b
+                WHERE b.model_version = a.model_version
+                  AND b.target_date > max(a.target_date) - INTERVAL 30 DAY) AS rmae_30d
+        FROM forecast_accuracy_daily a GROUP BY a.model_version ORDER BY a.model_version
+        """,
+        [],
+    ),
+    "drift_latest": (
+        """
+        SELECT check_name, asset, checked_at, severity, drift_share, drifted_columns, n_columns,
+               current_start, current_end, reference_start, reference_end, report_path
+        FROM drift_checks
+        QUALIFY row_number() OVER (PARTITION BY check_name, asset ORDER BY checked_at DESC) = 1
+        ORDER BY check_name
+        """,
+        [],
+    ),
+    "drift_flagged": (
+        """
+        SELECT checked_at::DATE AS dia, check_name, asset, severity, drift_share, drifted_columns
+        FROM drift_checks WHERE severity IN ('warn', 'error') ORDER BY checked_at DESC LIMIT 50
+        """,
+        [],
+    ),
+    "model_versions": (
+        """
+        SELECT version, is_champion, aliases, gate_decision, registered_at, train_start, train_end,
+               backtest_start, backtest_end, backtest_mae, backtest_rmae, backtest_coverage_80,
+               first_champion_at, times_champion, mlflow_run_id,
+               (SELECT count(DISTINCT target_date) FROM forecasts f WHERE f.model_version = m.version) AS forecast_days
+        FROM model_versions m ORDER BY registered_at DESC
+        """,
+        [],
+    ),
+    "champion_periods": (
+        "SELECT version, champion_from, champion_until, previous_version, reason FROM champion_periods "
+        "ORDER BY champion_from DESC",
+        [],
+    ),
+    "forecast_versions": (
+        "SELECT model_version, count(DISTINCT target_date) AS days FROM forecasts GROUP BY ALL ORDER BY ALL",
+        [],
+    ),
+    "alerts": ("SELECT raised_at, kind, job_name, message FROM alerts ORDER BY raised_at DESC LIMIT 10", []),
+}
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def load_overview(path: str, token: tuple) -> dict[str, pl.DataFrame]:
+    """Everything the page shows except the chosen date range, in one read-only connection."""
+    return _frames(path, OVERVIEW)
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def load_forecast_vs_actual(path: str, token: tuple, start: date, end: date, version: str) -> pl.DataFrame:
+    """Hourly forecast, band and actual in [start, end] for one version, or for whichever
+    version was champion when each day was forecast (`CHAMPION`)."""
+    if version == CHAMPION:
+        sql = """
+            SELECT ts, target_date, hour, model_version, forecast, p10, p50, p90, actual, error, in_band_80
+            FROM forecast_vs_actual
+            WHERE is_champion_forecast AND target_date BETWEEN ? AND ?
+            QUALIFY row_number() OVER (PARTITION BY target_date, hour ORDER BY created_at DESC) = 1
+            ORDER BY ts
+        """
+        params = [start, end]
+    else:
+        sql = """
+            SELECT ts, target_date, hour, model_version, forecast, p10, p50, p90, actual, error, in_band_80
+            FROM forecast_vs_actual WHERE model_version = ? AND target_date BETWEEN ? AND ? ORDER BY ts
+        """
+        params = [version, start, end]
+    return _frames(path, {"rows": (sql, params)})["rows"]
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def load_actual(path: str, token: tuple, start: date, end: date) -> pl.DataFrame:
+    """Realised prices in [start, end] (shown even where no forecast exists)."""
+    return _frames(path, {"rows": (
+        "SELECT ts, date, hour, price AS actual FROM prices_hourly WHERE date BETWEEN ? AND ? ORDER BY ts",
+        [start, end])})["rows"]
+
+
+def read_report(path: str) -> bytes | None:
+    """The HTML report's bytes, or None if it is not there (reports are kept under the home)."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = home() / p
+    try:
+        return p.read_bytes()
+    except OSError:
+        return None
+
+
+def resolve_report(path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else home() / p

@@ -1,0 +1,42 @@
+"""Monitoring as plain Python (no Dagster): data/prediction drift with Evidently, realised
+accuracy of the served forecasts, and the writes to the `monitoring.*` tables.
+
+Evidently and the forecasting metrics (PyTorch) are imported lazily inside the functions that
+need them, so importing this package stays cheap.
+"""
+
+from energy_platform.monitoring.accuracy import (
+    AccuracyNotReady,
+    NoPredictionsError,
+    RollingAccuracy,
+    accuracy_for_day,
+    classify_rolling,
+    rolling_rmae,
+)
+from energy_platform.monitoring.drift import (
+    DriftResult,
+    date_range,
+    evaluate_drift,
+    feature_drift_inputs,
+    prediction_drift_inputs,
+    price_drift_inputs,
+)
+from energy_platform.monitoring.store import record_alert, record_drift, write_accuracy
+
+__all__ = [
+    "AccuracyNotReady",
+    "DriftResult",
+    "NoPredictionsError",
+    "RollingAccuracy",
+    "accuracy_for_day",
+    "classify_rolling",
+    "date_range",
+    "evaluate_drift",
+    "feature_drift_inputs",
+    "prediction_drift_inputs",
+    "price_drift_inputs",
+    "record_alert",
+    "record_drift",
+    "rolling_rmae",
+    "write_accuracy",
+]

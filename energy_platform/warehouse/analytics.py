@@ -1,0 +1,519 @@
+"""The analysts' snapshot: `analytics.duckdb`, rebuilt from the warehouse and swapped in atomically.
+
+Analysts, notebooks and the dashboard open `analytics.duckdb` read-only; the pipeline never
+opens it for writing. A publish builds a complete new file next to it under a temporary name
+(the warehouse ATTACHed read-only, `CREATE TABLE ... AS SELECT` for data, views for derived
+joins, `COMMENT ON` for every table and its key columns), closes it, and `os.replace`s it onto
+`analytics.duckdb`. On POSIX the rename is atomic: a reader that opened the old file keeps
+reading the old snapshot (its inode stays alive until it closes), the next open sees the new
+one, and nobody ever sees a half-written file. A publish that fails or is killed leaves the
+previous file untouched; its temporary file is removed (on failure at once, after a kill by the
+next publish).
+
+The table and view names below, and their documented columns, are a public API
+(docs/analysts.md). A fresh warehouse (no file, or tables not written yet) publishes the same
+tables, empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from energy_platform.warehouse.db import WarehouseLockedError, _is_lock_error
+from energy_platform.warehouse.schema import DDL as WAREHOUSE_DDL
+
+TMP_PREFIX = ".publishing-"  # temp files: .publishing-<pid>-<hex>-<target name>
+
+
+@dataclass(frozen=True)
+class Published:
+    """One table or view of the analyst API."""
+
+    name: str
+    kind: str  # "table" or "view"
+    source: str | None  # the warehouse table it comes from (row count kept in `metadata`)
+    sql: str  # SELECT over `src_*` (tables, see _source_aliases) or over published tables (views)
+    comment: str
+    columns: dict[str, str]  # column -> COMMENT
+    order_by: str | None = None
+
+
+# Inside the build, `src.<schema>.<table>` names the warehouse (or an empty stand-in, see
+# _attach_sources); the analytics file itself is the default catalog.
+TABLES: list[Published] = [
+    Published(
+        "prices_hourly",
+        "table",
+        "raw.prices_hourly",
+        """
+        SELECT date::DATE AS date, hour::INTEGER AS hour, ts::TIMESTAMP AS ts, price::DOUBLE AS price
+        FROM {raw.prices_hourly}
+        """,
+        "Hourly national bolsa price (precio de bolsa nacional), COP/kWh, local time America/Bogota "
+        "(no DST). One row per delivered hour; price NULL = hour missing at the source, never filled.",
+        {
+            "date": "Delivery day (local).",
+            "hour": "Hour of day 0-23; hour 0 is 00:00-01:00 local (XM Hour01).",
+            "ts": "Start of the hour, naive local timestamp (America/Bogota).",
+            "price": "Bolsa price in COP/kWh; NULL if the source had no value.",
+        },
+        order_by="ts",
+    ),
+    Published(
+        "forecasts",
+        "table",
+        "ml.predictions",
+        """
+        SELECT p.target_date::DATE AS target_date, p.hour::INTEGER AS hour, p.ts::TIMESTAMP AS ts,
+               p.forecast::DOUBLE AS forecast, p.p10::DOUBLE AS p10, p.p50::DOUBLE AS p50,
+               p.p90::DOUBLE AS p90, p.model_version::VARCHAR AS model_version,
+               p.mlflow_run_id::VARCHAR AS mlflow_run_id, p.feature_cutoff::DATE AS feature_cutoff,
+               p.created_at::TIMESTAMP AS created_at,
+               coalesce(c.version = p.model_version, false) AS is_champion_forecast
+        FROM {ml.predictions} p
+        ASOF LEFT JOIN (SELECT changed_at, version FROM {ml.champion_history}) c
+            ON p.created_at >= c.changed_at
+        """,
+        "Day-ahead forecasts: 24 rows per target day and model version; every version's forecast "
+        "is kept. is_champion_forecast says whether that version held the champion alias when "
+        "the row was created (per champion_periods).",
+        {
+            "target_date": "Delivery day forecast.",
+            "hour": "Hour of day 0-23 (local).",
+            "ts": "Start of the forecast hour, naive local timestamp.",
+            "forecast": "Point forecast, COP/kWh.",
+            "p10": "10th percentile, COP/kWh (lower edge of the 80% band).",
+            "p50": "Median forecast, COP/kWh.",
+            "p90": "90th percentile, COP/kWh (upper edge of the 80% band).",
+            "model_version": "Registered version of day_ahead_price_forecaster that produced the row.",
+            "mlflow_run_id": "MLflow run of the training that produced that version.",
+            "feature_cutoff": "Last day of data the forecast could see (normally target_date - 2).",
+            "created_at": "When the forecast was written (local time).",
+            "is_champion_forecast": "True if model_version was the champion at created_at.",
+        },
+        order_by="target_date, model_version, hour",
+    ),
+    Published(
+        "forecast_accuracy_daily",
+        "table",
+        "monitoring.forecast_accuracy",
+        """
+        SELECT target_date::DATE AS target_date, model_version::VARCHAR AS model_version,
+               hours::INTEGER AS hours, mae::DOUBLE AS mae, rmse::DOUBLE AS rmse,
+               smape::DOUBLE AS smape, naive_w_mae::DOUBLE AS naive_w_mae, rmae::DOUBLE AS rmae,
+               pinball::DOUBLE AS pinball, coverage_80::DOUBLE AS coverage_80,
+               computed_at::TIMESTAMP AS computed_at
+        FROM {monitoring.forecast_accuracy}
+        """,
+        "Realised accuracy of each forecast day, per model version, once the actual prices arrived.",
+        {
+            "target_date": "Delivery day evaluated.",
+            "model_version": "Version whose forecast is evaluated.",
+            "hours": "Hours with both forecast and actual price.",
+            "mae": "Mean absolute error, COP/kWh.",
+            "rmse": "Root mean squared error, COP/kWh.",
+            "smape": "Symmetric MAPE, mean(2|p-f|/(|p|+|f|)), 0-2.",
+            "naive_w_mae": "MAE of the weekly naive forecast (price of d-7, same hour).",
+            "rmae": "mae / naive_w_mae: below 1 beats the weekly naive.",
+            "pinball": "Mean pinball loss over the p10/p50/p90 quantiles.",
+            "coverage_80": "Share of hours whose actual price fell inside [p10, p90].",
+        },
+        order_by="target_date, model_version",
+    ),
+    Published(
+        "champion_periods",
+        "table",
+        "ml.champion_history",
+        """
+        SELECT version::VARCHAR AS version, changed_at::TIMESTAMP AS champion_from,
+               lead(changed_at) OVER (ORDER BY changed_at)::TIMESTAMP AS champion_until,
+               previous_version::VARCHAR AS previous_version, reason::VARCHAR AS reason
+        FROM {ml.champion_history}
+        """,
+        "Who was champion when: one row per move of the champion alias (promotion or rollback).",
+        {
+            "version": "Version that became champion.",
+            "champion_from": "When it became champion.",
+            "champion_until": "When the alias moved on; NULL = still champion.",
+            "previous_version": "Champion before it (NULL for the first).",
+            "reason": "Why the alias moved (promotion, rollback, ...).",
+        },
+        order_by="champion_from",
+    ),
+    Published(
+        "model_versions",
+        "table",
+        "ml.model_versions",
+        """
+        WITH h AS (
+            SELECT version, changed_at, lead(changed_at) OVER (ORDER BY changed_at) AS until
+            FROM {ml.champion_history}
+        ), per_version AS (
+            SELECT version, min(changed_at) AS first_champion_at,
+                   count(*)::INTEGER AS times_champion,
+                   bool_or(until IS NULL) AS is_current
+            FROM h GROUP BY version
+        )
+        SELECT m.version::VARCHAR AS version, m.mlflow_run_id::VARCHAR AS mlflow_run_id,
+               m.registered_at::TIMESTAMP AS registered_at, m.train_start::DATE AS train_start,
+               m.train_end::DATE AS train_end, m.data_fingerprint::VARCHAR AS data_fingerprint,
+               m.backtest_start::DATE AS backtest_start, m.backtest_end::DATE AS backtest_end,
+               m.backtest_mae::DOUBLE AS backtest_mae, m.backtest_rmae::DOUBLE AS backtest_rmae,
+               m.backtest_pinball::DOUBLE AS backtest_pinball,
+               m.backtest_coverage_80::DOUBLE AS backtest_coverage_80,
+               m.gate_decision::VARCHAR AS gate_decision, m.aliases::VARCHAR AS aliases,
+               CASE WHEN (SELECT count(*) FROM h) > 0 THEN coalesce(v.is_current, false)
+                    ELSE coalesce(m.aliases ILIKE '%champion%', false) END AS is_champion,
+               v.first_champion_at::TIMESTAMP AS first_champion_at,
+               coalesce(v.times_champion, 0)::INTEGER AS times_champion
+        FROM {ml.model_versions} m
+        LEFT JOIN per_version v ON v.version = m.version
+        """,
+        "Every registered version of day_ahead_price_forecaster: training window, backtest, gate "
+        "decision, MLflow aliases, and its champion history.",
+        {
+            "version": "Registered model version (MLflow).",
+            "mlflow_run_id": "MLflow run of the training.",
+            "registered_at": "When the version was registered.",
+            "backtest_rmae": "Backtest MAE relative to the weekly naive (below 1 beats it).",
+            "gate_decision": "Outcome of the promotion gate (e.g. promoted / rejected).",
+            "aliases": "MLflow aliases at publish time (champion, challenger).",
+            "is_champion": "True if this version holds the champion alias now.",
+            "first_champion_at": "First time it became champion; NULL = never.",
+            "times_champion": "How many times the champion alias moved to it.",
+        },
+        order_by="registered_at",
+    ),
+    Published(
+        "drift_checks",
+        "table",
+        "monitoring.drift_checks",
+        """
+        SELECT checked_at::TIMESTAMP AS checked_at, check_name::VARCHAR AS check_name,
+               asset::VARCHAR AS asset, reference_start::DATE AS reference_start,
+               reference_end::DATE AS reference_end, current_start::DATE AS current_start,
+               current_end::DATE AS current_end, n_columns::INTEGER AS n_columns,
+               drift_share::DOUBLE AS drift_share, drifted_columns::VARCHAR AS drifted_columns,
+               severity::VARCHAR AS severity, report_path::VARCHAR AS report_path
+        FROM {monitoring.drift_checks}
+        """,
+        "One row per drift evaluation (Evidently) of an asset's data, reference window vs current.",
+        {
+            "checked_at": "When the check ran.",
+            "check_name": "Which drift check (one per monitored property).",
+            "asset": "Dagster asset whose data was checked.",
+            "drift_share": "Share of columns found drifted, 0-1.",
+            "drifted_columns": "JSON list of the drifted columns.",
+            "severity": "pass, warn, error or not_enough_data.",
+            "report_path": "Path of the Evidently HTML report under ENERGY_PLATFORM_HOME/reports/.",
+        },
+        order_by="checked_at",
+    ),
+    Published(
+        "alerts",
+        "table",
+        "monitoring.alerts",
+        """
+        SELECT raised_at::TIMESTAMP AS raised_at, kind::VARCHAR AS kind,
+               job_name::VARCHAR AS job_name, message::VARCHAR AS message,
+               dagster_run_id::VARCHAR AS dagster_run_id
+        FROM {monitoring.alerts}
+        """,
+        "Failures and requests the team must see (run failures, retraining requests).",
+        {
+            "raised_at": "When the alert was raised.",
+            "kind": "Alert kind (run_failure, retrain_requested, ...).",
+            "message": "Human-readable message.",
+        },
+        order_by="raised_at",
+    ),
+    Published(
+        "forecast_vs_actual",
+        "view",
+        None,
+        """
+        SELECT f.target_date, f.hour, f.ts, f.model_version, f.is_champion_forecast,
+               f.forecast, f.p10, f.p50, f.p90, a.price AS actual,
+               f.forecast - a.price AS error,
+               abs(f.forecast - a.price) AS abs_error,
+               CASE WHEN a.price <> 0 THEN abs(f.forecast - a.price) / abs(a.price) END AS ape,
+               a.price BETWEEN f.p10 AND f.p90 AS in_band_80,
+               f.created_at, f.feature_cutoff
+        FROM forecasts f
+        LEFT JOIN prices_hourly a ON a.date = f.target_date AND a.hour = f.hour
+        """,
+        "Every forecast row next to the realised price: actual and error columns are NULL until "
+        "the day's prices arrive.",
+        {
+            "actual": "Realised bolsa price, COP/kWh (NULL until known).",
+            "error": "forecast - actual, COP/kWh (positive = over-forecast).",
+            "abs_error": "|forecast - actual|, COP/kWh.",
+            "ape": "|forecast - actual| / |actual| (NULL if actual is 0 or unknown).",
+            "in_band_80": "actual within [p10, p90].",
+        },
+    ),
+]
+
+METADATA_COMMENT = (
+    "Freshness of this snapshot: one row per published table or view, with its row count here "
+    "and the row count of its warehouse source at publish time."
+)
+
+# The examples of docs/analysts.md; the tests and the benchmark run exactly these.
+EXAMPLE_QUERIES: list[tuple[str, str]] = [
+    (
+        "Tomorrow's forecast with its 80% band (latest day forecast by the champion)",
+        """
+SELECT target_date, hour, round(p10, 1) AS p10, round(p50, 1) AS p50, round(p90, 1) AS p90,
+       round(forecast, 1) AS forecast, model_version
+FROM forecasts
+WHERE is_champion_forecast
+  AND target_date = (SELECT max(target_date) FROM forecasts WHERE is_champion_forecast)
+QUALIFY row_number() OVER (PARTITION BY hour ORDER BY created_at DESC) = 1
+ORDER BY hour
+""".strip(),
+    ),
+    (
+        "Last month's error by hour of day (champion forecasts, last 30 realised days)",
+        """
+SELECT hour, count(*) AS days, round(avg(abs_error), 1) AS mae, round(avg(error), 1) AS bias,
+       round(avg(in_band_80::INTEGER), 2) AS coverage_80
+FROM forecast_vs_actual
+WHERE is_champion_forecast AND actual IS NOT NULL
+  AND target_date > (SELECT max(target_date) FROM forecast_vs_actual
+                     WHERE actual IS NOT NULL) - INTERVAL 30 DAY
+GROUP BY hour
+ORDER BY hour
+""".strip(),
+    ),
+    (
+        "Which model version was champion when",
+        """
+SELECT c.version, c.champion_from, c.champion_until, c.reason, c.previous_version,
+       m.backtest_rmae, m.gate_decision
+FROM champion_periods c
+LEFT JOIN model_versions m USING (version)
+ORDER BY c.champion_from
+""".strip(),
+    ),
+    (
+        "Days when drift was flagged",
+        """
+SELECT checked_at::DATE AS day, check_name, asset, severity, round(drift_share, 2) AS drift_share,
+       drifted_columns, report_path
+FROM drift_checks
+WHERE severity IN ('warn', 'error')
+ORDER BY checked_at DESC
+""".strip(),
+    ),
+    (
+        "Peak-hour price trend: monthly mean of hours 18-21 against the whole day",
+        """
+SELECT date_trunc('month', date)::DATE AS month,
+       round(avg(price) FILTER (WHERE hour BETWEEN 18 AND 21), 1) AS peak_18_21,
+       round(avg(price), 1) AS all_hours,
+       round(avg(price) FILTER (WHERE hour BETWEEN 18 AND 21) / avg(price), 2) AS peak_ratio
+FROM prices_hourly
+GROUP BY ALL
+ORDER BY month
+""".strip(),
+    ),
+]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _source_tables() -> list[str]:
+    return sorted({t.source for t in TABLES if t.source} | {"ml.champion_history"})
+
+
+def _cleanup_stale(directory: Path, target_name: str) -> None:
+    """Remove temp files of publishes that were killed (their process is gone)."""
+    pattern = re.compile(rf"^{re.escape(TMP_PREFIX)}(\d+)-[0-9a-f]+-{re.escape(target_name)}(\.wal)?$")
+    for entry in directory.iterdir():
+        match = pattern.match(entry.name)
+        if not match:
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # that publisher is still running
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue
+        entry.unlink(missing_ok=True)
+
+
+def _attach_sources(
+    conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: float
+) -> dict[str, str]:
+    """ATTACH the warehouse read-only (waiting for a writer's lock) and map each source table to
+    its qualified name; tables the warehouse does not have yet map to an empty stand-in with the
+    contract's columns (schema.py), so a fresh warehouse publishes empty tables."""
+    present: set[str] = set()
+    if warehouse_path.exists():
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                conn.execute(f"ATTACH {_quote(str(warehouse_path))} AS wh (READ_ONLY)")
+                break
+            except duckdb.IOException as exc:
+                if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                    if _is_lock_error(exc):
+                        raise WarehouseLockedError(
+                            f"{warehouse_path} is locked by another process for more than "
+                            f"{wait_seconds:.0f} s ({exc})"
+                        ) from exc
+                    raise
+                time.sleep(0.2)
+        present = {
+            f"{schema}.{name}"
+            for schema, name in conn.execute(
+                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh'"
+            ).fetchall()
+        }
+    # The contract's empty tables, in memory; only used for what the warehouse lacks.
+    own = conn.execute("SELECT current_database()").fetchall()[0][0]
+    conn.execute("ATTACH ':memory:' AS empty_src")
+    conn.execute("USE empty_src")
+    for statement in WAREHOUSE_DDL:
+        conn.execute(statement)
+    conn.execute(f"USE {duckdb_ident(own)}")
+    return {t: (f"wh.{t}" if t in present else f"empty_src.{t}") for t in _source_tables()}
+
+
+def duckdb_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: float) -> list[dict]:
+    sources = _attach_sources(conn, warehouse_path, wait_seconds)
+    published_at = datetime.now().replace(microsecond=0)
+    rows: list[dict] = []
+    conn.execute("BEGIN TRANSACTION")
+    for t in TABLES:
+        if t.kind != "table":
+            continue
+        sql = t.sql
+        for name, qualified in sources.items():
+            sql = sql.replace("{" + name + "}", qualified)
+        order = f" ORDER BY {t.order_by}" if t.order_by else ""
+        conn.execute(f"CREATE TABLE {t.name} AS SELECT * FROM ({sql}) _{order}")
+        warehouse_rows = None
+        if t.source and sources[t.source].startswith("wh."):
+            warehouse_rows = conn.execute(f"SELECT count(*) FROM {sources[t.source]}").fetchall()[0][0]
+        rows.append({"table_name": t.name, "kind": t.kind, "source_table": t.source,
+                     "warehouse_rows": warehouse_rows if warehouse_rows is not None else 0})
+    conn.execute("COMMIT")
+    # Everything copied: let go of the warehouse before the (local) rest of the build.
+    if any(q.startswith("wh.") for q in sources.values()):
+        conn.execute("DETACH wh")
+    conn.execute("DETACH empty_src")
+    conn.execute("BEGIN TRANSACTION")
+    for t in TABLES:
+        if t.kind == "view":
+            conn.execute(f"CREATE VIEW {t.name} AS {t.sql}")
+            rows.append({"table_name": t.name, "kind": t.kind, "source_table": None, "warehouse_rows": None})
+        kind = "VIEW" if t.kind == "view" else "TABLE"
+        conn.execute(f"COMMENT ON {kind} {t.name} IS {_quote(t.comment)}")
+        for column, comment in t.columns.items():
+            conn.execute(f"COMMENT ON COLUMN {t.name}.{column} IS {_quote(comment)}")
+    for row in rows:
+        row["row_count"] = conn.execute(f"SELECT count(*) FROM {row['table_name']}").fetchall()[0][0]
+    conn.execute(
+        """
+        CREATE TABLE metadata (
+            table_name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, row_count BIGINT NOT NULL,
+            source_table VARCHAR, warehouse_rows BIGINT, published_at TIMESTAMP NOT NULL,
+            warehouse_path VARCHAR NOT NULL
+        )
+        """
+    )
+    conn.executemany(
+        "INSERT INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            [r["table_name"], r["kind"], r["row_count"], r["source_table"], r["warehouse_rows"],
+             published_at, str(warehouse_path)]
+            for r in rows
+        ],
+    )
+    conn.execute(f"COMMENT ON TABLE metadata IS {_quote(METADATA_COMMENT)}")
+    for column, comment in {
+        "table_name": "Published table or view.",
+        "row_count": "Rows in this snapshot.",
+        "source_table": "Warehouse table it was copied from (NULL for views).",
+        "warehouse_rows": "Rows of the warehouse source when published (0 if it did not exist yet).",
+        "published_at": "When this snapshot was built (local time).",
+    }.items():
+        conn.execute(f"COMMENT ON COLUMN metadata.{column} IS {_quote(comment)}")
+    conn.execute("COMMIT")
+    for r in rows:
+        r["published_at"] = published_at
+    return rows
+
+
+def publish_analytics(
+    warehouse_path: str | Path,
+    analytics_path: str | Path,
+    *,
+    wait_seconds: float = 30.0,
+    _fail_after_build: bool = False,
+) -> dict:
+    """Rebuild `analytics_path` from the warehouse and swap it in atomically.
+
+    Returns summary metadata: `tables` ({name: row count}), `warehouse_rows` ({name: rows of
+    the warehouse source}), `published_at`, `seconds`, `path`, `bytes`. Raises
+    `WarehouseLockedError` if a writer holds the warehouse longer than `wait_seconds`; on any
+    failure the previous analytics file is left as it was and the temp file is removed.
+    `_fail_after_build` is a test hook: raise just before the swap.
+    """
+    started = time.perf_counter()
+    warehouse_path = Path(warehouse_path).resolve()
+    target = Path(analytics_path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale(target.parent, target.name)
+    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}"
+    tmp_wal = tmp.with_name(tmp.name + ".wal")
+    try:
+        conn = duckdb.connect(str(tmp))
+        try:
+            rows = _build(conn, warehouse_path, wait_seconds)
+            conn.execute("CHECKPOINT")
+        finally:
+            conn.close()
+        if tmp_wal.exists():  # a clean close checkpoints; a leftover WAL means it did not
+            raise RuntimeError(f"DuckDB left {tmp_wal} behind; refusing to publish a partial file")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        if _fail_after_build:
+            raise RuntimeError("publish interrupted before the swap (test hook)")
+        os.replace(tmp, target)
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        tmp_wal.unlink(missing_ok=True)
+        raise
+    return {
+        "path": str(target),
+        "tables": {r["table_name"]: r["row_count"] for r in rows},
+        "warehouse_rows": {r["source_table"]: r["warehouse_rows"] for r in rows if r["source_table"]},
+        "published_at": rows[0]["published_at"].isoformat(sep=" ") if rows else None,
+        "seconds": round(time.perf_counter() - started, 3),
+        "bytes": target.stat().st_size,
+    }

@@ -1,0 +1,109 @@
+"""The Streamlit dashboard through Streamlit's own AppTest, on real published files."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from energy_platform.dashboard import APP, streamlit_command
+from energy_platform.warehouse.analytics import publish_analytics
+from energy_platform_tests.test_analytics import seed_warehouse
+
+HEADINGS = [
+    "Pronóstico para mañana",
+    "Pronóstico frente a precio real",
+    "Precisión por versión del modelo frente al naive semanal",
+    "Estado de deriva",
+    "Registro de modelos: versiones y alias",
+]
+
+
+@pytest.fixture(scope="module")
+def published_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    publish_analytics(seed_warehouse(home), home / "analytics.duckdb")
+    return home
+
+
+def _run(monkeypatch, home: Path) -> AppTest:
+    monkeypatch.setenv("ENERGY_PLATFORM_HOME", str(home))
+    return AppTest.from_file(str(APP), default_timeout=30).run()
+
+
+def _texts(elements) -> str:
+    return " ".join(str(e.value) for e in elements)
+
+
+def test_full_dashboard_renders_every_section(monkeypatch, published_home):
+    started = time.perf_counter()
+    at = _run(monkeypatch, published_home)
+    seconds = time.perf_counter() - started
+    assert not at.exception, at.exception
+    assert not at.error, _texts(at.error)
+    assert [s.value for s in at.subheader] == HEADINGS
+    assert len(at.get("vega_lite_chart")) >= 3  # tomorrow, forecast vs actual, accuracy (Altair)
+    assert len(at.get("download_button")) == 2  # one HTML report per drift check
+    assert any("2025-01-02" in m.label for m in at.metric), [m.label for m in at.metric]
+    assert any("rMAE" in m.label for m in at.metric)
+    assert len(at.dataframe) >= 4
+    assert seconds < 10, f"first render took {seconds:.1f} s"
+
+
+def test_missing_file_says_to_run_the_demo(monkeypatch, tmp_path):
+    at = _run(monkeypatch, tmp_path / "nothing-here")
+    assert not at.exception
+    assert "Aún no hay datos publicados: ejecute `make demo`" in _texts(at.info)
+    assert not (tmp_path / "nothing-here").exists(), "the dashboard must not create the home"
+
+
+def test_empty_snapshot_explains_each_empty_section(monkeypatch, tmp_path):
+    publish_analytics(tmp_path / "warehouse.duckdb", tmp_path / "analytics.duckdb")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception and not at.error, _texts(at.error)
+    assert "vacío" in _texts(at.warning)
+    infos = _texts(at.info)
+    for expected in ("No hay pronósticos publicados", "ni pronósticos", "precisión realizada", "deriva",
+                     "registro de modelos está vacío"):
+        assert expected in infos, (expected, infos)
+    assert [s.value for s in at.subheader] == HEADINGS
+
+
+def test_date_range_without_forecasts_warns(monkeypatch, published_home):
+    at = _run(monkeypatch, published_home)
+    at.date_input(key="rango").set_value((date(2024, 9, 10), date(2024, 9, 20))).run()
+    assert not at.exception and not at.error
+    assert "No hay pronósticos entre 2024-09-10 y 2024-09-20" in _texts(at.warning)
+    assert len(at.get("vega_lite_chart")) >= 3  # the actual prices are still drawn
+
+
+def test_model_version_without_forecasts_says_so(monkeypatch, published_home):
+    at = _run(monkeypatch, published_home)
+    at.selectbox(key="version").set_value("3").run()
+    assert not at.exception and not at.error
+    assert "La versión 3 no tiene pronósticos publicados" in _texts(at.info)
+    at.selectbox(key="version").set_value("1").run()
+    assert not at.exception and "no tiene pronósticos" not in _texts(at.info)
+
+
+def test_a_new_publish_is_shown_on_the_next_run(monkeypatch, tmp_path):
+    publish_analytics(tmp_path / "warehouse.duckdb", tmp_path / "analytics.duckdb")
+    at = _run(monkeypatch, tmp_path)
+    assert "vacío" in _texts(at.warning)
+    publish_analytics(seed_warehouse(tmp_path), tmp_path / "analytics.duckdb")
+    at.run()
+    assert not at.warning and not at.exception
+    assert len(at.get("vega_lite_chart")) >= 3
+
+
+def test_run_dashboard_command_uses_the_venv_streamlit():
+    cmd = streamlit_command(port=8765, host="0.0.0.0")
+    assert Path(cmd[0]).name == "streamlit" and Path(cmd[0]).exists()
+    assert cmd[1:3] == ["run", str(APP)]
+    joined = " ".join(cmd)
+    for part in ("--server.address 0.0.0.0", "--server.port 8765", "--server.headless true",
+                 "--browser.gatherUsageStats false"):
+        assert part in joined

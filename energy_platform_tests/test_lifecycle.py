@@ -1,0 +1,211 @@
+"""The model lifecycle on real parts: DuckDB, MLflow on SQLite, Dagster runs, a served model."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import date
+
+import dagster as dg
+import mlflow
+import polars as pl
+import pytest
+from mlflow import MlflowClient
+
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
+from energy_platform.orchestration import run_job
+from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.predictions import read_predictions
+from energy_platform.warehouse.prices import read_prices
+from energy_platform_tests.platform_env import make_env
+
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 25, "n_members": 1}
+UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7}  # honest but useless: barely moved from init
+
+
+def test_the_gate_rules():
+    assert not registry.decide("2", 1.0, None, None, 0.01).promote  # not better than the weekly naive
+    assert registry.decide("2", 0.9, None, None, 0.01).promote  # first champion
+    assert not registry.decide("3", 0.9, "2", 0.905, 0.01).promote  # not by the margin
+    assert registry.decide("3", 0.8, "2", 0.9, 0.01).promote
+    assert not registry.decide("3", 1.2, "2", 1.5, 0.01).promote  # better than a bad champion, worse than naive
+
+
+def _train(env, config):
+    result = run_job(env.defs, TRAIN_JOB, env.instance, run_config={"ops": {"forecaster_model": {"config": config}}})
+    meta = lambda key: {k: v.value for k, v in result.asset_materializations_for_node(key)[-1].metadata.items()}  # noqa: E731
+    return meta("forecaster_model"), meta("champion_model")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    home = tmp_path_factory.mktemp("lifecycle")
+    env = make_env(home)
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2024-01-01", "2024-12-01"))
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    return env
+
+
+@pytest.fixture(scope="module")
+def client(env):
+    return MlflowClient(tracking_uri=env.settings.mlflow_tracking_uri, registry_uri=env.settings.mlflow_tracking_uri)
+
+
+def test_features_store_one_point_in_time_row_per_target_day(env):
+    with connect(env.warehouse, read_only=True) as conn:
+        n, first, last, bad = conn.execute(
+            "SELECT count(*), min(target_date), max(target_date), count(*) FILTER (WHERE cutoff_date <> target_date - 2) FROM features.daily"
+        ).fetchall()[0]
+    assert (first, last, bad) == (date(2024, 1, 10), date(2025, 1, 2), 0)
+    assert n == (last - first).days + 1
+    result = run_job(env.defs, FEATURES_JOB, env.instance)  # incremental: only the recent days again
+    assert result.asset_materializations_for_node("features")[-1].metadata["dagster/row_count"].value == 15
+
+
+def test_predictions_need_a_champion(env):
+    with pytest.raises(dg.Failure, match="no 'champion' version"):
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")
+
+
+def test_a_real_model_becomes_the_first_champion_with_lineage(env, client):
+    trained, gate = _train(env, TINY)
+    assert trained["backtest_rmae"] < 1.0
+    assert gate["decision"] == "promoted" and gate["champion_version"] == trained["model_version"]
+    run = client.get_run(trained["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    for tag in ("dagster_run_id", "data_fingerprint", "git_commit", "code_version", "gate_decision"):
+        assert run.data.tags.get(tag), tag
+    assert run.data.tags["data_fingerprint"] == trained["data_fingerprint"]
+    assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled"} <= set(run.data.metrics)
+    assert len(client.get_metric_history(run.info.run_id, "val_pinball")) >= 2  # per-epoch losses
+    with connect(env.warehouse, read_only=True) as conn:
+        versions = conn.sql("SELECT version, gate_decision, aliases FROM ml.model_versions ORDER BY version").pl()
+    assert versions["gate_decision"].to_list() == ["promoted"]
+
+
+def test_prediction_partitions_are_idempotent_and_traceable(env, client):
+    for _ in range(2):
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_range=("2024-12-30", "2025-01-02"))
+    rows = read_predictions(env.warehouse)
+    assert rows.height == 4 * 24
+    assert rows.filter((pl.col("p10") > pl.col("p50")) | (pl.col("p50") > pl.col("p90"))).is_empty()
+    row = rows.filter(pl.col("target_date") == date(2025, 1, 2)).row(0, named=True)
+    assert row["feature_cutoff"] == date(2024, 12, 31)
+    version = client.get_model_version(MODEL_NAME, row["model_version"])
+    assert version.run_id == row["mlflow_run_id"]
+    assert client.get_run(row["mlflow_run_id"]).data.tags["data_fingerprint"]
+    assert env.instance.get_run_by_id(row["dagster_run_id"]) is not None
+
+
+def test_a_worse_challenger_is_refused(env, client):
+    champion = registry.alias_version(client, registry.CHAMPION).version
+    trained, gate = _train(env, UNTRAINED)
+    assert gate["decision"] == "refused"
+    assert gate["champion_rmae"] < gate["challenger_rmae"]
+    assert registry.alias_version(client, registry.CHAMPION).version == champion
+
+
+def test_a_better_challenger_replaces_a_bad_champion_and_rollback_restores_it(env, client):
+    bad = registry.alias_version(client, registry.CHALLENGER).version  # the untrained model just refused
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, bad)  # a regression slipped through
+    trained, gate = _train(env, {**TINY, "seed": 1})
+    assert gate["decision"] == "promoted", gate["reason"]
+    assert gate["champion_rmae"] > gate["challenger_rmae"]
+    assert registry.alias_version(client, registry.PREVIOUS).version == bad
+    run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2025-01-02")
+    versions = read_predictions(env.warehouse, date(2025, 1, 2))["model_version"].unique().to_list()
+    assert trained["model_version"] in versions and len(versions) == 2  # every version's forecast is kept
+
+
+def test_rollback_command_restores_the_previous_champion(env, client, monkeypatch, capsys):
+    from energy_platform.cli import main
+    from energy_platform.settings import get_settings
+
+    champion = str(registry.alias_version(client, registry.CHAMPION).version)
+    previous = str(registry.alias_version(client, registry.PREVIOUS).version)
+    monkeypatch.setenv("ENERGY_PLATFORM_HOME", str(env.settings.home))
+    monkeypatch.setenv("DAGSTER_HOME", str(env.settings.dagster_home))
+    get_settings.cache_clear()
+    try:
+        assert main(["rollback"]) == 0
+    finally:
+        get_settings.cache_clear()
+    assert f"champion is now v{previous}" in capsys.readouterr().out
+    assert str(registry.alias_version(client, registry.CHAMPION).version) == previous
+    assert str(registry.alias_version(client, registry.PREVIOUS).version) == champion
+    with connect(env.warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT version, reason FROM ml.champion_history ORDER BY changed_at DESC, rowid DESC LIMIT 1").fetchall()[0][0] == previous
+
+
+def test_incomplete_history_fails_naming_the_days(env):
+    with connect(env.warehouse) as conn:
+        conn.execute("DELETE FROM raw.prices_hourly WHERE date = DATE '2024-12-25' AND hour = 5")
+    with pytest.raises(Exception, match="2024-12-25"):
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-28")
+    assert read_predictions(env.warehouse, date(2024, 12, 28)).is_empty()
+
+
+def test_the_champion_loads_as_pyfunc_from_the_registry(env):
+    mlflow.set_tracking_uri(env.settings.mlflow_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+    history = read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)).select("ts", "price")
+    out = model.predict(history.to_pandas())
+    assert list(out.columns) == ["ts", "hour", "forecast", "p10", "p50", "p90"]
+    assert len(out) == 24 and str(out["ts"].iloc[0].date()) == "2024-12-02"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_a_rest_request(env, tmp_path):
+    port = _free_port()
+    mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    server = subprocess.Popen(
+        [mlflow_bin, "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": env.settings.mlflow_tracking_uri,
+             "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")},  # its uvicorn
+        stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "mlflow models serve did not come up"
+                time.sleep(0.5)
+        history = read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)).select(
+            pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"), "price"
+        )
+        body = json.dumps({"dataframe_split": {"columns": history.columns, "data": history.rows()}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                         headers={"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
+        rows = answer["predictions"]
+        assert len(rows) == 24 and rows[0]["ts"].startswith("2024-12-02")
+        assert all(r["p10"] <= r["p50"] <= r["p90"] for r in rows)
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
+
+
+def test_corrupt_mlflow_backend_fails_training_clearly(tmp_path):
+    env = make_env(tmp_path)
+    env.settings.mlflow_db_path.write_bytes(b"this is not an SQLite database" * 100)
+    with pytest.raises(Exception) as failure:
+        run_job(env.defs, TRAIN_JOB, env.instance, run_config={"ops": {"forecaster_model": {"config": TINY}}})
+    causes, error = [], failure.value
+    while error is not None:
+        causes.append(str(error))
+        error = error.__cause__
+    assert any(f"MLflow backend {env.settings.mlflow_tracking_uri} is unavailable" in c for c in causes), causes
