@@ -22,6 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.set_defaults(func=_dashboard)
 
+    replay = sub.add_parser("replay", help="replay the embedded data day by day as if it were live")
+    replay.add_argument("--start", required=True, type=lambda s: __import__("datetime").date.fromisoformat(s), help="first replayed morning, YYYY-MM-DD")
+    replay.add_argument("--days", required=True, type=int, help="number of replayed days")
+    replay.set_defaults(func=_replay)
+
     rollback = sub.add_parser("rollback", help="make the previous champion the champion again (one step)")
     rollback.set_defaults(func=_rollback)
 
@@ -42,6 +47,17 @@ def _dashboard(args: argparse.Namespace) -> int:
     from energy_platform.dashboard import run_dashboard
 
     run_dashboard(port=args.port, host=args.host)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from energy_platform.replay import ReplayError, run_replay
+
+    try:
+        run_replay(args.start, args.days)
+    except ReplayError as exc:
+        print(f"energy-platform replay: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

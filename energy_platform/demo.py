@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
+from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
 from energy_platform.orchestration import run_job
 from energy_platform.settings import Settings, get_settings
 from energy_platform.warehouse.db import connect
@@ -33,7 +33,7 @@ def run_demo(training_config: dict | None = None) -> int:
     defs = build_definitions(settings)
     month_keys = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     day_keys = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()[-RECENT_DAYS:]
-    total = 5
+    total = 6
 
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {month_keys[0][:7]}..{month_keys[-1][:7]} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
@@ -55,12 +55,23 @@ def run_demo(training_config: dict | None = None) -> int:
     run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
     _done(t)
 
-    t = _step(5, total, "analytics_snapshot: publish analytics.duckdb for analysts and the dashboard")
+    realised = [k for k in day_keys if k <= str(last_data_day(settings))]
+    t = _step(5, total, f"forecast_accuracy: {len(realised)} forecast days whose prices have arrived, and the drift checks")
+    result = run_job(defs, ACCURACY_JOB, instance, partition_range=(realised[0], realised[-1]))
+    rolling = [c for c in result.get_asset_check_evaluations() if c.check_name == "rolling_rmae"]
+    _done(t, rolling[0].description if rolling else "")
+
+    t = _step(6, total, "analytics_snapshot: publish analytics.duckdb for analysts and the dashboard")
     result = run_job(defs, PUBLISH_JOB, instance)
     _done(t, f"{_metadata(result, 'analytics_snapshot')['seconds']} s to build and swap in")
 
     _summary(settings, day_keys[-1], gate)
     return 0
+
+
+def last_data_day(settings: Settings):
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
 
 
 def _summary(settings: Settings, target: str, gate: dict) -> None:

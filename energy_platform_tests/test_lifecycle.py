@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
 from energy_platform.orchestration import run_job
 from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.tracking.comparison import Comparison
 from energy_platform.warehouse.db import connect
 from energy_platform.warehouse.predictions import read_predictions
 from energy_platform.warehouse.prices import read_prices
@@ -28,11 +29,13 @@ UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7}  # honest but usele
 
 
 def test_the_gate_rules():
+    fresh = lambda ch, champ, days=14: Comparison(days, date(2024, 1, 1), ch, champ)  # noqa: E731
     assert not registry.decide("2", 1.0, None, None, 0.01).promote  # not better than the weekly naive
-    assert registry.decide("2", 0.9, None, None, 0.01).promote  # first champion
-    assert not registry.decide("3", 0.9, "2", 0.905, 0.01).promote  # not by the margin
-    assert registry.decide("3", 0.8, "2", 0.9, 0.01).promote
-    assert not registry.decide("3", 1.2, "2", 1.5, 0.01).promote  # better than a bad champion, worse than naive
+    assert registry.decide("2", 0.9, None, None, 0.01).promote  # the first champion
+    assert not registry.decide("3", 0.8, "2", fresh(0.8, 0.805), 0.01).promote  # not by the margin
+    assert registry.decide("3", 0.8, "2", fresh(0.7, 0.9), 0.01).promote
+    assert not registry.decide("3", 0.8, "2", fresh(0.7, 0.9, days=3), 0.01).promote  # too few fresh days
+    assert not registry.decide("3", 1.2, "2", fresh(0.7, 1.5), 0.01).promote  # beats a bad champion, not the naive
 
 
 def _train(env, config):
@@ -45,9 +48,15 @@ def _train(env, config):
 def env(tmp_path_factory):
     home = tmp_path_factory.mktemp("lifecycle")
     env = make_env(home)
-    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2024-01-01", "2024-12-01"))
-    run_job(env.defs, FEATURES_JOB, env.instance)
+    _ingest(env, ("2024-01-01", "2024-11-01"), as_of="2024-11-30")
     return env
+
+
+def _ingest(env, months: tuple[str, str], as_of: str | None = None) -> None:
+    """Prices as the platform had them on the morning after `as_of`, then the feature store."""
+    source = {"resources": {"source": {"config": {"spec": "sample", "as_of": as_of}}}} if as_of else None
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=months, run_config=source)
+    run_job(env.defs, FEATURES_JOB, env.instance)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +65,7 @@ def client(env):
 
 
 def test_features_store_one_point_in_time_row_per_target_day(env):
+    _ingest(env, ("2024-12-01", "2024-12-01"))
     with connect(env.warehouse, read_only=True) as conn:
         n, first, last, bad = conn.execute(
             "SELECT count(*), min(target_date), max(target_date), count(*) FILTER (WHERE cutoff_date <> target_date - 2) FROM features.daily"
@@ -64,6 +74,9 @@ def test_features_store_one_point_in_time_row_per_target_day(env):
     assert n == (last - first).days + 1
     result = run_job(env.defs, FEATURES_JOB, env.instance)  # incremental: only the recent days again
     assert result.asset_materializations_for_node("features")[-1].metadata["dagster/row_count"].value == 15
+    with connect(env.warehouse) as conn:  # back to the state of the morning of 2024-12-01
+        conn.execute("DELETE FROM raw.prices_hourly WHERE date > DATE '2024-11-30'")
+        conn.execute("DELETE FROM features.daily WHERE target_date > DATE '2024-12-02'")
 
 
 def test_predictions_need_a_champion(env):
@@ -71,20 +84,55 @@ def test_predictions_need_a_champion(env):
         run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")
 
 
-def test_a_real_model_becomes_the_first_champion_with_lineage(env, client):
-    trained, gate = _train(env, TINY)
+def test_a_weak_first_model_is_registered_and_gated(env, client):
+    trained, gate = _train(env, UNTRAINED)  # data to 2024-11-30
+    assert gate["decision"] == ("promoted" if trained["backtest_rmae"] < 1.0 else "refused")
+    # Whatever the gate said, make this weak model the one serving: the situation a better
+    # challenger must be able to repair.
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, trained["model_version"])
+
+
+def test_a_better_challenger_replaces_the_champion_on_fresh_days(env, client):
+    weak = str(registry.alias_version(client, registry.CHAMPION).version)
+    _ingest(env, ("2024-12-01", "2024-12-01"), as_of="2024-12-15")
+    trained, gate = _train(env, TINY)  # data to 2024-12-15; the weak champion's ended 2024-11-30
     assert trained["backtest_rmae"] < 1.0
-    assert gate["decision"] == "promoted" and gate["champion_version"] == trained["model_version"]
+    assert gate["decision"] == "promoted", gate["reason"]
+    assert gate["compared_days"] >= 7
+    assert gate["champion_rmae"] > gate["challenger_rmae_compared"]
+    assert str(registry.alias_version(client, registry.PREVIOUS).version) == weak
     run = client.get_run(trained["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     for tag in ("dagster_run_id", "data_fingerprint", "git_commit", "code_version", "gate_decision"):
         assert run.data.tags.get(tag), tag
     assert run.data.tags["data_fingerprint"] == trained["data_fingerprint"]
+    assert run.data.tags["data_end"] == "2024-12-15"
     assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled"} <= set(run.data.metrics)
     assert len(client.get_metric_history(run.info.run_id, "val_pinball")) >= 2  # per-epoch losses
     with connect(env.warehouse, read_only=True) as conn:
-        versions = conn.sql("SELECT version, gate_decision, aliases FROM ml.model_versions ORDER BY version").pl()
-    assert versions["gate_decision"].to_list() == ["promoted"]
+        versions = dict(conn.execute("SELECT version, gate_decision FROM ml.model_versions").fetchall())
+    assert versions[trained["model_version"]] == "promoted"
+
+
+def test_a_worse_challenger_is_refused_on_fresh_days(env, client):
+    champion = str(registry.alias_version(client, registry.CHAMPION).version)
+    _ingest(env, ("2024-12-01", "2024-12-01"))  # data to 2024-12-31
+    trained, gate = _train(env, UNTRAINED)
+    assert gate["decision"] == "refused", gate["reason"]
+    assert gate["compared_days"] >= 7
+    assert gate["champion_rmae"] < gate["challenger_rmae_compared"]
+    assert str(registry.alias_version(client, registry.CHAMPION).version) == champion
+
+
+def test_no_fresh_days_means_no_promotion(env, client):
+    champion = str(registry.alias_version(client, registry.CHAMPION).version)
+    first, _ = _train(env, {**TINY, "seed": 3})
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, first["model_version"])
+    try:
+        _, gate = _train(env, {**TINY, "seed": 4})  # the same data as that champion's
+    finally:
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, champion)
+    assert gate["decision"] == "refused" and gate["compared_days"] == 0 and "only 0 day(s)" in gate["reason"]
 
 
 def test_prediction_partitions_are_idempotent_and_traceable(env, client):
@@ -101,44 +149,16 @@ def test_prediction_partitions_are_idempotent_and_traceable(env, client):
     assert env.instance.get_run_by_id(row["dagster_run_id"]) is not None
 
 
-def test_a_worse_challenger_is_refused(env, client):
-    champion = registry.alias_version(client, registry.CHAMPION).version
-    trained, gate = _train(env, UNTRAINED)
-    assert gate["decision"] == "refused"
-    assert gate["champion_rmae"] < gate["challenger_rmae"]
-    assert registry.alias_version(client, registry.CHAMPION).version == champion
-
-
-def test_a_better_challenger_replaces_a_bad_champion_and_rollback_restores_it(env, client):
-    bad = registry.alias_version(client, registry.CHALLENGER).version  # the untrained model just refused
-    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, bad)  # a regression slipped through
-    trained, gate = _train(env, {**TINY, "seed": 1})
-    assert gate["decision"] == "promoted", gate["reason"]
-    assert gate["champion_rmae"] > gate["challenger_rmae"]
-    assert registry.alias_version(client, registry.PREVIOUS).version == bad
-    run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2025-01-02")
-    versions = read_predictions(env.warehouse, date(2025, 1, 2))["model_version"].unique().to_list()
-    assert trained["model_version"] in versions and len(versions) == 2  # every version's forecast is kept
-
-
-def test_rollback_command_restores_the_previous_champion(env, client, monkeypatch, capsys):
-    from energy_platform.cli import main
-    from energy_platform.settings import get_settings
-
-    champion = str(registry.alias_version(client, registry.CHAMPION).version)
+def test_a_new_champion_adds_its_forecasts_beside_the_old_ones(env, client):
+    before = str(registry.alias_version(client, registry.CHAMPION).version)
     previous = str(registry.alias_version(client, registry.PREVIOUS).version)
-    monkeypatch.setenv("ENERGY_PLATFORM_HOME", str(env.settings.home))
-    monkeypatch.setenv("DAGSTER_HOME", str(env.settings.dagster_home))
-    get_settings.cache_clear()
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, previous)
     try:
-        assert main(["rollback"]) == 0
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2025-01-02")
     finally:
-        get_settings.cache_clear()
-    assert f"champion is now v{previous}" in capsys.readouterr().out
-    assert str(registry.alias_version(client, registry.CHAMPION).version) == previous
-    assert str(registry.alias_version(client, registry.PREVIOUS).version) == champion
-    with connect(env.warehouse, read_only=True) as conn:
-        assert conn.execute("SELECT version, reason FROM ml.champion_history ORDER BY changed_at DESC, rowid DESC LIMIT 1").fetchall()[0][0] == previous
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, before)
+    versions = sorted(read_predictions(env.warehouse, date(2025, 1, 2))["model_version"].unique().to_list())
+    assert versions == sorted([before, previous])  # every version's forecast is kept
 
 
 def test_incomplete_history_fails_naming_the_days(env):

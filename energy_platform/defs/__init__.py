@@ -1,4 +1,11 @@
-"""The Dagster layer: thin assets, checks, jobs, schedules and sensors over the domain modules."""
+"""The Dagster layer: thin assets, checks, jobs, schedules and sensors over the domain modules.
+
+What drives what: the daily schedule ingests yesterday's prices; declarative automation
+(`AutomationCondition.eager()`) carries the change downstream (features, predictions of the
+newest day, realised accuracy, the analytics file) and promotes after a training; training runs
+on the weekly schedule and when a drift or accuracy check fails at ERROR (sensor); failed runs
+are recorded by a run-failure sensor. All of it runs by default for the live source only.
+"""
 
 from __future__ import annotations
 
@@ -13,44 +20,70 @@ from energy_platform.defs.lifecycle import (
     build_predictions_asset,
 )
 from energy_platform.defs.mlflow_resource import build_mlflow_resource
-from energy_platform.defs.partitions import prediction_partitions, raw_price_partitions
+from energy_platform.defs.monitoring import MonitoringResource, build_accuracy_asset, build_drift_checks
+from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions
 from energy_platform.defs.resources import SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
+from energy_platform.defs.sensors import build_failure_sensor, build_retrain_sensor
 from energy_platform.settings import Settings
 
 INGEST_JOB = "ingest_prices"
 FEATURES_JOB = "build_features"
 TRAIN_JOB = "train_and_gate"
 PREDICT_JOB = "predict"
+ACCURACY_JOB = "realised_accuracy"
 PUBLISH_JOB = "publish_analytics"
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    h = settings.horizon_days
+    h, live = settings.horizon_days, settings.source == "xm"
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     features = build_features_asset(raw_prices, h)
     forecaster_model = build_forecaster_model_asset(features, h)
-    champion_model = build_champion_asset(forecaster_model, settings.mlflow_tracking_uri)
-    predictions = build_predictions_asset(champion_model, prediction_partitions(settings.source, h), h, settings.mlflow_tracking_uri)
-
-    analytics_snapshot = build_analytics_snapshot([predictions, champion_model], settings.analytics_path)
+    champion_model = build_champion_asset(forecaster_model, settings.mlflow_tracking_uri, h)
+    day_partitions = prediction_partitions(settings.source, h)
+    predictions = build_predictions_asset(champion_model, day_partitions, h, settings.mlflow_tracking_uri)
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, day_partitions)
+    analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
+    drift_checks = build_drift_checks(raw_prices, features, predictions)
 
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices], description="Raw prices and their checks.")
+    train_job = dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it.")
     jobs = [
         ingest_job,
+        train_job,
         dg.define_asset_job(FEATURES_JOB, selection=[features], description="Recompute the feature store."),
-        dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it."),
         dg.define_asset_job(PREDICT_JOB, selection=[predictions], description="The champion's forecasts for target days."),
+        dg.define_asset_job(ACCURACY_JOB, selection=[forecast_accuracy], description="Realised accuracy of forecast days."),
         dg.define_asset_job(PUBLISH_JOB, selection=[analytics_snapshot], description="Republish analytics.duckdb."),
     ]
+    status = dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED
+    schedules = [
+        build_daily_ingest_schedule(ingest_job, live=live),
+        dg.ScheduleDefinition(
+            name="weekly_retraining", job=train_job, cron_schedule="0 7 * * 1", execution_timezone=TIMEZONE,
+            default_status=status, description="Every Monday 07:00: train a challenger on the latest window and gate it.",
+        ),
+    ]
+    error_checks = [c.check_key for c in drift_checks] + [dg.AssetCheckKey(forecast_accuracy.key, "rolling_rmae")]
+    sensors = [
+        build_retrain_sensor(train_job, error_checks, str(settings.warehouse_path), live),
+        build_failure_sensor(str(settings.warehouse_path), live),
+        dg.AutomationConditionSensorDefinition(
+            "platform_automation", target=dg.AssetSelection.all(),
+            default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        ),
+    ]
     return dg.Definitions(
-        assets=[raw_prices, features, forecaster_model, champion_model, predictions, analytics_snapshot],
-        asset_checks=build_raw_price_checks(raw_prices),
+        assets=[raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy, analytics_snapshot],
+        asset_checks=[*build_raw_price_checks(raw_prices), *drift_checks, rolling_rmae],
         jobs=jobs,
-        schedules=[build_daily_ingest_schedule(ingest_job, live=settings.source == "xm")],
+        schedules=schedules,
+        sensors=sensors,
         resources={
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
             "source": SourceResource(spec=settings.source),
             "mlflow_tracking": build_mlflow_resource(settings.mlflow_tracking_uri, str(settings.mlflow_artifacts)),
+            "monitor": MonitoringResource(reports_dir=str(settings.reports_dir), tracking_uri=settings.mlflow_tracking_uri),
         },
     )

@@ -19,6 +19,7 @@ def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = Non
         pool=WAREHOUSE_POOL,  # it reads the warehouse: never while a writer holds its lock
         code_version="1",
         group_name="access",
+        automation_condition=dg.AutomationCondition.eager(),
         kinds={"duckdb"},
         description="analytics.duckdb: read-only snapshot for analysts and the dashboard, swapped in atomically.",
     )

@@ -1,6 +1,6 @@
 """The model lifecycle as assets: feature store, training, the promotion gate, daily predictions."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import dagster as dg
 import mlflow
@@ -10,10 +10,10 @@ from pydantic import Field
 
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
-from energy_platform.forecasting.backtest import backtest_recent
 from energy_platform.forecasting.features import build_feature_frame
 from energy_platform.serving import forecast_day
 from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
 from energy_platform.warehouse.features import latest_target_date, write_features
 from energy_platform.warehouse.model_versions import record_champion_change, sync_model_versions
@@ -37,6 +37,7 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, horizon_days: int) -> 
         code_version=FEATURES_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "polars"},
+        automation_condition=dg.AutomationCondition.eager(),
         description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}).",
     )
     def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -110,56 +111,45 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
 
 class GateConfig(dg.Config):
     margin: float = Field(0.01, description="rMAE the challenger must gain over the champion to replace it.")
+    min_days: int = Field(7, description="Days after the champion's training data needed to compare the two.")
 
 
-def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: str) -> dg.AssetsDefinition:
+def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: str, horizon_days: int) -> dg.AssetsDefinition:
     @dg.asset(
         deps=[forecaster_model],
         pool=WAREHOUSE_POOL,
-        code_version="1",
+        code_version="2",
         group_name="ml",
         kinds={"mlflow"},
+        automation_condition=dg.AutomationCondition.eager(),
         description="Promotion gate: the challenger becomes `champion` only if it beats the weekly naive and the champion.",
     )
     def champion_model(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        challenger = registry.alias_version(client, registry.CHALLENGER)
-        if challenger is None:
-            raise dg.Failure(f"no '{registry.CHALLENGER}' version of {MODEL_NAME}: materialize forecaster_model first")
-        champion = registry.alias_version(client, registry.CHAMPION)
-        challenger_rmae = float(challenger.tags["metric.backtest_rmae"])
-        if champion is not None and champion.version == challenger.version:
-            decision = registry.GateDecision(
-                False, f"v{challenger.version} already is the champion",
-                str(challenger.version), challenger_rmae, str(champion.version), challenger_rmae, config.margin,
-            )
-        else:
-            champion_rmae = None
-            if champion is not None:
-                # Score the champion's training procedure on the challenger's window.
-                params = TrainingParams(**registry.training_params_of(champion))
-                weeks = registry.training_params_of(challenger)["backtest_weeks"]
-                end = date.fromisoformat(challenger.tags["backtest_end"])
-                result = backtest_recent(read_prices(warehouse.path), params.build(), weeks,
-                                         recalibrate_every=params.recalibrate_every, window_days=params.window_days, end=end)
-                champion_rmae = next(m["rmae"] for m in result.metrics if m["model"] == "forecaster")
-            decision = registry.decide(
-                str(challenger.version), challenger_rmae, str(champion.version) if champion else None, champion_rmae, config.margin
-            )
-        registry.apply(client, decision)
+        try:
+            decision, before = run_gate(client, read_prices(warehouse.path), horizon_days, config.margin, config.min_days)
+        except GateInputError as exc:
+            raise dg.Failure(str(exc)) from exc
         if decision.promote:
-            record_champion_change(warehouse.path, str(challenger.version), str(champion.version) if champion else None, decision.reason)
+            record_champion_change(warehouse.path, decision.challenger_version, before, decision.reason)
         sync_model_versions(warehouse.path, registry.versions_frame(client))
         served = registry.alias_version(client, registry.CHAMPION)
         context.log.info(f"gate: {decision.reason}")
+        floats = {k: dg.MetadataValue.float(v) for k, v in {
+            "challenger_rmae": decision.challenger_rmae,
+            "challenger_rmae_compared": decision.challenger_rmae_compared,
+            "champion_rmae": decision.champion_rmae,
+        }.items() if v is not None}
         return dg.MaterializeResult(metadata={
             "decision": "promoted" if decision.promote else "refused",
             "reason": decision.reason,
-            "challenger_version": str(challenger.version),
-            "challenger_rmae": dg.MetadataValue.float(challenger_rmae),
-            "champion_version_before": str(champion.version) if champion else "none",
-            "champion_rmae": dg.MetadataValue.float(decision.champion_rmae) if decision.champion_rmae is not None else "none",
+            "challenger_version": decision.challenger_version,
+            "champion_version_before": before or "none",
+            "compared_days": decision.compared_days,
             "champion_version": str(served.version) if served else "none",
+            **floats,
         })
 
     return champion_model
@@ -176,6 +166,7 @@ def build_predictions_asset(
         code_version=PREDICTIONS_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "mlflow"},
+        automation_condition=dg.AutomationCondition.eager(),
         description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions.",
     )
     def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

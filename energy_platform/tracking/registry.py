@@ -1,9 +1,8 @@
 """The registry's aliases and the promotion gate.
 
 `champion` is what serves, `challenger` the latest candidate, `previous` the champion before the
-last change (one-step rollback). The gate compares the two *training procedures* on the same
-recent window: the champion's configuration is backtested again on the challenger's window, so
-neither score comes from days its model was trained on.
+last change (one-step rollback). The gate compares the frozen champion with the challenger on
+the recent days neither was trained on (tracking/comparison.py).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from energy_platform.tracking import MODEL_NAME
+from energy_platform.tracking.comparison import Comparison
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 
@@ -25,18 +25,25 @@ class GateDecision:
     promote: bool
     reason: str
     challenger_version: str
-    challenger_rmae: float
+    challenger_rmae: float  # its whole recent backtest
     champion_version: str | None
-    champion_rmae: float | None
+    champion_rmae: float | None  # on the compared days
+    challenger_rmae_compared: float | None  # on the same compared days
+    compared_days: int
     margin: float
 
     def as_tags(self) -> dict[str, str]:
+        def fmt(x: float | None) -> str:
+            return "" if x is None else f"{x:.6f}"
+
         return {
             "gate_decision": "promoted" if self.promote else "refused",
             "gate_reason": self.reason,
-            "gate_challenger_rmae": f"{self.challenger_rmae:.6f}",
-            "gate_champion_rmae": "" if self.champion_rmae is None else f"{self.champion_rmae:.6f}",
+            "gate_challenger_rmae": fmt(self.challenger_rmae),
+            "gate_challenger_rmae_compared": fmt(self.challenger_rmae_compared),
+            "gate_champion_rmae": fmt(self.champion_rmae),
             "gate_champion_version": self.champion_version or "",
+            "gate_compared_days": str(self.compared_days),
             "gate_margin": str(self.margin),
         }
 
@@ -56,22 +63,28 @@ def decide(
     challenger_version: str,
     challenger_rmae: float,
     champion_version: str | None,
-    champion_rmae: float | None,
+    comparison: Comparison | None,
     margin: float,
+    min_days: int = 7,
 ) -> GateDecision:
-    """Promote only if better than the weekly naive, and better than the champion by `margin`."""
-    args = (challenger_version, challenger_rmae, champion_version, champion_rmae, margin)
+    """Promote only if better than the weekly naive, and than the champion by `margin` on fresh days."""
+    c = comparison or Comparison(0, None, None, None)
+
+    def decision(promote: bool, reason: str) -> GateDecision:
+        return GateDecision(promote, reason, challenger_version, challenger_rmae, champion_version,
+                            c.champion_rmae, c.challenger_rmae, c.days, margin)
+
     if not challenger_rmae < 1.0:
-        return GateDecision(False, f"rMAE {challenger_rmae:.3f} is not better than the weekly naive (1.0)", *args)
-    if champion_rmae is None:
-        return GateDecision(True, f"first champion: rMAE {challenger_rmae:.3f} < 1.0", *args)
-    if challenger_rmae < champion_rmae - margin:
-        return GateDecision(
-            True, f"rMAE {challenger_rmae:.3f} beats champion v{champion_version}'s {champion_rmae:.3f} by more than {margin}", *args
-        )
-    return GateDecision(
-        False, f"rMAE {challenger_rmae:.3f} does not beat champion v{champion_version}'s {champion_rmae:.3f} by {margin}", *args
-    )
+        return decision(False, f"rMAE {challenger_rmae:.3f} is not better than the weekly naive (1.0)")
+    if champion_version is None:
+        return decision(True, f"first champion: rMAE {challenger_rmae:.3f} < 1.0")
+    if c.days < min_days:
+        return decision(False, f"only {c.days} day(s) after champion v{champion_version}'s training data to compare on (need {min_days})")
+    if c.challenger_rmae < c.champion_rmae - margin:
+        return decision(True, f"rMAE {c.challenger_rmae:.3f} beats champion v{champion_version}'s {c.champion_rmae:.3f} "
+                              f"by more than {margin} over {c.days} days")
+    return decision(False, f"rMAE {c.challenger_rmae:.3f} does not beat champion v{champion_version}'s "
+                           f"{c.champion_rmae:.3f} by {margin} over {c.days} days")
 
 
 def apply(client: MlflowClient, decision: GateDecision) -> None:

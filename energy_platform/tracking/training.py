@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
@@ -30,6 +31,7 @@ from energy_platform.tracking import MODEL_NAME
 from energy_platform.tracking.pyfunc_model import history_days, log_pyfunc
 
 CHALLENGER = "challenger"
+BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,25 @@ def fingerprint(prices: pl.DataFrame, start: date, end: date) -> dict:
     return {"sha256": digest, "start": start.isoformat(), "end": end.isoformat(), "rows": rows.height}
 
 
+def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, weeks: int | None = None) -> BacktestResult:
+    """Walk-forward backtest of a training procedure over the `weeks` weeks ending `end`.
+
+    The first refit ends H days before the first test day; with a short history (a new market,
+    a replay of 2015) the window is what exists by then.
+    """
+    weeks = weeks or params.backtest_weeks
+    first_test = end - timedelta(days=7 * weeks - 1)
+    available = (first_test - timedelta(days=params.horizon_days) - prices["date"].min()).days + 1
+    return backtest_recent(
+        prices, params.build(), weeks,
+        recalibrate_every=params.recalibrate_every, window_days=min(params.window_days, available), end=end,
+    )
+
+
 def train_candidate(prices: pl.DataFrame, params: TrainingParams) -> Candidate:
     train_end = last_complete_day(prices)
     train_start = max(prices["date"].min(), train_end - timedelta(days=params.window_days - 1))
-    result = backtest_recent(
-        prices, params.build(), params.backtest_weeks,
-        recalibrate_every=params.recalibrate_every, window_days=params.window_days, end=train_end,
-    )
+    result = recent_backtest(prices, params, train_end)
     forecaster = params.build()
     started = time.perf_counter()
     forecaster.fit(prices, train_end, params.window_days)
@@ -152,6 +166,10 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         pl.col("date") > candidate.train_end - timedelta(days=history_days(forecaster) + 1)
     ).select("ts", "price")  # the warehouse holds prices only; exogenous models are CSV-backtest only
     info = log_pyfunc(forecaster, example)
+    with tempfile.TemporaryDirectory() as tmp:  # the gate compares champion and challenger on these
+        path = f"{tmp}/{BACKTEST_ARTIFACT}"
+        candidate.backtest.forecasts.write_parquet(path)
+        mlflow.log_artifact(path)
     client = MlflowClient()
     version = mlflow.register_model(info.model_uri, MODEL_NAME, tags={**tags, "dagster_run_id": run.data.tags.get("dagster_run_id", "")})
     try:

@@ -1,0 +1,169 @@
+"""Monitoring as Dagster asset checks and the realised-accuracy asset; thin over monitoring/."""
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from mlflow import MlflowClient
+
+from energy_platform import monitoring
+from energy_platform.defs.metadata import markdown_preview
+from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from energy_platform.monitoring.windows import reference_window
+from energy_platform.tracking import registry
+from energy_platform.warehouse.db import connect
+
+
+class MonitoringResource(dg.ConfigurableResource):
+    """Thresholds of the drift and accuracy checks, and where their HTML reports go."""
+
+    reports_dir: str
+    tracking_uri: str
+    window_days: int = 28
+    reference_days: int = 365
+    warn_share: float = 0.3
+    error_share: float = 0.6
+    method: str = "wasserstein"
+    threshold: float = 0.5
+    rmae_warn_above: float = 0.9
+
+    def champion_training_range(self) -> tuple[date | None, date | None]:
+        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        try:
+            champion = registry.alias_version(client, registry.CHAMPION)
+        except Exception:  # no registry yet
+            champion = None
+        if champion is None or "data_start" not in champion.tags:
+            return None, None
+        return date.fromisoformat(champion.tags["data_start"]), date.fromisoformat(champion.tags["data_end"])
+
+    def report_path(self, check_name: str) -> Path:
+        return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
+
+
+# Representative hours of each lagged day (night trough, midday, evening peak): the 24 hourly
+# columns of a day move together, so testing all of them would only repeat one signal.
+DRIFT_HOURS = ("h03", "h10", "h19")
+
+
+def _drift_result(
+    context, check_name: str, asset: str, inputs, monitor: MonitoringResource, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    reference, current, columns, ref_range = inputs
+    result = monitoring.evaluate_drift(
+        reference, current, columns, warn_share=monitor.warn_share, error_share=monitor.error_share,
+        report_path=monitor.report_path(check_name), method=monitor.method, threshold=monitor.threshold,
+    )
+    current_range = monitoring.date_range(current)
+    monitoring.record_drift(warehouse.path, check_name, asset, result, ref_range, current_range, context.run.run_id)
+    severity = result.severity
+    metadata = {
+        "severity": severity,
+        "drift_share": dg.MetadataValue.float(result.drift_share) if result.drift_share is not None else "n/a",
+        "drifted_columns": dg.MetadataValue.json(result.drifted_columns),
+        "columns_tested": result.n_columns,
+        "reference": f"{ref_range[0]}..{ref_range[1]} ({result.reference_rows} rows)",
+        "current": f"{current_range[0]}..{current_range[1]} ({result.current_rows} rows)" if current_range else "none",
+        "method": f"{result.method} (threshold {result.threshold})",
+    }
+    if result.report_path:
+        metadata["report"] = dg.MetadataValue.url(Path(result.report_path).resolve().as_uri())
+    if result.report_error:
+        metadata["report_error"] = result.report_error
+    if severity == "not_enough_data":
+        description = f"not enough data for a drift test ({result.reference_rows} reference, {result.current_rows} current rows)"
+    else:
+        description = f"{len(result.drifted_columns)}/{result.n_columns} columns drifted (share {result.drift_share:.2f})"
+    return dg.AssetCheckResult(
+        passed=severity == "pass",
+        severity=dg.AssetCheckSeverity.ERROR if severity == "error" else dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def _latest(warehouse: WarehouseResource, sql: str) -> date | None:
+    with connect(warehouse.path, read_only=True) as conn:
+        return conn.execute(sql).fetchall()[0][0]
+
+
+def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecksDefinition]:
+    @dg.asset_check(asset=features, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of features against the champion's training reference.")
+    def features_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+        end = _latest(warehouse, "SELECT max(target_date) FROM features.daily")
+        ref = reference_window(end, monitor.window_days, monitor.reference_days, *monitor.champion_training_range())
+        reference, current, columns = monitoring.feature_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
+        columns = [c for c in columns if c.endswith(DRIFT_HOURS) or not c.startswith(("price_lag", "dow_", "holiday"))]
+        return _drift_result(context, "features_drift", "features", (reference, current, columns, ref), monitor, warehouse)
+
+    @dg.asset_check(asset=predictions, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of forecasts against the forecasts before them.")
+    def predictions_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+        end = _latest(warehouse, "SELECT max(target_date) FROM ml.predictions")
+        ref = reference_window(end, monitor.window_days, monitor.reference_days)
+        reference, current, columns = monitoring.prediction_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
+        return _drift_result(context, "predictions_drift", "predictions", (reference, current, columns, ref), monitor, warehouse)
+
+    @dg.asset_check(asset=raw_prices, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of prices against the year before them.")
+    def price_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+        end = _latest(warehouse, "SELECT max(date) FROM raw.prices_hourly")
+        ref = reference_window(end, monitor.window_days, monitor.reference_days)
+        reference, current, columns = monitoring.price_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
+        return _drift_result(context, "price_drift", "raw_prices", (reference, current, columns, ref), monitor, warehouse)
+
+    return [features_drift, predictions_drift, price_drift]
+
+
+def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefinition:
+    @dg.asset(
+        deps=[predictions, features],  # features.daily carries the realised prices (target_hXX)
+        partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+        code_version="1",
+        group_name="monitoring",
+        kinds={"duckdb"},
+        automation_condition=dg.AutomationCondition.eager(),
+        description="Realised accuracy per forecast day and model version, once the day's prices arrived.",
+    )
+    def forecast_accuracy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        day, last, frames = window.start.date(), window.end.date() - timedelta(days=1), []
+        while day <= last:
+            frames.append(monitoring.accuracy_for_day(warehouse.path, day))
+            day += timedelta(days=1)
+        frame = pl.concat(frames)
+        written = monitoring.write_accuracy(warehouse.path, frame)
+        summary = frame.group_by("model_version").agg(pl.len().alias("days"), pl.col("mae").mean(), pl.col("rmae").mean())
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": written,
+            "target_dates": f"{window.start.date()}..{last}",
+            "by_model_version": markdown_preview(summary),
+        })
+
+    @dg.asset_check(asset=forecast_accuracy, pool=WAREHOUSE_POOL, description="Rolling 28-day rMAE of the served forecasts: WARN past a threshold, ERROR when no better than the weekly naive.")
+    def rolling_rmae(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+        end = _latest(warehouse, "SELECT max(target_date) FROM monitoring.forecast_accuracy")
+        if end is None:
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="not enough data: no realised accuracy yet")
+        rolling = monitoring.rolling_rmae(warehouse.path, end, monitor.window_days)
+        if rolling.rmae is None or rolling.days < 7:
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       description=f"not enough data: {rolling.days} day(s) with realised accuracy", metadata={"days": rolling.days})
+        level = monitoring.classify_rolling(rolling.rmae, monitor.rmae_warn_above)
+        return dg.AssetCheckResult(
+            passed=level == "pass",
+            severity=dg.AssetCheckSeverity.ERROR if level == "error" else dg.AssetCheckSeverity.WARN,
+            description=f"rolling {monitor.window_days}-day rMAE {rolling.rmae:.3f} over {rolling.days} days ({level})",
+            metadata={
+                "rmae": dg.MetadataValue.float(rolling.rmae),
+                "mae": dg.MetadataValue.float(rolling.mae or float("nan")),
+                "naive_w_mae": dg.MetadataValue.float(rolling.naive_w_mae or float("nan")),
+                "days": rolling.days,
+                "window": f"{rolling.start}..{rolling.end}",
+                "per_version": dg.MetadataValue.json(json.loads(json.dumps(rolling.per_version, default=str))),
+            },
+        )
+
+    return forecast_accuracy, rolling_rmae

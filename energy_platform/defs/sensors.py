@@ -1,0 +1,79 @@
+"""Sensors that close the loop: retrain on an ERROR check, record every failed run."""
+
+import json
+from datetime import date
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
+from energy_platform.monitoring import record_alert
+from energy_platform.warehouse.db import connect
+
+COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new data is enough
+
+
+def _data_day(warehouse_path: str) -> date | None:
+    with connect(warehouse_path, read_only=True) as conn:
+        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
+
+
+def _is_error_failure(record) -> bool:
+    if record.status != AssetCheckExecutionRecordStatus.FAILED or record.event is None:
+        return False
+    evaluation = record.event.dagster_event.event_specific_data
+    return evaluation.severity == dg.AssetCheckSeverity.ERROR
+
+
+def build_retrain_sensor(train_job, check_keys: list[dg.AssetCheckKey], warehouse_path: str, live: bool) -> dg.SensorDefinition:
+    @dg.sensor(
+        job=train_job,
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="One retraining run per new ERROR result of a drift or accuracy check.",
+    )
+    def retrain_on_check_errors(context: dg.SensorEvaluationContext):
+        # The cursor holds the newest check-evaluation id already seen (a check that keeps failing
+        # without being re-evaluated requests nothing more) and the data day of the last request
+        # (the cooldown counts days of data, so a replay behaves like the live platform). The
+        # run key makes a request idempotent if a tick is retried; the cursor moves only on success.
+        cursor = json.loads(context.cursor) if context.cursor else {"seen": 0, "last_request_day": None}
+        latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(check_keys)
+        new = [r for r in latest.values() if r.id > cursor["seen"] and r.status != AssetCheckExecutionRecordStatus.PLANNED]
+        if not new:
+            return dg.SkipReason("no new check results")
+        cursor["seen"] = max(r.id for r in new)
+        errors = [r for r in new if _is_error_failure(r)]
+        if not errors:
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason(f"{len(new)} new check result(s), none failed at ERROR")
+        names = sorted(r.key.name for r in errors)
+        day = _data_day(warehouse_path)
+        last = cursor["last_request_day"] and date.fromisoformat(cursor["last_request_day"])
+        if last and day and (day - last).days < COOLDOWN_DAYS:
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason(f"ERROR from {', '.join(names)}, but a retraining was requested on data to {last}")
+        cursor["last_request_day"] = day.isoformat() if day else None
+        context.update_cursor(json.dumps(cursor))
+        message = f"retraining requested on data to {day}: ERROR from {', '.join(names)}"
+        context.log.warning(message)
+        record_alert(warehouse_path, "retraining_requested", message)
+        return dg.RunRequest(
+            run_key=f"retrain-after-check-{cursor['seen']}",
+            tags={"energy_platform/trigger": "check_error", "energy_platform/checks": ",".join(names)},
+        )
+
+    return retrain_on_check_errors
+
+
+def build_failure_sensor(warehouse_path: str, live: bool) -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
+        description="Every failed run goes to monitoring.alerts (and the log) where the team sees it.",
+    )
+    def record_run_failures(context: dg.RunFailureSensorContext) -> None:
+        run = context.dagster_run
+        message = context.failure_event.message or "run failed"
+        context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
+        record_alert(warehouse_path, "run_failure", message, dagster_run_id=run.run_id, job_name=run.job_name)
+
+    return record_run_failures
