@@ -76,6 +76,9 @@ def last_data_day(settings: Settings):
 
 def _summary(settings: Settings, target: str, gate: dict) -> None:
     with connect(settings.warehouse_path, read_only=True) as conn:
+        rmae = conn.execute(
+            "SELECT backtest_rmae FROM ml.model_versions WHERE version = ?", [gate["champion_version"]]
+        ).fetchall()[0][0]
         rows, first, last = conn.execute("SELECT count(*), min(date), max(date) FROM raw.prices_hourly").fetchall()[0]
         forecast = conn.sql(
             "SELECT hour, round(p10, 1) AS p10, round(forecast, 1) AS forecast, round(p90, 1) AS p90 "
@@ -84,7 +87,7 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
         ).pl()
     print()
     print(f"Forecast for {target} (data to {last}, horizon {settings.horizon_days} days), COP/kWh, "
-          f"champion v{gate['champion_version']} (backtest rMAE {gate['champion_rmae'] if gate['champion_rmae'] != 'none' else gate['challenger_rmae']:.3f} vs weekly naive):")
+          f"champion v{gate['champion_version']} (backtest rMAE {rmae:.3f} against the weekly naive):")
     with pl.Config(tbl_rows=24, tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         print(forecast)
     print()

@@ -36,7 +36,10 @@ class BacktestResult:
         cols = ["model", "mae", "rmae", "smape", "rmse", "pinball", "coverage_80", "test_days", "fits", "fit_seconds"]
         rows = [[_fmt(m.get(c)) for c in cols] for m in self.metrics]
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-        line = lambda vals: "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))  # noqa: E731
+
+        def line(vals: list[str]) -> str:
+            return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+
         return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
@@ -176,8 +179,9 @@ def _forecast_frame(models: Sequence[Forecaster], out: dict, days: list[date], a
     frames = []
     for m in models:
         q = out[m.name]["q"].reshape(n, 3)
-        cols = {"forecast": q[:, 1]}
-        cols.update({"p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]} if m.has_intervals else {"p10": np.full(n, np.nan), "p50": np.full(n, np.nan), "p90": np.full(n, np.nan)})
+        if not m.has_intervals:
+            q = np.column_stack([np.full(n, np.nan), q[:, 1], np.full(n, np.nan)])
+        cols = {"forecast": q[:, 1], "p10": q[:, 0], "p50": q[:, 1] if m.has_intervals else q[:, 0], "p90": q[:, 2]}
         frames.append(base.with_columns(pl.lit(m.name).alias("model"), *(pl.Series(k, v) for k, v in cols.items())))
     return (
         pl.concat(frames)

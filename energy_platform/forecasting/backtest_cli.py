@@ -12,6 +12,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from energy_platform.forecasting.backtest import backtest
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import daily_panel
@@ -40,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--csv", type=Path, metavar="PATH", help="hourly CSV (timestamp, price, exogenous...)")
     src.add_argument("--source", choices=["sample"], help="'sample': the embedded XM data 2015-2024 (default when no --csv)")
-    p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD", help=f"first test day (default: {DEFAULT_TEST_DAYS} days before --test-end)")
+    p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD", help=f"first test day (default: the {DEFAULT_TEST_DAYS} days ending at --test-end)")
     p.add_argument("--test-end", type=_date, metavar="YYYY-MM-DD", help="last test day (default: last complete day of the data)")
     p.add_argument("--horizon-days", type=int, default=2, metavar="H", help="forecast day d from prices up to d-H (default 2, the XM case; 1 = epftoolbox protocol)")
     p.add_argument("--recalibrate-every", type=int, default=1, metavar="K", help="refit every K test days (default 1, daily, as the paper)")
@@ -80,7 +82,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.forecasts_out and args.forecasts_out.suffix not in (".csv", ".parquet"):
         raise ForecastInputError(f"--forecasts-out must end in .csv or .parquet: {args.forecasts_out}")
     panel = daily_panel(_load(args))
-    end = args.test_end or panel.end
+    complete = np.flatnonzero(~np.isnan(panel.prices).any(axis=1))
+    if complete.size == 0:
+        raise ForecastInputError("the data has no complete day of 24 prices")
+    end = args.test_end or panel.day(int(complete[-1]))
     start = args.test_start or end - timedelta(days=DEFAULT_TEST_DAYS - 1)
     models = [make_model(n, horizon_days=args.horizon_days, seed=args.seed) for n in names]
     t0 = time.perf_counter()

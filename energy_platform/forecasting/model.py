@@ -73,9 +73,6 @@ class MLPConfig:
     min_train_days: int = 56
     threads: int = 1
     linear_skip: bool = True
-    # Share of the training rows (the most recent ones) each member sees, cycled over members;
-    # averaging short- and long-window members is the "window ensemble" of the EPF literature.
-    member_windows: tuple[float, ...] | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -201,9 +198,7 @@ class MLPForecaster:
                     net = QuantileMLP(X.shape[1], cfg.hidden, cfg.dropout, cfg.linear_skip)
                     max_epochs, patience = cfg.max_epochs, cfg.patience
                 curve: list[tuple[float, float]] = []
-                share = cfg.member_windows[m % len(cfg.member_windows)] if cfg.member_windows else 1.0
-                rows = max(cfg.min_train_days, int(round(share * Xtr.shape[0])))
-                loss, ep = self._train(net, Xtr[-rows:], Ytr[-rows:], Xva, Yva, max_epochs, patience, gen, curve)
+                loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen, curve)
                 curves.append(curve)
                 members.append(net)
                 epochs.append(ep)

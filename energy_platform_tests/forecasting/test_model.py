@@ -96,3 +96,17 @@ def test_bad_input_refused_before_fitting(prices):
     with pytest.raises(ForecastInputError, match="horizon"):
         MLPForecaster(horizon_days=0)
     assert not m._members
+
+
+def test_predict_from_history_uses_next_day_exogenous_forecasts(prices_exog):
+    m = MLPForecaster(horizon_days=1, **TINY)
+    m.fit(prices_exog, date(2022, 7, 31), 200)
+    target = date(2022, 8, 10)
+    history = prices_exog.filter(pl.col("date").is_between(date(2022, 7, 20), target)).with_columns(
+        pl.when(pl.col("date") == target).then(None).otherwise(pl.col("price")).alias("price")
+    ).select("ts", "price", "load_forecast")
+    out = m.predict_from_history(history)
+    assert out["ts"][0].date() == target
+    assert out.drop("ts").equals(m.predict(prices_exog, target))
+    with pytest.raises(ForecastInputError, match="missing history"):
+        m.predict_from_history(history.filter(pl.col("ts").dt.date() < target))

@@ -1,0 +1,117 @@
+"""The feedback loop on a real instance: drift checks fail, the sensor requests one retraining."""
+
+import json
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from energy_platform.defs import INGEST_JOB, PREDICT_JOB
+from energy_platform.orchestration import run_job
+from energy_platform.warehouse.db import connect
+from energy_platform_tests.platform_env import make_env
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    env = make_env(tmp_path_factory.mktemp("loop"))
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2024-01-01", "2024-12-01"))
+    return env
+
+
+def _tick(env, cursor):
+    sensor = env.defs.resolve_sensor_def("retrain_on_check_errors")
+    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs) as context:
+        return sensor.evaluate_tick(context)
+
+
+def _price_drift(result):
+    return next(c for c in result.get_asset_check_evaluations() if c.check_name == "price_drift")
+
+
+def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retraining(env):
+    cursor = _tick(env, None).cursor  # whatever the ingest produced so far
+    with connect(env.warehouse) as conn:  # a drought: the last four weeks at three times the price
+        conn.execute("UPDATE raw.prices_hourly SET price = price * 3 WHERE date > DATE '2024-12-03'")
+    result = run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-06-01")
+    check = _price_drift(result)
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["drift_share"].value > 0.6
+    report = check.metadata["report"].value
+    assert report.startswith("file://") and report.endswith(".html")
+
+    first = _tick(env, cursor)
+    assert len(first.run_requests) == 1
+    request = first.run_requests[0]
+    assert request.job_name in (None, "train_and_gate") and "price_drift" in request.tags["energy_platform/checks"]
+    again = _tick(env, first.cursor)  # the same failing result: nothing more
+    assert not again.run_requests and "no new check results" in again.skip_message
+    retried = _tick(env, cursor)  # a tick retried from the old cursor asks for the same run key
+    assert retried.run_requests[0].run_key == request.run_key
+
+    run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-06-01")  # fails again, same data day
+    cooled = _tick(env, first.cursor)
+    assert not cooled.run_requests and "was requested on data to 2024-12-31" in cooled.skip_message
+    assert json.loads(cooled.cursor)["seen"] > json.loads(first.cursor)["seen"]
+
+    with connect(env.warehouse, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT severity, report_path FROM monitoring.drift_checks WHERE check_name = 'price_drift' ORDER BY checked_at"
+        ).fetchall()
+        alerts = conn.execute("SELECT kind, message FROM monitoring.alerts").fetchall()
+    assert rows[-1][0] == "error" and rows[-1][1].endswith(".html")
+    assert {a[0] for a in alerts} == {"retraining_requested"}  # the retried tick logs it again; its run key dedupes the run
+
+
+def test_a_failed_run_is_recorded_as_an_alert(env):
+    with pytest.raises(dg.Failure):
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")  # no champion yet
+    run = env.instance.get_runs(filters=dg.RunsFilter(job_name=PREDICT_JOB, statuses=[dg.DagsterRunStatus.FAILURE]))[0]
+    failure = next(e for e in env.instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
+    sensor = env.defs.resolve_sensor_def("record_run_failures")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="record_run_failures", dagster_instance=env.instance, dagster_run=run, dagster_event=failure.dagster_event,
+    ).for_run_failure()
+    sensor(context)
+    with connect(env.warehouse, read_only=True) as conn:
+        alert = conn.execute("SELECT kind, job_name, dagster_run_id FROM monitoring.alerts WHERE kind = 'run_failure'").fetchall()
+    assert alert == [("run_failure", PREDICT_JOB, run.run_id)]
+
+
+def test_schedules_and_their_default_status(env):
+    weekly = env.defs.resolve_schedule_def("weekly_retraining")
+    assert weekly.cron_schedule == "0 7 * * 1" and weekly.execution_timezone == "America/Bogota"
+    assert weekly.default_status == dg.DefaultScheduleStatus.STOPPED  # offline source
+    live = make_env(env.settings.home / "live", source="xm")
+    assert live.defs.resolve_schedule_def("weekly_retraining").default_status == dg.DefaultScheduleStatus.RUNNING
+    assert live.defs.resolve_sensor_def("retrain_on_check_errors").default_status == dg.DefaultSensorStatus.RUNNING
+    daily = live.defs.resolve_schedule_def("daily_ingest_schedule")
+    tick = datetime(2026, 11, 27, 6, 0, tzinfo=ZoneInfo("America/Bogota"))
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=live.defs.get_repository_def()) as context:
+        request = daily.evaluate_tick(context).run_requests[0]
+    assert (request.partition_key, request.run_key) == ("2026-11-01", "ingest-2026-11-26")
+
+
+def test_short_replay_shows_the_loop(tmp_path, monkeypatch):
+    from energy_platform.replay import run_replay
+    from energy_platform.settings import get_settings
+
+    monkeypatch.setenv("ENERGY_PLATFORM_HOME", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    get_settings.cache_clear()
+    lines: list[str] = []
+    try:
+        logs = run_replay(date(2015, 7, 1), 8, echo=lines.append)
+    finally:
+        get_settings.cache_clear()
+    text = "\n".join(lines)
+    assert len(logs) == 8
+    assert "GATE PROMOTED: first champion" in lines[1]
+    assert "weekly retraining: RETRAINED" in text  # 2015-07-06 is a Monday
+    assert "GATE" in logs[5].line() and "rolling_rmae" in logs[-1].line()
+    with connect(tmp_path / "warehouse.duckdb", read_only=True) as conn:
+        accuracy_days = conn.execute("SELECT count(DISTINCT target_date) FROM monitoring.forecast_accuracy").fetchall()[0][0]
+        drift_rows = conn.execute("SELECT count(*) FROM monitoring.drift_checks").fetchall()[0][0]
+    assert accuracy_days == 6 and drift_rows == 3 * 8 + 2  # + the set-up ingest and features runs
+    assert (tmp_path / "analytics.duckdb").exists()
