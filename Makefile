@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install demo test ui bench dashboard clean
+.PHONY: install demo test ui bench bench-forecaster dashboard clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ dashboard: install
 
 bench: install
 	$(PY) -W ignore bench/bench_ingestion.py
+	$(PY) -W ignore bench/bench_lifecycle.py
+	$(PY) -W ignore bench/bench_monitoring.py
+	$(PY) -W ignore bench/bench_analytics.py
+
+bench-forecaster: install
+	$(PY) -W ignore bench/bench_forecaster.py
 
 clean:
 	rm -rf .energy_platform

@@ -462,7 +462,7 @@ def test_dagster_asset_publishes_next_to_the_warehouse(seeded, tmp_path):
 
 
 def test_docs_show_exactly_the_tested_example_queries():
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "analysts.md").read_text()
+    docs = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for title, sql in EXAMPLE_QUERIES:
         assert title in docs and sql in docs, title
     for name in API + ["metadata"]:

@@ -9,13 +9,12 @@ from mlflow import MlflowClient
 from pydantic import Field
 
 from energy_platform.defs.metadata import markdown_preview
-from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
-from energy_platform.forecasting.features import build_feature_frame
+from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from energy_platform.serving import forecast_day
 from energy_platform.tracking import MODEL_NAME, registry
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
-from energy_platform.warehouse.features import latest_target_date, write_features
+from energy_platform.warehouse.features import refresh_features
 from energy_platform.warehouse.model_versions import record_champion_change, sync_model_versions
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
@@ -41,19 +40,15 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, horizon_days: int) -> 
         description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}).",
     )
     def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        prices = read_prices(warehouse.path)
-        if prices.is_empty():
-            raise dg.Failure("raw.prices_hourly is empty: materialize raw_prices first")
-        first_target = prices["date"].min() + timedelta(days=7 + horizon_days)
-        last_target = prices["date"].max() + timedelta(days=horizon_days)
-        latest = None if config.full_recompute else latest_target_date(warehouse.path)
-        start = first_target if latest is None else max(first_target, latest - timedelta(days=config.refresh_days))
-        targets = pl.date_range(start, last_target, "1d", eager=True).to_list()
-        frame = build_feature_frame(prices, targets, horizon_days)
-        written = write_features(warehouse.path, frame, replace_all=config.full_recompute)
+        try:
+            frame = refresh_features(warehouse.path, horizon_days, full_recompute=config.full_recompute, refresh_days=config.refresh_days)
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from exc
+        written = frame.height
+        targets = frame["target_date"]
         return dg.MaterializeResult(metadata={
             "dagster/row_count": written,
-            "target_dates": f"{targets[0]}..{targets[-1]}",
+            "target_dates": f"{targets.min()}..{targets.max()}",
             "feature_columns": len([c for c in frame.columns if c not in ("target_date", "cutoff_date") and not c.startswith("target_h")]),
             "preview": markdown_preview(frame.select(frame.columns[:8]).tail(5)),
         })

@@ -34,6 +34,12 @@ class DayAheadForecasterModel(mlflow.pyfunc.PythonModel):
         return self.forecaster.predict_from_history(history).to_pandas()
 
 
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "torch", "polars", "pandas", "numpy", "holidays")]
+
+
 def history_days(forecaster: MLPForecaster) -> int:
     """How many days of history the model needs before the target day."""
     return forecaster.spec.max_lag
@@ -53,4 +59,8 @@ def log_pyfunc(forecaster: MLPForecaster, example_history: pl.DataFrame, name: s
             artifacts={STATE_ARTIFACT: str(state)},
             signature=signature,
             input_example=example_in,
+            # Stated, not inferred: inference imports the model in a subprocess (seconds per
+            # training). The model also needs this package: serve it from the project's venv
+            # (`--env-manager local`).
+            pip_requirements=_requirements(),
         )

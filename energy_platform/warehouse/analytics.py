@@ -11,7 +11,7 @@ previous file untouched; its temporary file is removed (on failure at once, afte
 next publish).
 
 The table and view names below, and their documented columns, are a public API
-(docs/analysts.md). A fresh warehouse (no file, or tables not written yet) publishes the same
+(README, "For analysts"). A fresh warehouse (no file, or tables not written yet) publishes the same
 tables, empty.
 """
 
@@ -267,7 +267,7 @@ METADATA_COMMENT = (
     "and the row count of its warehouse source at publish time."
 )
 
-# The examples of docs/analysts.md; the tests and the benchmark run exactly these.
+# The examples of the README's "For analysts" section; the tests and the benchmark run exactly these.
 EXAMPLE_QUERIES: list[tuple[str, str]] = [
     (
         "Tomorrow's forecast with its 80% band (latest day forecast by the champion)",

@@ -6,12 +6,14 @@ frame with other columns (a changed spec) replaces the whole table in the same t
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from energy_platform.forecasting.features import build_feature_frame
 from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.prices import read_prices
 
 TABLE = "features.daily"
 
@@ -62,3 +64,19 @@ def read_features(path: str | Path, start: date | None = None, end: date | None 
             "AND coalesce(?::DATE, DATE '9999-12-31') ORDER BY target_date",
             params=[start, end],
         ).pl()
+
+
+def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: bool = False, refresh_days: int = 14) -> pl.DataFrame:
+    """Compute and store the feature rows a run owes: new target days plus the last `refresh_days`
+    (their realised prices arrive late), or every day with `full_recompute`. Returns the rows written."""
+    prices = read_prices(path)
+    if prices.is_empty():
+        raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
+    first_target = prices["date"].min() + timedelta(days=7 + horizon_days)
+    last_target = prices["date"].max() + timedelta(days=horizon_days)
+    latest = None if full_recompute else latest_target_date(path)
+    start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
+    targets = pl.date_range(start, last_target, "1d", eager=True).to_list()
+    frame = build_feature_frame(prices, targets, horizon_days)
+    write_features(path, frame, replace_all=full_recompute)
+    return frame
