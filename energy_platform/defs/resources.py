@@ -23,8 +23,9 @@ class SourceResource(dg.ConfigurableResource):
 
     spec: str = "sample"
     as_of: str | None = None
+    xm_url: str | None = None
 
     def get(self) -> PriceSource:
         if self.spec == "sample" and self.as_of:
             return SampleSource(as_of=date.fromisoformat(self.as_of))
-        return get_source(self.spec)
+        return get_source(self.spec, xm_url=self.xm_url)

@@ -7,14 +7,14 @@ from energy_platform.sources.csv_file import CsvSource, read_hourly_csv
 from energy_platform.sources.sample import SampleSource
 
 
-def get_source(spec: str) -> PriceSource:
-    """Build the source named by an `ENERGY_PLATFORM_SOURCE` value."""
+def get_source(spec: str, xm_url: str | None = None) -> PriceSource:
+    """Build the source named by an `ENERGY_PLATFORM_SOURCE` value (`xm_url` overrides settings)."""
     if spec == "sample":
         return SampleSource()
     if spec == "xm":
         from energy_platform.sources.xm import XmSource
 
-        return XmSource()
+        return XmSource(base_url=xm_url)
     if spec.startswith("csv:") and len(spec) > 4:
         return CsvSource(spec[4:])
     raise SourceError(f"unknown source {spec!r}: use 'sample', 'xm' or 'csv:<path>'")

@@ -1,0 +1,54 @@
+"""`raw_prices` on the live-source path, against a real HTTP server answering like XM."""
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from energy_platform.defs import INGEST_JOB
+from energy_platform.orchestration import run_job
+from energy_platform.warehouse.db import connect
+from energy_platform_tests.platform_env import make_env
+from energy_platform_tests.xm_server import synthetic_prices
+
+
+def _rows(env) -> int:
+    if not env.warehouse.exists():
+        return 0
+    with connect(env.warehouse, read_only=True) as conn:
+        return conn.execute("SELECT count(*) FROM raw.prices_hourly").fetchall()[0][0]
+
+
+def test_the_running_month_is_fetched_once_then_only_what_is_missing(tmp_path, fake_xm):
+    yesterday = datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)
+    month = yesterday.replace(day=1)
+    fake_xm.set_prices(synthetic_prices(month - timedelta(days=40), yesterday))
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url)
+    keys = env.defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    assert keys[-1] == month.isoformat()  # the running month is a partition of the live source
+
+    run_job(env.defs, INGEST_JOB, env.instance, partition_key=month.isoformat())
+    days = (yesterday - month).days + 1
+    assert _rows(env) == 24 * days
+    assert sorted(set(fake_xm.requested_days())) == [month + timedelta(days=i) for i in range(days)]
+
+    fake_xm.clear_requests()
+    result = run_job(env.defs, INGEST_JOB, env.instance, partition_key=month.isoformat())
+    assert fake_xm.requested_days() == []  # nothing re-downloaded
+    assert _rows(env) == 24 * days
+    fresh = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}["latest_partition_fresh"]
+    assert fresh
+
+
+def test_a_failing_api_writes_nothing_and_names_the_range(tmp_path, fake_xm):
+    yesterday = datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)
+    month = yesterday.replace(day=1)
+    fake_xm.set_prices(synthetic_prices(month, yesterday))
+    fake_xm.fail_next(50, status=503)
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url)
+    from energy_platform.sources.xm import XmApiError
+
+    with pytest.raises(XmApiError, match=f"PrecBolsNaci .*{month.isoformat()}"):
+        run_job(env.defs, INGEST_JOB, env.instance, partition_key=month.isoformat())
+    assert _rows(env) == 0
