@@ -27,3 +27,27 @@ def make_env(home: Path, source: str = "sample", **extra_env: str) -> PlatformEn
     settings.ensure_dirs()
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
     return PlatformEnv(settings, build_definitions(settings), instance)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_http(url: str, process, log: Path, seconds: float) -> None:
+    """Poll `url` until it answers; fail with the server's log if it dies or takes too long."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"
+            time.sleep(0.5)

@@ -4,7 +4,6 @@ the way the UI's Materialize button does it, polled to success."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from energy_platform.warehouse.db import connect
-from energy_platform_tests.platform_env import make_env
+from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
@@ -36,7 +30,7 @@ def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
 @pytest.fixture
 def dagster_dev(tmp_path):
     env = make_env(tmp_path)  # the home with its dagster.yaml, as `make ui` prepares it
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "dagster_dev.log", "w")
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
@@ -46,15 +40,7 @@ def dagster_dev(tmp_path):
              "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")},
     )
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None, (tmp_path / "dagster_dev.log").read_text()
-                assert time.monotonic() < deadline, "dagster dev did not come up"
-                time.sleep(1)
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", proc, tmp_path / "dagster_dev.log", 180)
         yield port, env
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

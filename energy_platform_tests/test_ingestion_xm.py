@@ -1,9 +1,8 @@
 """`raw_prices` on the live-source path, against a real HTTP server answering like XM."""
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import dagster as dg
 import pytest
 
 from energy_platform.defs import INGEST_JOB

@@ -2,10 +2,8 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from datetime import date
 
@@ -22,7 +20,7 @@ from energy_platform.tracking.comparison import Comparison
 from energy_platform.warehouse.db import connect
 from energy_platform.warehouse.predictions import read_predictions
 from energy_platform.warehouse.prices import read_prices
-from energy_platform_tests.platform_env import make_env
+from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
 
 TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 25, "n_members": 1}
 UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7}  # honest but useless: barely moved from init
@@ -178,14 +176,9 @@ def test_the_champion_loads_as_pyfunc_from_the_registry(env):
     assert len(out) == 24 and str(out["ts"].iloc[0].date()) == "2024-12-02"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_mlflow_models_serve_answers_a_rest_request(env, tmp_path):
-    port = _free_port()
+    port = free_port()
     mlflow_bin = os.path.join(os.path.dirname(sys.executable), "mlflow")
     server = subprocess.Popen(
         [mlflow_bin, "models", "serve", "-m", f"models:/{MODEL_NAME}@champion", "--env-manager", "local",
@@ -195,15 +188,7 @@ def test_mlflow_models_serve_answers_a_rest_request(env, tmp_path):
         stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "mlflow models serve did not come up"
-                time.sleep(0.5)
+        wait_for_http(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log", 120)
         history = read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)).select(
             pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"), "price"
         )

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, write_transaction
 
 if TYPE_CHECKING:
     from energy_platform.monitoring.drift import DriftResult
@@ -71,24 +71,15 @@ def write_accuracy(warehouse_path: str | Path, frame: pl.DataFrame) -> int:
         ],
         pl.col("computed_at").cast(pl.Datetime("us")),
     )
-    with connect(warehouse_path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            conn.register("incoming_accuracy", rows.to_arrow())
-            conn.execute(
-                "DELETE FROM monitoring.forecast_accuracy f USING incoming_accuracy i "
-                "WHERE f.target_date = i.target_date AND f.model_version = i.model_version"
-            )
-            conn.execute(
-                f"INSERT INTO monitoring.forecast_accuracy ({', '.join(ACCURACY_COLUMNS)}) "
-                f"SELECT {', '.join(ACCURACY_COLUMNS)} FROM incoming_accuracy"
-            )
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.unregister("incoming_accuracy")
+    with write_transaction(warehouse_path, {"incoming_accuracy": rows}) as conn:
+        conn.execute(
+            "DELETE FROM monitoring.forecast_accuracy f USING incoming_accuracy i "
+            "WHERE f.target_date = i.target_date AND f.model_version = i.model_version"
+        )
+        conn.execute(
+            f"INSERT INTO monitoring.forecast_accuracy ({', '.join(ACCURACY_COLUMNS)}) "
+            f"SELECT {', '.join(ACCURACY_COLUMNS)} FROM incoming_accuracy"
+        )
     return rows.height
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from energy_platform.warehouse.schema import ensure_schema
 
@@ -60,3 +61,27 @@ def connect(
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def write_transaction(
+    path: str | Path, frames: dict[str, pl.DataFrame] | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short write connection in one transaction, with `frames` registered as views.
+
+    Every idempotent write of the warehouse (delete the keys it replaces, insert) goes through
+    here: it commits whole or rolls back whole, and a killed process leaves the old rows.
+    """
+    with connect(path) as conn:
+        for name, frame in (frames or {}).items():
+            conn.register(name, frame.to_arrow())
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        finally:
+            for name in frames or {}:
+                conn.unregister(name)

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.forecasting.features import build_feature_frame
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, write_transaction
 from energy_platform.warehouse.prices import read_prices
 
 TABLE = "features.daily"
@@ -28,25 +28,16 @@ def _columns(conn) -> list[str]:
 
 def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False) -> int:
     """Replace the rows of the target days in `frame` (or the whole table) in one transaction."""
-    with connect(path) as conn:
-        conn.register("incoming", frame.to_arrow())
-        try:
-            conn.execute("BEGIN TRANSACTION")
-            existing = _columns(conn)
-            if replace_all or (existing and existing != frame.columns):
-                conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-                existing = []
-            if not existing:
-                conn.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM incoming WITH NO DATA")
-                conn.execute(f"COMMENT ON TABLE {TABLE} IS 'Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used'")
-            conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
-            conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.unregister("incoming")
+    with write_transaction(path, {"incoming": frame}) as conn:
+        existing = _columns(conn)
+        if replace_all or (existing and existing != frame.columns):
+            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+            existing = []
+        if not existing:
+            conn.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM incoming WITH NO DATA")
+            conn.execute(f"COMMENT ON TABLE {TABLE} IS 'Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used'")
+        conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
+        conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
     return frame.height
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, write_transaction
 
 
 def _float(tags: dict, key: str) -> float | None:
@@ -29,12 +29,10 @@ def sync_model_versions(path: str | Path, versions: list[dict]) -> int:
             _float(tags, "metric.backtest_pinball"), _float(tags, "metric.backtest_coverage_80"),
             tags.get("dagster_run_id"), tags.get("gate_decision"), v["aliases"],
         ))
-    with connect(path) as conn:
-        conn.execute("BEGIN TRANSACTION")
+    with write_transaction(path) as conn:
         conn.execute("DELETE FROM ml.model_versions")
         if rows:
             conn.executemany(f"INSERT INTO ml.model_versions VALUES ({', '.join('?' * 15)})", rows)
-        conn.execute("COMMIT")
     return len(rows)
 
 

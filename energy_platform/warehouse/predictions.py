@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, write_transaction
 
 COLUMNS = [
     "target_date", "hour", "ts", "forecast", "p10", "p50", "p90",
@@ -24,21 +24,12 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
     if bad.height:
         raise ValueError(f"a forecast day must have 24 hours; got {bad.to_dicts()}")
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
-    with connect(path) as conn:
-        conn.register("incoming", rows.to_arrow())
-        try:
-            conn.execute("BEGIN TRANSACTION")
-            conn.execute(
-                "DELETE FROM ml.predictions p USING (SELECT DISTINCT target_date, model_version FROM incoming) i "
-                "WHERE p.target_date = i.target_date AND p.model_version = i.model_version"
-            )
-            conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM incoming")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.unregister("incoming")
+    with write_transaction(path, {"incoming": rows}) as conn:
+        conn.execute(
+            "DELETE FROM ml.predictions p USING (SELECT DISTINCT target_date, model_version FROM incoming) i "
+            "WHERE p.target_date = i.target_date AND p.model_version = i.model_version"
+        )
+        conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM incoming")
     return rows.height
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, write_transaction
 
 PRICE_COLUMNS = ["date", "hour", "ts", "price", "source", "ingested_at"]
 
@@ -26,18 +26,9 @@ def replace_prices(path: str | Path, frame: pl.DataFrame, start: date, end: date
         pl.lit(source).alias("source"),
         pl.lit(datetime.now().replace(microsecond=0)).alias("ingested_at"),
     )
-    with connect(path) as conn:
-        conn.execute("BEGIN TRANSACTION")
-        try:
-            conn.register("incoming", rows.to_arrow())
-            conn.execute("DELETE FROM raw.prices_hourly WHERE date IN (SELECT DISTINCT date FROM incoming)")
-            conn.execute(f"INSERT INTO raw.prices_hourly ({', '.join(PRICE_COLUMNS)}) SELECT * FROM incoming")
-            conn.execute("COMMIT")
-        except Exception:
-            conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.unregister("incoming")
+    with write_transaction(path, {"incoming": rows}) as conn:
+        conn.execute("DELETE FROM raw.prices_hourly WHERE date IN (SELECT DISTINCT date FROM incoming)")
+        conn.execute(f"INSERT INTO raw.prices_hourly ({', '.join(PRICE_COLUMNS)}) SELECT * FROM incoming")
     return rows.height
 
 
