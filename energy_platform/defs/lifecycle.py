@@ -64,6 +64,7 @@ class TrainingConfig(dg.Config):
     max_epochs: int | None = Field(None, description="Override the forecaster's epoch cap (tests use tiny values).")
     n_members: int | None = Field(None, description="Override the ensemble size.")
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
+    price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
 
 
 def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
@@ -78,7 +79,8 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object]
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
-        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate}.items() if v is not None}
+        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
+             "price_floor": config.price_floor}.items() if v is not None}
         params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
         prices = read_prices(warehouse.path)
         try:

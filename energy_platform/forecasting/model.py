@@ -73,6 +73,7 @@ class MLPConfig:
     min_train_days: int = 56
     threads: int = 1
     linear_skip: bool = True
+    price_floor: float | None = None  # a market whose price cannot go below it (XM's bolsa: 0)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -278,6 +279,8 @@ class MLPForecaster:
         self._check_fitted()
         x = prediction_features(prices, self.spec, target, self._exog)
         q = self._price_scaler.inverse(self._predict_scaled(x))
+        if self.config.price_floor is not None:  # keeps the order: clipping is monotone
+            q = np.maximum(q, self.config.price_floor)
         return forecast_frame(q[:, 1], q[:, 0], q[:, 2])
 
     def predict_from_history(self, history: pl.DataFrame) -> pl.DataFrame:

@@ -110,3 +110,19 @@ def test_predict_from_history_uses_next_day_exogenous_forecasts(prices_exog):
     assert out.drop("ts").equals(m.predict(prices_exog, target))
     with pytest.raises(ForecastInputError, match="missing history"):
         m.predict_from_history(history.filter(pl.col("ts").dt.date() < target))
+
+
+def test_price_floor_bounds_every_quantile_and_survives_save_load(tmp_path):
+    from datetime import date as _date
+
+    from energy_platform.forecasting.model import MLPForecaster
+    from energy_platform.forecasting.models import make_model
+    from energy_platform.sources import SampleSource
+
+    prices = SampleSource().hourly_prices(_date(2024, 3, 1), _date(2024, 12, 31))
+    model = make_model("forecaster", horizon_days=2, max_epochs=3, n_members=1, price_floor=50.0)
+    model.fit(prices, _date(2024, 12, 31), 250)
+    out = model.predict_from_history(prices.filter(prices["date"] > _date(2024, 12, 15)))
+    assert out["p10"].min() >= 50.0 and (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+    model.save(tmp_path / "m.pt")
+    assert MLPForecaster.load(tmp_path / "m.pt").config.price_floor == 50.0
