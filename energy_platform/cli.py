@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(func=_dashboard)
 
     replay = sub.add_parser("replay", help="replay the embedded data day by day as if it were live")
-    replay.add_argument("--start", required=True, type=lambda s: __import__("datetime").date.fromisoformat(s), help="first replayed morning, YYYY-MM-DD")
+    replay.add_argument("--start", required=True, type=date.fromisoformat, help="first replayed morning, YYYY-MM-DD")
     replay.add_argument("--days", required=True, type=int, help="number of replayed days")
     replay.set_defaults(func=_replay)
 
@@ -64,7 +65,11 @@ def _replay(args: argparse.Namespace) -> int:
 def _rollback(args: argparse.Namespace) -> int:
     from energy_platform.lifecycle_commands import rollback_champion
 
-    new, old = rollback_champion()
+    try:
+        new, old = rollback_champion()
+    except RuntimeError as exc:
+        print(f"energy-platform rollback: {exc}", file=sys.stderr)
+        return 2
     print(f"champion is now v{new} (was v{old}, which is now 'previous')")
     return 0
 

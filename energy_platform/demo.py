@@ -27,7 +27,7 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
 
 
-def run_demo(training_config: dict | None = None) -> int:
+def run_demo() -> int:
     settings = get_settings()
     instance = dg.DagsterInstance.get()
     defs = build_definitions(settings)
@@ -46,8 +46,7 @@ def run_demo(training_config: dict | None = None) -> int:
     _done(t, f"{_metadata(result, 'features')['dagster/row_count']} rows written")
 
     t = _step(3, total, "forecaster_model + champion_model: train, backtest on recent weeks, MLflow, gate")
-    run_config = {"ops": {"forecaster_model": {"config": training_config}}} if training_config else None
-    result = run_job(defs, TRAIN_JOB, instance, run_config=run_config)
+    result = run_job(defs, TRAIN_JOB, instance)
     trained, gate = _metadata(result, "forecaster_model"), _metadata(result, "champion_model")
     _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}")
 

@@ -1,7 +1,7 @@
 """The feedback loop on a real instance: drift checks fail, the sensor requests one retraining."""
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -115,3 +115,13 @@ def test_short_replay_shows_the_loop(tmp_path, monkeypatch):
         drift_rows = conn.execute("SELECT count(*) FROM monitoring.drift_checks").fetchall()[0][0]
     assert accuracy_days == 6 and drift_rows == 3 * 8 + 2  # + the set-up ingest and features runs
     assert (tmp_path / "analytics.duckdb").exists()
+
+
+def test_accuracy_partitions_end_at_the_last_day_whose_prices_can_have_arrived(env):
+    """Eager automation materializes the newest partition: for accuracy it must be a realised day."""
+    accuracy = env.defs.resolve_assets_def("forecast_accuracy").partitions_def.get_partition_keys()
+    predictions = env.defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()
+    assert (accuracy[-1], predictions[-1]) == ("2024-12-31", "2025-01-02")
+    live = make_env(env.settings.home / "live2", source="xm")
+    yesterday = (datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)).isoformat()
+    assert live.defs.resolve_assets_def("forecast_accuracy").partitions_def.get_partition_keys()[-1] == yesterday

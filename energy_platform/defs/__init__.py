@@ -21,7 +21,7 @@ from energy_platform.defs.lifecycle import (
 )
 from energy_platform.defs.mlflow_resource import build_mlflow_resource
 from energy_platform.defs.monitoring import MonitoringResource, build_accuracy_asset, build_drift_checks
-from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions
+from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions, realised_partitions
 from energy_platform.defs.resources import SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
 from energy_platform.defs.sensors import build_failure_sensor, build_retrain_sensor
@@ -43,7 +43,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     champion_model = build_champion_asset(forecaster_model, settings.mlflow_tracking_uri, h)
     day_partitions = prediction_partitions(settings.source, h)
     predictions = build_predictions_asset(champion_model, day_partitions, h, settings.mlflow_tracking_uri)
-    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, day_partitions)
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, realised_partitions(settings.source))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
 

@@ -42,3 +42,11 @@ def prediction_partitions(source_spec: str, horizon_days: int) -> dg.DailyPartit
     last = get_source(source_spec).last_date()
     end = last + timedelta(days=horizon_days + 1)
     return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
+
+
+def realised_partitions(source_spec: str) -> dg.DailyPartitionsDefinition:
+    """One partition per day whose prices can have arrived: up to the source's last day."""
+    if source_spec == "xm":
+        return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE)  # to yesterday
+    end = get_source(source_spec).last_date() + timedelta(days=1)
+    return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
