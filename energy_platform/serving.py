@@ -11,6 +11,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from energy_platform.warehouse.prices import read_prices
+
 
 class IncompleteInputsError(ValueError):
     """The history a forecast needs is not complete in the warehouse."""
@@ -46,3 +48,10 @@ def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, h
         "ts", "forecast", "p10", "p50", "p90",
         pl.lit(target - timedelta(days=horizon_days)).alias("feature_cutoff"),
     )
+
+
+def forecast_range(warehouse_path, model, start: date, end: date, horizon_days: int, history_days: int) -> pl.DataFrame:
+    """`forecast_day` for every target day of [start, end], reading the history they need once."""
+    targets = pl.date_range(start, end, "1d", eager=True).to_list()
+    prices = read_prices(warehouse_path, start - timedelta(days=history_days), end)
+    return pl.concat([forecast_day(model, prices, d, horizon_days, history_days) for d in targets])

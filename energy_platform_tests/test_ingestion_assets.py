@@ -80,7 +80,8 @@ def test_range_backfill_is_one_run_with_checks(env):
     assert meta["window"].value == "2015-01-01..2015-12-31"
     assert "| date" in meta["preview (latest days written)"].value
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks.pop("price_drift") in (True, False)  # evaluated; its verdict is the monitoring tests' business
+    assert "price_drift" in checks  # evaluated; its verdict is the monitoring tests' business
+    del checks["price_drift"]
     # The stored year is complete; freshness fails because the sample goes on to 2024.
     assert checks == {
         "every_day_has_24_hours": True, "no_null_or_nonfinite_price": True,

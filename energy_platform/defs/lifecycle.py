@@ -10,7 +10,7 @@ from pydantic import Field
 
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from energy_platform.serving import forecast_day
+from energy_platform.serving import forecast_range
 from energy_platform.tracking import MODEL_NAME, registry
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
@@ -176,10 +176,8 @@ def build_predictions_asset(
         model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{registry.CHAMPION}")
         history_days = int(champion.tags["history_days"])
         window = context.partition_time_window
-        targets = pl.date_range(window.start.date(), window.end.date() - timedelta(days=1), "1d", eager=True).to_list()
-        prices = read_prices(warehouse.path, targets[0] - timedelta(days=history_days), targets[-1])
-        frames = [forecast_day(model, prices, d, horizon_days, history_days) for d in targets]
-        frame = pl.concat(frames).with_columns(
+        first, last = window.start.date(), window.end.date() - timedelta(days=1)
+        frame = forecast_range(warehouse.path, model, first, last, horizon_days, history_days).with_columns(
             pl.lit(str(champion.version)).alias("model_version"),
             pl.lit(champion.run_id).alias("mlflow_run_id"),
             pl.lit(context.run_id).alias("dagster_run_id"),
@@ -189,11 +187,11 @@ def build_predictions_asset(
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
-                "target_dates": f"{targets[0]}..{targets[-1]}",
+                "target_dates": f"{first}..{last}",
                 "model_version": str(champion.version),
                 "mlflow_run_id": champion.run_id,
                 "forecast (last day)": markdown_preview(
-                    frames[-1].select("hour", "p10", "forecast", "p90"), rows=24
+                    frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),
             },
             data_version=dg.DataVersion(f"v{champion.version}-{digest}"),

@@ -11,9 +11,7 @@ from mlflow import MlflowClient
 from energy_platform import monitoring
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from energy_platform.monitoring.windows import reference_window
 from energy_platform.tracking import registry
-from energy_platform.warehouse.db import connect
 
 
 class MonitoringResource(dg.ConfigurableResource):
@@ -41,11 +39,6 @@ class MonitoringResource(dg.ConfigurableResource):
 
     def report_path(self, check_name: str) -> Path:
         return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
-
-
-# Representative hours of each lagged day (night trough, midday, evening peak): the 24 hourly
-# columns of a day move together, so testing all of them would only repeat one signal.
-DRIFT_HOURS = ("h03", "h10", "h19")
 
 
 def _drift_result(
@@ -84,35 +77,25 @@ def _drift_result(
     )
 
 
-def _latest(warehouse: WarehouseResource, sql: str) -> date | None:
-    with connect(warehouse.path, read_only=True) as conn:
-        return conn.execute(sql).fetchall()[0][0]
-
-
 def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=features, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of features against the champion's training reference.")
-    def features_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-        end = _latest(warehouse, "SELECT max(target_date) FROM features.daily")
-        ref = reference_window(end, monitor.window_days, monitor.reference_days, *monitor.champion_training_range())
-        reference, current, columns = monitoring.feature_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
-        columns = [c for c in columns if c.endswith(DRIFT_HOURS) or not c.startswith(("price_lag", "dow_", "holiday"))]
-        return _drift_result(context, "features_drift", "features", (reference, current, columns, ref), monitor, warehouse)
+    def check(asset, kind: str, name: str, description: str) -> dg.AssetChecksDefinition:
+        @dg.asset_check(asset=asset, name=name, pool=WAREHOUSE_POOL, description=description)
+        def _check(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+            inputs = monitoring.drift_check_inputs(
+                kind, warehouse.path, monitor.window_days, monitor.reference_days, monitor.champion_training_range()
+            )
+            return _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse)
 
-    @dg.asset_check(asset=predictions, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of forecasts against the forecasts before them.")
-    def predictions_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-        end = _latest(warehouse, "SELECT max(target_date) FROM ml.predictions")
-        ref = reference_window(end, monitor.window_days, monitor.reference_days)
-        reference, current, columns = monitoring.prediction_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
-        return _drift_result(context, "predictions_drift", "predictions", (reference, current, columns, ref), monitor, warehouse)
+        return _check
 
-    @dg.asset_check(asset=raw_prices, pool=WAREHOUSE_POOL, description="Evidently drift of the latest 28 days of prices against the year before them.")
-    def price_drift(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-        end = _latest(warehouse, "SELECT max(date) FROM raw.prices_hourly")
-        ref = reference_window(end, monitor.window_days, monitor.reference_days)
-        reference, current, columns = monitoring.price_drift_inputs(warehouse.path, *ref, end, monitor.window_days)
-        return _drift_result(context, "price_drift", "raw_prices", (reference, current, columns, ref), monitor, warehouse)
-
-    return [features_drift, predictions_drift, price_drift]
+    return [
+        check(features, "features", "features_drift",
+              "Evidently drift of the latest 28 days of features against the champion's training reference."),
+        check(predictions, "predictions", "predictions_drift",
+              "Evidently drift of the latest 28 days of forecasts against the forecasts before them."),
+        check(raw_prices, "price", "price_drift",
+              "Evidently drift of the latest 28 days of prices against the year before them."),
+    ]
 
 
 def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefinition:
@@ -129,11 +112,8 @@ def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefi
     )
     def forecast_accuracy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         window = context.partition_time_window
-        day, last, frames = window.start.date(), window.end.date() - timedelta(days=1), []
-        while day <= last:
-            frames.append(monitoring.accuracy_for_day(warehouse.path, day))
-            day += timedelta(days=1)
-        frame = pl.concat(frames)
+        last = window.end.date() - timedelta(days=1)
+        frame = monitoring.accuracy_for_days(warehouse.path, window.start.date(), last)
         written = monitoring.write_accuracy(warehouse.path, frame)
         summary = frame.group_by("model_version").agg(pl.len().alias("days"), pl.col("mae").mean(), pl.col("rmae").mean())
         return dg.MaterializeResult(metadata={
@@ -144,7 +124,7 @@ def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefi
 
     @dg.asset_check(asset=forecast_accuracy, pool=WAREHOUSE_POOL, description="Rolling 28-day rMAE of the served forecasts: WARN past a threshold, ERROR when no better than the weekly naive.")
     def rolling_rmae(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-        end = _latest(warehouse, "SELECT max(target_date) FROM monitoring.forecast_accuracy")
+        end = monitoring.latest_scored_day(warehouse.path)
         if end is None:
             return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="not enough data: no realised accuracy yet")
         rolling = monitoring.rolling_rmae(warehouse.path, end, monitor.window_days)

@@ -10,7 +10,9 @@ from energy_platform.monitoring.accuracy import (
     NoPredictionsError,
     RollingAccuracy,
     accuracy_for_day,
+    accuracy_for_days,
     classify_rolling,
+    latest_scored_day,
     rolling_rmae,
 )
 from energy_platform.monitoring.drift import (
@@ -22,6 +24,7 @@ from energy_platform.monitoring.drift import (
     price_drift_inputs,
 )
 from energy_platform.monitoring.store import record_alert, record_drift, write_accuracy
+from energy_platform.monitoring.windows import drift_check_inputs
 
 __all__ = [
     "AccuracyNotReady",
@@ -29,6 +32,9 @@ __all__ = [
     "NoPredictionsError",
     "RollingAccuracy",
     "accuracy_for_day",
+    "accuracy_for_days",
+    "drift_check_inputs",
+    "latest_scored_day",
     "classify_rolling",
     "date_range",
     "evaluate_drift",

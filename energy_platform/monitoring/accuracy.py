@@ -239,3 +239,14 @@ def classify_rolling(rmae: float, warn_above: float = 0.9) -> str:
     if rmae > warn_above:
         return "warn"
     return "pass"
+
+
+def accuracy_for_days(warehouse_path: str | Path, start: date, end: date) -> pl.DataFrame:
+    """`accuracy_for_day` for every day of [start, end] (a single-run backfill's window)."""
+    days = pl.date_range(start, end, "1d", eager=True).to_list()
+    return pl.concat([accuracy_for_day(warehouse_path, day) for day in days])
+
+
+def latest_scored_day(warehouse_path: str | Path) -> date | None:
+    with connect(warehouse_path, read_only=True) as conn:
+        return conn.execute("SELECT max(target_date) FROM monitoring.forecast_accuracy").fetchall()[0][0]

@@ -42,7 +42,7 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
 
 
 def latest_target_date(path: str | Path) -> date | None:
-    with connect(path) as conn:
+    with connect(path, read_only=True) as conn:
         if not _columns(conn):
             return None
         return conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0]
