@@ -74,6 +74,10 @@ class MLPConfig:
     threads: int = 1
     linear_skip: bool = True
     price_floor: float | None = None  # a market whose price cannot go below it (XM's bolsa: 0)
+    level_relative: bool = False  # prices relative to the latest known day's level (scaled space)
+    recency_halflife_days: float | None = None  # weight training days by age (None: all equal)
+    blend_naive: bool = False  # shrink p50 towards the latest known day by a weight fitted on validation
+    tail_epochs: int = 0  # after early stopping, epochs over the whole window incl. the validation slice
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -109,10 +113,13 @@ class QuantileMLP(nn.Module):
         return torch.stack([lo, mid, hi], dim=-1)
 
 
-def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def pinball_loss(pred: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     q = torch.tensor(QUANTILES, dtype=pred.dtype)
     diff = y.unsqueeze(-1) - pred
-    return torch.maximum(q * diff, (q - 1) * diff).mean()
+    loss = torch.maximum(q * diff, (q - 1) * diff)
+    if weight is None:
+        return loss.mean()
+    return (loss.mean(dim=(1, 2)) * weight).sum() / weight.sum()
 
 
 @contextlib.contextmanager
@@ -150,12 +157,14 @@ class MLPForecaster:
         self.name = "forecaster"
         self.horizon_days = cfg.horizon_days
         self._members: list[QuantileMLP] = []
+        self._bases: list[QuantileMLP] = []  # early-stopped nets, never trained on their validation slice
         self._fits = 0
         self.last_fit: dict[str, object] = {}
 
     # -- scaling -------------------------------------------------------------------------------
     def _column_groups(self, names: list[str], exog: list[str]) -> dict[str, np.ndarray]:
         groups = {"price": np.array([n.startswith("price_lag") for n in names])}
+        groups["level"] = np.array([n.startswith(f"price_lag{min(self.spec.resolved_price_lags())}_h") for n in names])
         for e in exog:
             groups[e] = np.array([n.startswith(f"{e}_lag") for n in names])
         return groups
@@ -165,12 +174,22 @@ class MLPForecaster:
         self._price_scaler = RobustAsinhScaler(per_column=False).fit(Y)
         self._exog_scalers = {e: RobustAsinhScaler(per_column=False).fit(X[:, self._groups[e]]) for e in exog}
 
-    def _scale_x(self, X: np.ndarray) -> np.ndarray:
+    def _scale_x(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Scaled inputs and each row's level (0 unless `level_relative`), to add back to outputs.
+
+        With `level_relative` the net sees price lags and learns targets as deviations from the
+        mean scaled price of the latest known day: a market whose level moves outside the
+        training window's range (Colombia in El Nino) then looks familiar to it.
+        """
         out = X.copy()
         out[:, self._groups["price"]] = self._price_scaler.transform(X[:, self._groups["price"]])
         for e, sc in self._exog_scalers.items():
             out[:, self._groups[e]] = sc.transform(X[:, self._groups[e]])
-        return out
+        level = np.zeros((X.shape[0], 1))
+        if self.config.level_relative:
+            level = out[:, self._groups["level"]].mean(axis=1, keepdims=True)
+            out[:, self._groups["price"]] -= level
+        return out, level
 
     def min_window_days(self, n_exog: int = 0) -> int:
         return min_window_days(self.spec, self.config.min_train_days + self.config.val_days)
@@ -180,14 +199,19 @@ class MLPForecaster:
         cfg = self.config
         data = training_set(prices, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
         warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
-        previous = self._members
-        self._members = []  # a failed fit leaves no model that could forecast
+        previous = self._bases or self._members
+        self._members, self._bases = [], []  # a failed fit leaves no model that could forecast
         self._fit_scalers(data.X, data.Y, data.names, data.exog)
-        X = torch.tensor(self._scale_x(data.X), dtype=torch.float32)
-        Y = torch.tensor(self._price_scaler.transform(data.Y), dtype=torch.float32)
+        Xs, level = self._scale_x(data.X)
+        X = torch.tensor(Xs, dtype=torch.float32)
+        Y = torch.tensor(self._price_scaler.transform(data.Y) - level, dtype=torch.float32)
         n_val = cfg.val_days
         Xtr, Ytr, Xva, Yva = X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
-        members, epochs, val_losses, curves = [], [], [], []
+        self._weights = None
+        if cfg.recency_halflife_days:
+            age = torch.arange(Xtr.shape[0] - 1, -1, -1, dtype=torch.float32)
+            self._weights = 0.5 ** (age / cfg.recency_halflife_days)
+        members, bases, epochs, val_losses, curves, val_preds = [], [], [], [], [], []
         with torch_runtime(cfg.threads, cfg.seed + 7919 * self._fits):
             for m in range(cfg.n_members):
                 gen = torch.Generator().manual_seed(cfg.seed * 1000 + m + 7919 * self._fits)
@@ -200,16 +224,25 @@ class MLPForecaster:
                     max_epochs, patience = cfg.max_epochs, cfg.patience
                 curve: list[tuple[float, float]] = []
                 loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen, curve)
+                with torch.no_grad():
+                    val_preds.append(net(Xva))
+                bases.append(net)
+                if cfg.tail_epochs:
+                    net = copy.deepcopy(net)
+                    self._tail(net, X, Y, gen)
                 curves.append(curve)
                 members.append(net)
                 epochs.append(ep)
                 val_losses.append(loss)
-            with torch.no_grad():
-                val_pred = torch.stack([net(Xva) for net in members]).mean(0).numpy()
+            val_pred = torch.stack(val_preds).mean(0).numpy()
+        self._blend = 1.0
+        if cfg.blend_naive:
+            self._blend = self._blend_weight(val_pred, self._naive_scaled(data.X[-n_val:], level[-n_val:]), Yva.numpy())
+            val_pred = self._blended(val_pred, self._naive_scaled(data.X[-n_val:], level[-n_val:]))
         self._interval_shift = self._conformal_shift(val_pred, Yva.numpy()) if cfg.calibrate_intervals else 0.0
         self._input_dim = X.shape[1]
         self._exog = data.exog
-        self._members = members
+        self._members, self._bases = members, bases
         self._fits += 1
         self.train_end = train_end
         self.last_fit = {
@@ -231,7 +264,7 @@ class MLPForecaster:
             train_sum, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
                 b = perm[i : i + cfg.batch_size]
-                loss = pinball_loss(net(Xtr[b]), Ytr[b])
+                loss = pinball_loss(net(Xtr[b]), Ytr[b], None if self._weights is None else self._weights[b])
                 if not torch.isfinite(loss):
                     raise ForecastFitError(f"training loss became non-finite ({loss.item()}) at epoch {epoch}")
                 opt.zero_grad()
@@ -255,6 +288,44 @@ class MLPForecaster:
         net.eval()
         return best, epoch
 
+    def _tail(self, net, X, Y, gen) -> None:
+        """Train on the newest days too: early stopping keeps them out, and in a market whose
+        level moves fast they are the most informative ones."""
+        cfg = self.config
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+        n = X.shape[0]
+        net.train()
+        for _ in range(cfg.tail_epochs):
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, cfg.batch_size):
+                b = perm[i : i + cfg.batch_size]
+                loss = pinball_loss(net(X[b]), Y[b])
+                if not torch.isfinite(loss):
+                    raise ForecastFitError(f"training loss became non-finite ({loss.item()}) on the whole window")
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        net.eval()
+
+    def _naive_scaled(self, X: np.ndarray, level: np.ndarray) -> np.ndarray:
+        """The latest known day's prices (naive_d) in the net's output space."""
+        return self._price_scaler.transform(X[:, self._groups["level"]]) - level
+
+    @staticmethod
+    def _blend_weight(pred: np.ndarray, naive: np.ndarray, y: np.ndarray) -> float:
+        """The weight w of the net's p50 in w*p50 + (1-w)*naive with the least validation MAE.
+
+        In a calm market w is ~1; when the level jumps (a dry spell) the net, trained on the
+        past, trails it, and persistence earns weight until the net has learnt the new regime.
+        """
+        grid = np.linspace(0.0, 1.0, 11)
+        errors = [np.abs(y - (w * pred[..., 1] + (1 - w) * naive)).mean() for w in grid]
+        return float(grid[int(np.argmin(errors))])
+
+    def _blended(self, q: np.ndarray, naive: np.ndarray) -> np.ndarray:
+        delta = (self._blend - 1.0) * (q[..., 1] - naive)
+        return q + delta[..., None]
+
     @staticmethod
     def _conformal_shift(pred: np.ndarray, y: np.ndarray) -> float:
         """Conformalised quantile regression: the offset that makes the band cover 80 % on validation."""
@@ -269,8 +340,12 @@ class MLPForecaster:
 
     def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
         with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
-            xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
+            xs, level = self._scale_x(x)
+            xt = torch.tensor(xs, dtype=torch.float32)
             q = torch.stack([net(xt) for net in self._members]).mean(0).numpy()[0]
+            if self._blend != 1.0:
+                q = self._blended(q, self._naive_scaled(x, level)[0])
+            q = q + level[0, 0]
         lo = np.minimum(q[:, 0] - self._interval_shift, q[:, 1])
         hi = np.maximum(q[:, 2] + self._interval_shift, q[:, 1])
         return np.column_stack([lo, q[:, 1], hi])
@@ -332,6 +407,7 @@ class MLPForecaster:
             "price_scaler": self._price_scaler.to_state(),
             "exog_scalers": {e: s.to_state() for e, s in self._exog_scalers.items()},
             "interval_shift": float(self._interval_shift),
+            "blend": float(self._blend),
             "fits": int(self._fits),
             "train_end": self.train_end.isoformat(),
             "members": [net.state_dict() for net in self._members],
@@ -348,6 +424,7 @@ class MLPForecaster:
         model._price_scaler = RobustAsinhScaler.from_state(state["price_scaler"])
         model._exog_scalers = {e: RobustAsinhScaler.from_state(s) for e, s in state["exog_scalers"].items()}
         model._interval_shift = float(state["interval_shift"])
+        model._blend = float(state["blend"])
         model._fits = int(state["fits"])
         model.train_end = date.fromisoformat(state["train_end"])
         cfg = model.config

@@ -1,0 +1,80 @@
+"""Validation runs: how the forecaster's settings were chosen, on periods before every test start.
+
+Each run is a walk-forward backtest of the forecaster with a variant of its settings on a
+validation period that ends before the benchmark's test period starts (NP/PJM test from
+2016-12-27, Colombia from 2023-01-01). One JSON line per run is appended to
+bench/results/validation.jsonl, so the table in forecaster.md can be rebuilt and re-checked.
+
+    .venv/bin/python bench/validate_forecaster.py --period np_val --variant '{"batch_size": 64}'
+    .venv/bin/python bench/validate_forecaster.py --period co_val --variant '{}' --baselines
+
+Never point this at a test period: that is what bench_forecaster.py is for, run once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from energy_platform.forecasting.backtest import backtest
+from energy_platform.forecasting.features import daily_panel
+from energy_platform.forecasting.models import make_model
+from energy_platform.sources import SampleSource, read_hourly_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results" / "validation.jsonl"
+EPF = Path("/work/shared/data/epftoolbox")
+
+PERIODS: dict[str, dict] = {
+    # NP and PJM: all the history before 2016 trains the first day (1092-day window).
+    "np_val": dict(csv=EPF / "NP.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092),
+    "pjm_val": dict(csv=EPF / "PJM.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092),
+    # Colombia: 2022, then 2021-H2 as a second, independent check of a choice.
+    "co_val": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1456),
+    "co_val2": dict(csv=None, start="2021-01-01", end="2021-12-31", horizon=2, window=1456),
+    # Regime changes: the dry 2019-20 (prices doubled in early 2020) and El Nino 2015-16 (the
+    # data starts 2015-01-01, so only a 270-day window fits before it).
+    "co_2020": dict(csv=None, start="2019-07-01", end="2020-06-30", horizon=2, window=1456),
+    "co_nino": dict(csv=None, start="2015-10-01", end="2016-09-30", horizon=2, window=270),
+}
+TEST_STARTS = {"np": date(2016, 12, 27), "pjm": date(2016, 12, 27), "co": date(2023, 1, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--period", choices=PERIODS, required=True)
+    ap.add_argument("--variant", default="{}", help="JSON overrides of MLPConfig")
+    ap.add_argument("--window-days", type=int, help="override the period's training window")
+    ap.add_argument("--baselines", action="store_true", help="also run naive_d and lear")
+    ap.add_argument("--label", default="")
+    args = ap.parse_args()
+    p = PERIODS[args.period]
+    end = date.fromisoformat(p["end"])
+    assert end < TEST_STARTS[args.period.split("_")[0]], "validation must end before the test period"
+    frame = read_hourly_csv(p["csv"]) if p["csv"] else SampleSource().frame
+    panel = daily_panel(frame)
+    variant = json.loads(args.variant)
+    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, **variant)]
+    if args.baselines:
+        models += [make_model(n, horizon_days=p["horizon"]) for n in ("naive_d", "lear")]
+    window = args.window_days or p["window"]
+    t0 = time.perf_counter()
+    result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=1, window_days=window)
+    wall = time.perf_counter() - t0
+    for m in result.metrics:
+        row = {"period": args.period, "label": args.label, "variant": variant if m["model"] == "forecaster" else {},
+               "window_days": window, "model": m["model"], "rmae": round(m["rmae"], 4), "mae": round(m["mae"], 3),
+               "coverage_80": round(m.get("coverage_80", float("nan")), 3) if "coverage_80" in m else None,
+               "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1)}
+        print(json.dumps(row))
+        with OUT.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
