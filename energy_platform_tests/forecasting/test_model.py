@@ -1,8 +1,10 @@
+import copy
 from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from energy_platform.forecasting import ForecastFitError, ForecastInputError, MLPForecaster
 from energy_platform.forecasting.metrics import mae
@@ -126,3 +128,51 @@ def test_price_floor_bounds_every_quantile_and_survives_save_load(tmp_path):
     assert out["p10"].min() >= 50.0 and (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     model.save(tmp_path / "m.pt")
     assert MLPForecaster.load(tmp_path / "m.pt").config.price_floor == 50.0
+
+
+def test_blend_weight_is_the_validation_mae_minimiser():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(30, 24))
+    naive = y + rng.normal(size=(30, 24))
+    net = np.stack([y - 2, y, y + 2], axis=-1)  # p10, p50, p90 of a perfect net
+    assert MLPForecaster._blend_weight(net, naive, y) == 1.0
+    assert MLPForecaster._blend_weight(np.stack([naive, naive, naive], -1), y, y) == 0.0
+    mix = 0.3 * net[..., 1] + 0.7 * naive  # y lies where 30 % of the net and 70 % of the naive meet
+    assert MLPForecaster._blend_weight(np.stack([net[..., 1]] * 3, -1), naive, mix) == pytest.approx(0.3)
+
+
+def test_level_jump_shifts_weight_to_the_latest_day_and_helps(prices):
+    # Prices triple inside the validation slice (the last 28 days): the net, trained on the old
+    # level, trails the new one there, so the fitted blend leans on the latest known day.
+    jump = TRAIN_END - timedelta(days=20)
+    jumped = prices.with_columns(
+        pl.when(pl.col("date") > jump).then(pl.col("price") * 3).otherwise(pl.col("price")).alias("price")
+    )
+    # The blend on its own (tail epochs off): its weight is measured on these early-stopped nets.
+    plain = MLPForecaster(horizon_days=2, **{**TINY, "blend_naive": False, "tail_epochs": 0})
+    blended = MLPForecaster(horizon_days=2, **{**TINY, "blend_naive": True, "tail_epochs": 0})
+    for m in (plain, blended):
+        m.fit(jumped, TRAIN_END, 200)
+    assert blended._blend < 1.0
+    days = [TARGET + timedelta(days=i) for i in range(14)]
+    actual = np.concatenate([jumped.filter(pl.col("date") == d).sort("hour")["price"].to_numpy() for d in days])
+    errors = {m: mae(actual, np.concatenate([m.predict(jumped, d)["forecast"].to_numpy() for d in days])) for m in (plain, blended)}
+    assert errors[blended] < errors[plain]
+
+
+def test_tail_epochs_forecast_from_nets_that_saw_the_newest_days_and_warm_start_from_the_early_stopped_ones(prices, tmp_path):
+    m = MLPForecaster(horizon_days=2, **{**TINY, "tail_epochs": 2, "blend_naive": True})
+    m.fit(prices, TRAIN_END, 200)
+    assert len(m._bases) == len(m._members) == TINY["n_members"]
+    for base, member in zip(m._bases, m._members):
+        assert any(not torch.equal(a, b) for a, b in zip(base.state_dict().values(), member.state_dict().values()))
+    bases = [copy.deepcopy(b.state_dict()) for b in m._bases]
+    m.fit(prices, TRAIN_END + timedelta(days=1), 200)
+    assert m.last_fit["warm"]
+    again = MLPForecaster(horizon_days=2, **{**TINY, "tail_epochs": 2, "blend_naive": True})
+    again.fit(prices, TRAIN_END, 200)
+    assert all(torch.equal(a, b) for a, b in zip(bases[0].values(), again._bases[0].state_dict().values()))
+    out = m.predict(prices, TARGET + timedelta(days=1))
+    assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+    m.save(tmp_path / "m.pt")
+    assert MLPForecaster.load(tmp_path / "m.pt").predict(prices, TARGET + timedelta(days=1)).equals(out)
