@@ -66,7 +66,9 @@ def main() -> int:
     result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=1, window_days=window)
     wall = time.perf_counter() - t0
     for m in result.metrics:
-        row = {"period": args.period, "label": args.label, "variant": variant if m["model"] == "forecaster" else {},
+        is_fc = m["model"] == "forecaster"
+        row = {"period": args.period, "label": args.label, "variant": variant if is_fc else {},
+               "config": models[0].config.to_dict() if is_fc else None,
                "window_days": window, "model": m["model"], "rmae": round(m["rmae"], 4), "mae": round(m["mae"], 3),
                "coverage_80": round(m.get("coverage_80", float("nan")), 3) if "coverage_80" in m else None,
                "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1)}

@@ -64,6 +64,25 @@ def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retra
     assert {a[0] for a in alerts} == {"retraining_requested"}  # the retried tick logs it again; its run key dedupes the run
 
 
+def test_no_retraining_while_the_champion_is_too_recent_to_be_compared_with(env):
+    """A weekly retraining just promoted a champion: a sensor run now could only be refused by the gate."""
+    assert _price_drift(run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-06-01")).severity == dg.AssetCheckSeverity.ERROR
+    fresh = json.dumps({"seen": 0, "last_request_day": None})  # no request of the sensor's own in the way
+    with connect(env.warehouse) as conn:  # the registry's mirror: champion v3 trained to 2024-12-28, data to 12-31
+        conn.execute("INSERT INTO ml.model_versions (version, mlflow_run_id, registered_at, train_end, aliases) "
+                     "VALUES ('3', 'run-3', now(), DATE '2024-12-28', 'champion')")
+    try:
+        held = _tick(env, fresh)
+        assert not held.run_requests
+        assert "champion v3 was trained on data to 2024-12-28" in held.skip_message and "7 newer days" in held.skip_message
+        with connect(env.warehouse) as conn:  # the champion trained a week earlier: now a challenger can be compared
+            conn.execute("UPDATE ml.model_versions SET train_end = DATE '2024-12-24' WHERE version = '3'")
+        assert len(_tick(env, fresh).run_requests) == 1
+    finally:
+        with connect(env.warehouse) as conn:
+            conn.execute("DELETE FROM ml.model_versions WHERE version = '3'")
+
+
 def test_a_failed_run_is_recorded_as_an_alert(env):
     with pytest.raises(dg.Failure):
         run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")  # no champion yet

@@ -20,7 +20,7 @@ from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
 
 FEATURES_CODE_VERSION = "1"
-TRAINING_CODE_VERSION = "1"
+TRAINING_CODE_VERSION = "2"  # 2: tail epochs and the naive blend (session 2)
 PREDICTIONS_CODE_VERSION = "1"
 
 
@@ -64,6 +64,7 @@ class TrainingConfig(dg.Config):
     max_epochs: int | None = Field(None, description="Override the forecaster's epoch cap (tests use tiny values).")
     n_members: int | None = Field(None, description="Override the ensemble size.")
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
+    blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
     price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
 
 
@@ -80,7 +81,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
-             "price_floor": config.price_floor}.items() if v is not None}
+             "price_floor": config.price_floor, "blend_naive": config.blend_naive}.items() if v is not None}
         params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
         prices = read_prices(warehouse.path)
         try:
@@ -108,7 +109,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
 
 class GateConfig(dg.Config):
     margin: float = Field(0.01, description="rMAE the challenger must gain over the champion to replace it.")
-    min_days: int = Field(7, description="Days after the champion's training data needed to compare the two.")
+    min_days: int = Field(registry.MIN_FRESH_DAYS, description="Days after the champion's training data needed to compare the two.")
 
 
 def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: str, horizon_days: int) -> dg.AssetsDefinition:

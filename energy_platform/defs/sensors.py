@@ -7,6 +7,7 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from energy_platform.monitoring import record_alert
+from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.warehouse.db import connect
 
 COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new data is enough
@@ -15,6 +16,16 @@ COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new 
 def _data_day(warehouse_path: str) -> date | None:
     with connect(warehouse_path, read_only=True) as conn:
         return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
+
+
+def _champion_trained_to(warehouse_path: str) -> tuple[str, date] | None:
+    """The champion's version and last training day, from the registry's mirror in the warehouse."""
+    with connect(warehouse_path, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT version, train_end FROM ml.model_versions "
+            "WHERE list_contains(string_split(aliases, ','), 'champion') AND train_end IS NOT NULL"
+        ).fetchall()
+    return (str(rows[0][0]), rows[0][1]) if rows else None
 
 
 def _is_error_failure(record) -> bool:
@@ -52,6 +63,15 @@ def build_retrain_sensor(train_job, check_keys: list[dg.AssetCheckKey], warehous
         if last and day and (day - last).days < COOLDOWN_DAYS:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"ERROR from {', '.join(names)}, but a retraining was requested on data to {last}")
+        champion = _champion_trained_to(warehouse_path)
+        if champion and day and (day - champion[1]).days < MIN_FRESH_DAYS:
+            # Any retraining (the weekly one too) that just promoted a champion: the gate could
+            # not compare a new challenger with it yet, so the run would only be refused.
+            context.update_cursor(json.dumps(cursor))
+            return dg.SkipReason(
+                f"ERROR from {', '.join(names)}, but champion v{champion[0]} was trained on data to {champion[1]}: "
+                f"the gate needs {MIN_FRESH_DAYS} newer days to compare a challenger with it"
+            )
         cursor["last_request_day"] = day.isoformat() if day else None
         context.update_cursor(json.dumps(cursor))
         message = f"retraining requested on data to {day}: ERROR from {', '.join(names)}"

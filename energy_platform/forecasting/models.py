@@ -10,9 +10,10 @@ from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.model import MLPForecaster
 
 
-# Chosen on validation years before each test start (bench/results/forecaster.md): the
-# MLPConfig defaults on NP 2016-H1 (H=1); for H >= 2 on Colombia 2022 a shorter validation
-# slice, so the latest weeks of a fast-moving hydro market are trained on sooner.
+# Chosen on validation periods before each test start (bench/results/forecaster.md,
+# bench/results/validation.jsonl): the MLPConfig defaults on NP and PJM 2016-H1 and Colombia
+# 2015-16, 2019-20 and 2022; for H >= 2 a shorter validation slice (Colombia 2022), so the
+# latest weeks of a fast-moving hydro market weigh in the early stopping and the blend sooner.
 HORIZON_PRESETS: dict[int, dict[str, object]] = {1: {}, 2: {"val_days": 42}}
 
 

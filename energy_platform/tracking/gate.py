@@ -17,7 +17,8 @@ class GateInputError(RuntimeError):
     pass
 
 
-def run_gate(client: MlflowClient, prices: pl.DataFrame, horizon_days: int, margin: float, min_days: int = 7):
+def run_gate(client: MlflowClient, prices: pl.DataFrame, horizon_days: int, margin: float,
+             min_days: int = registry.MIN_FRESH_DAYS):
     """Decide on the current challenger; returns (decision, champion version before or None)."""
     challenger = registry.alias_version(client, registry.CHALLENGER)
     if challenger is None:

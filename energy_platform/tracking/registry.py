@@ -19,6 +19,8 @@ from energy_platform.tracking.comparison import Comparison
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 
+MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to compare on
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -65,7 +67,7 @@ def decide(
     champion_version: str | None,
     comparison: Comparison | None,
     margin: float,
-    min_days: int = 7,
+    min_days: int = MIN_FRESH_DAYS,
 ) -> GateDecision:
     """Promote only if better than the weekly naive, and than the champion by `margin` on fresh days."""
     c = comparison or Comparison(0, None, None, None)
