@@ -104,7 +104,7 @@ def fmt(v: object, nd: int = 3) -> str:
 def report(notes: str = "") -> str:
     lines = ["# Forecaster benchmark", "",
              "Produced by `bench/bench_forecaster.py`; every table below comes from the command shown above it.",
-             "Machine: 2 cores, shared with other work while these ran (timings are upper bounds).", ""]
+             "Machine: 2 cores; what else ran beside each run is said in the notes (timings are upper bounds).", ""]
     if notes:
         lines += [notes, ""]
     for run, spec in RUNS.items():

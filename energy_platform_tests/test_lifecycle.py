@@ -23,7 +23,8 @@ from energy_platform.warehouse.prices import read_prices
 from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
 
 TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 25, "n_members": 1}
-UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7}  # honest but useless: barely moved from init
+# Honest but useless: barely moved from init, and no blend (it would fall back on naive_d).
+UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7, "blend_naive": False}
 
 
 def test_the_gate_rules():
