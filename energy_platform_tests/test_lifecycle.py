@@ -106,7 +106,8 @@ def test_a_better_challenger_replaces_the_champion_on_fresh_days(env, client):
         assert run.data.tags.get(tag), tag
     assert run.data.tags["data_fingerprint"] == trained["data_fingerprint"]
     assert run.data.tags["data_end"] == "2024-12-15"
-    assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled"} <= set(run.data.metrics)
+    assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled", "blend_weight"} <= set(run.data.metrics)
+    assert 0.0 <= run.data.metrics["blend_weight"] <= 1.0
     assert len(client.get_metric_history(run.info.run_id, "val_pinball")) >= 2  # per-epoch losses
     with connect(env.warehouse, read_only=True) as conn:
         versions = dict(conn.execute("SELECT version, gate_decision FROM ml.model_versions").fetchall())

@@ -225,8 +225,9 @@ class MLPForecaster:
             val_pred = torch.stack(val_preds).mean(0).numpy()
         self._blend = 1.0
         if cfg.blend_naive:
-            self._blend = self._blend_weight(val_pred, self._naive_scaled(data.X[-n_val:]), Yva.numpy())
-            val_pred = self._blended(val_pred, self._naive_scaled(data.X[-n_val:]))
+            naive_val = self._naive_scaled(data.X[-n_val:])
+            self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
+            val_pred = self._blended(val_pred, naive_val)
         self._interval_shift = self._conformal_shift(val_pred, Yva.numpy()) if cfg.calibrate_intervals else 0.0
         self._input_dim = X.shape[1]
         self._exog = data.exog
@@ -235,6 +236,7 @@ class MLPForecaster:
         self.train_end = train_end
         self.last_fit = {
             "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
+            "blend_weight": self._blend,
             # per epoch of the first member: (mean train pinball, validation pinball), scaled units
             "epoch_losses": curves[0] if curves else [],
         }

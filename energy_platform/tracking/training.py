@@ -140,6 +140,7 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
     own, naive = candidate.backtest_metrics(), candidate.backtest_metrics("naive_w")
     metrics = {
         "val_pinball_scaled": forecaster.last_fit["val_pinball_scaled"],
+        "blend_weight": forecaster.last_fit["blend_weight"],  # 1: the net alone; lower: leaning on naive_d
         "fit_seconds": candidate.fit_seconds,
         **{f"backtest_{k}": float(v) for k, v in own.items() if isinstance(v, (int, float)) and k != "test_days"},
         "backtest_naive_w_mae": float(naive["mae"]),
