@@ -52,8 +52,8 @@ def apptest_first_render(home: Path) -> float:
 
 def browser_first_render(home: Path) -> list[float] | None:
     """Seconds from navigation to the three charts drawn in headless Chromium: the first page of
-    a freshly started server (its script imports altair/polars/duckdb on that first run), then a
-    second browser page on the now warm server."""
+    a freshly started server (whose first session used to pay the page's imports; the server now
+    preloads them), then a second browser page on the now warm server."""
     if not CHROMIUM.exists():
         return None
     from playwright.sync_api import sync_playwright

@@ -10,10 +10,9 @@ APP = Path(__file__).resolve().parent / "app.py"
 
 
 def streamlit_command(port: int = 8501, host: str = "127.0.0.1") -> list[str]:
-    """`streamlit run app.py ...` with the streamlit next to this interpreter (the venv's)."""
-    streamlit = Path(sys.executable).parent / "streamlit"
+    """`streamlit run app.py ...` in this interpreter (the venv's), the page's imports preloaded."""
     return [
-        str(streamlit), "run", str(APP),
+        sys.executable, "-m", "energy_platform.dashboard.serve", "run", str(APP),
         "--server.address", host,
         "--server.port", str(port),
         "--server.headless", "true",
