@@ -68,15 +68,17 @@ def test_no_retraining_while_the_champion_is_too_recent_to_be_compared_with(env)
     """A weekly retraining just promoted a champion: a sensor run now could only be refused by the gate."""
     assert _price_drift(run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-06-01")).severity == dg.AssetCheckSeverity.ERROR
     fresh = json.dumps({"seen": 0, "last_request_day": None})  # no request of the sensor's own in the way
-    with connect(env.warehouse) as conn:  # the registry's mirror: champion v3 trained to 2024-12-28, data to 12-31
+    # The registry's mirror: champion v3 trained to 2024-12-24, data to 12-31. With H = 2 the gate
+    # could compare on target days 12-27..12-31 only (their cutoff is after 12-24): 5 < 7.
+    with connect(env.warehouse) as conn:
         conn.execute("INSERT INTO ml.model_versions (version, mlflow_run_id, registered_at, train_end, aliases) "
-                     "VALUES ('3', 'run-3', now(), DATE '2024-12-28', 'champion')")
+                     "VALUES ('3', 'run-3', now(), DATE '2024-12-24', 'champion')")
     try:
         held = _tick(env, fresh)
         assert not held.run_requests
-        assert "champion v3 was trained on data to 2024-12-28" in held.skip_message and "7 newer days" in held.skip_message
-        with connect(env.warehouse) as conn:  # the champion trained a week earlier: now a challenger can be compared
-            conn.execute("UPDATE ml.model_versions SET train_end = DATE '2024-12-24' WHERE version = '3'")
+        assert "champion v3 was trained on data to 2024-12-24: only 5 day(s)" in held.skip_message
+        with connect(env.warehouse) as conn:  # two days older: 7 days to compare on
+            conn.execute("UPDATE ml.model_versions SET train_end = DATE '2024-12-22' WHERE version = '3'")
         assert len(_tick(env, fresh).run_requests) == 1
     finally:
         with connect(env.warehouse) as conn:

@@ -35,7 +35,9 @@ def _is_error_failure(record) -> bool:
     return evaluation.severity == dg.AssetCheckSeverity.ERROR
 
 
-def build_retrain_sensor(train_job, check_keys: list[dg.AssetCheckKey], warehouse_path: str, live: bool) -> dg.SensorDefinition:
+def build_retrain_sensor(
+    train_job, check_keys: list[dg.AssetCheckKey], warehouse_path: str, live: bool, horizon_days: int
+) -> dg.SensorDefinition:
     @dg.sensor(
         job=train_job,
         minimum_interval_seconds=300,
@@ -64,13 +66,15 @@ def build_retrain_sensor(train_job, check_keys: list[dg.AssetCheckKey], warehous
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"ERROR from {', '.join(names)}, but a retraining was requested on data to {last}")
         champion = _champion_trained_to(warehouse_path)
-        if champion and day and (day - champion[1]).days < MIN_FRESH_DAYS:
-            # Any retraining (the weekly one too) that just promoted a champion: the gate could
-            # not compare a new challenger with it yet, so the run would only be refused.
+        # The gate compares on target days whose data cutoff (day - H) is after the champion's
+        # training data. A champion that a retraining (the weekly one too) has just promoted
+        # leaves too few such days, and a new challenger could only be refused.
+        fresh = (day - champion[1]).days - horizon_days if champion and day else None
+        if fresh is not None and fresh < MIN_FRESH_DAYS:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(
                 f"ERROR from {', '.join(names)}, but champion v{champion[0]} was trained on data to {champion[1]}: "
-                f"the gate needs {MIN_FRESH_DAYS} newer days to compare a challenger with it"
+                f"only {max(fresh, 0)} day(s) to compare a challenger with it, the gate needs {MIN_FRESH_DAYS}"
             )
         cursor["last_request_day"] = day.isoformat() if day else None
         context.update_cursor(json.dumps(cursor))
