@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-DATA = Path("/work/shared/data/epftoolbox")
+DATA = ROOT.parent / "shared" / "data" / "epftoolbox"  # the shared data beside the checkout
 PY = sys.executable
 
 RUNS: dict[str, dict] = {
