@@ -203,6 +203,7 @@ def test_warehouse_inputs_and_record(tmp_path):
     for _ in range(2):  # appended: one row per evaluation
         record_drift(path, "price_drift", "raw_prices", result, ref_range, date_range(cur), "run-1")
     record_alert(path, "retrain_request", "rMAE 1.02 over 28 days", dagster_run_id="run-1", job_name="monitor")
+    record_alert(path, "retrain_request", "rMAE 1.02 over 28 days", once=True)  # already there: not again
     with connect(path, read_only=True) as conn:
         rows = conn.sql("SELECT * FROM monitoring.drift_checks").pl()
         alerts = conn.sql("SELECT * FROM monitoring.alerts").pl()

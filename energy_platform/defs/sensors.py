@@ -78,11 +78,12 @@ def build_retrain_sensor(
             )
         cursor["last_request_day"] = day.isoformat() if day else None
         context.update_cursor(json.dumps(cursor))
-        message = f"retraining requested on data to {day}: ERROR from {', '.join(names)}"
+        run_key = f"retrain-after-check-{cursor['seen']}"
+        message = f"retraining requested on data to {day}: ERROR from {', '.join(names)} (run key {run_key})"
         context.log.warning(message)
-        record_alert(warehouse_path, "retraining_requested", message)
+        record_alert(warehouse_path, "retraining_requested", message, once=True)  # a retried tick: one row
         return dg.RunRequest(
-            run_key=f"retrain-after-check-{cursor['seen']}",
+            run_key=run_key,
             tags={"energy_platform/trigger": "check_error", "energy_platform/checks": ",".join(names)},
         )
 

@@ -140,13 +140,18 @@ def record_alert(
     message: str,
     dagster_run_id: str | None = None,
     job_name: str | None = None,
+    once: bool = False,
 ) -> None:
-    """Append one row to `monitoring.alerts` (e.g. kind 'run_failure' or 'retrain_request')."""
+    """Append one row to `monitoring.alerts` (e.g. kind 'run_failure' or 'retrain_request').
+
+    `once`: skip it if the same kind and message is already there (a retried sensor tick).
+    """
     if not kind or not message:
         raise ValueError("an alert needs a kind and a message")
     with connect(warehouse_path) as conn:
         conn.execute(
             "INSERT INTO monitoring.alerts (raised_at, kind, dagster_run_id, job_name, message) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [_now(), kind, dagster_run_id, job_name, message],
+            "SELECT ?, ?, ?, ?, ? WHERE NOT (? AND EXISTS "
+            "(SELECT 1 FROM monitoring.alerts WHERE kind = ? AND message = ?))",
+            [_now(), kind, dagster_run_id, job_name, message, once, kind, message],
         )
