@@ -7,25 +7,23 @@ import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from energy_platform.monitoring import record_alert
+from energy_platform.tracking.comparison import fresh_days
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.warehouse.db import connect
 
 COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new data is enough
 
 
-def _data_day(warehouse_path: str) -> date | None:
+def _data_day_and_champion(warehouse_path: str) -> tuple[date | None, tuple[str, date] | None]:
+    """The last day with prices, and the champion's version and last training day (from the
+    registry's mirror in the warehouse), in one read-only connection."""
     with connect(warehouse_path, read_only=True) as conn:
-        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
-
-
-def _champion_trained_to(warehouse_path: str) -> tuple[str, date] | None:
-    """The champion's version and last training day, from the registry's mirror in the warehouse."""
-    with connect(warehouse_path, read_only=True) as conn:
+        day = conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
         rows = conn.execute(
             "SELECT version, train_end FROM ml.model_versions "
             "WHERE list_contains(string_split(aliases, ','), 'champion') AND train_end IS NOT NULL"
         ).fetchall()
-    return (str(rows[0][0]), rows[0][1]) if rows else None
+    return day, ((str(rows[0][0]), rows[0][1]) if rows else None)
 
 
 def _is_error_failure(record) -> bool:
@@ -60,21 +58,19 @@ def build_retrain_sensor(
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"{len(new)} new check result(s), none failed at ERROR")
         names = sorted(r.key.name for r in errors)
-        day = _data_day(warehouse_path)
+        day, champion = _data_day_and_champion(warehouse_path)
         last = cursor["last_request_day"] and date.fromisoformat(cursor["last_request_day"])
         if last and day and (day - last).days < COOLDOWN_DAYS:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"ERROR from {', '.join(names)}, but a retraining was requested on data to {last}")
-        champion = _champion_trained_to(warehouse_path)
-        # The gate compares on target days whose data cutoff (day - H) is after the champion's
-        # training data. A champion that a retraining (the weekly one too) has just promoted
-        # leaves too few such days, and a new challenger could only be refused.
-        fresh = (day - champion[1]).days - horizon_days if champion and day else None
+        # A champion that a retraining (the weekly one too) has just promoted leaves the gate too
+        # few days to compare a new challenger on: the run could only be refused.
+        fresh = fresh_days(day, champion[1], horizon_days) if champion and day else None
         if fresh is not None and fresh < MIN_FRESH_DAYS:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(
                 f"ERROR from {', '.join(names)}, but champion v{champion[0]} was trained on data to {champion[1]}: "
-                f"only {max(fresh, 0)} day(s) to compare a challenger with it, the gate needs {MIN_FRESH_DAYS}"
+                f"only {fresh} day(s) to compare a challenger with it, the gate needs {MIN_FRESH_DAYS}"
             )
         cursor["last_request_day"] = day.isoformat() if day else None
         context.update_cursor(json.dumps(cursor))

@@ -25,6 +25,13 @@ class Comparison:
     champion_rmae: float | None
 
 
+def fresh_days(data_end: date, champion_data_end: date, horizon_days: int) -> int:
+    """How many target days, up to `data_end`, the gate can compare a new challenger on: those
+    whose cutoff (target - H) is after the champion's training data, as `compare_on_fresh_days`
+    selects them (a backtest shorter than that finds fewer)."""
+    return max((data_end - champion_data_end).days - horizon_days, 0)
+
+
 def compare_on_fresh_days(
     prices: pl.DataFrame,
     champion_model,
