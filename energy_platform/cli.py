@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from datetime import date
 
@@ -26,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay the embedded data day by day as if it were live")
     replay.add_argument("--start", required=True, type=date.fromisoformat, help="first replayed morning, YYYY-MM-DD")
     replay.add_argument("--days", required=True, type=int, help="number of replayed days")
+    replay.add_argument("--train-config", type=json.loads, default=None, metavar="JSON",
+                        help='overrides of forecaster_model\'s config, e.g. \'{"max_epochs": 5}\' for a quick look')
     replay.set_defaults(func=_replay)
 
     rollback = sub.add_parser("rollback", help="make the previous champion the champion again (one step)")
@@ -55,7 +58,7 @@ def _replay(args: argparse.Namespace) -> int:
     from energy_platform.replay import ReplayError, run_replay
 
     try:
-        run_replay(args.start, args.days)
+        run_replay(args.start, args.days, training=args.train_config)
     except ReplayError as exc:
         print(f"energy-platform replay: {exc}", file=sys.stderr)
         return 2

@@ -75,18 +75,21 @@ def last_data_day(settings: Settings):
 
 def _summary(settings: Settings, target: str, gate: dict) -> None:
     with connect(settings.warehouse_path, read_only=True) as conn:
-        rmae = conn.execute(
-            "SELECT backtest_rmae FROM ml.model_versions WHERE version = ?", [gate["champion_version"]]
-        ).fetchall()[0][0]
+        version, kind, rmae, reason = conn.execute(
+            "SELECT version, coalesce(kind, 'model'), backtest_rmae, gate_reason FROM ml.model_versions "
+            "WHERE list_contains(string_split(aliases, ','), 'champion')"
+        ).fetchall()[0]
         rows, first, last = conn.execute("SELECT count(*), min(date), max(date) FROM raw.prices_hourly").fetchall()[0]
         forecast = conn.sql(
             "SELECT hour, round(p10, 1) AS p10, round(forecast, 1) AS forecast, round(p90, 1) AS p90 "
             "FROM ml.predictions WHERE target_date = ?::DATE AND model_version = ? ORDER BY hour",
-            params=[target, gate["champion_version"]],
+            params=[target, version],
         ).pl()
+    served = (f"the persistence BASELINE v{version} (tomorrow repeats the latest known day; backtest rMAE {rmae:.3f}) "
+              f"serves because: {reason}") if kind == "baseline" else (
+              f"champion v{version} (backtest rMAE {rmae:.3f} against the weekly naive)")
     print()
-    print(f"Forecast for {target} (data to {last}, horizon {settings.horizon_days} days), COP/kWh, "
-          f"champion v{gate['champion_version']} (backtest rMAE {rmae:.3f} against the weekly naive):")
+    print(f"Forecast for {target} (data to {last}, horizon {settings.horizon_days} days), COP/kWh, {served}:")
     with pl.Config(tbl_rows=24, tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         print(forecast)
     print()

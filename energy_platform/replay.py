@@ -20,7 +20,8 @@ from energy_platform.defs import (
     ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions,
 )
 from energy_platform.orchestration import run_job
-from energy_platform.settings import get_settings
+from energy_platform.settings import Settings, get_settings
+from energy_platform.sources.sample import SampleSource
 from energy_platform.warehouse.db import connect
 
 # Lighter than the production default so that 180 replayed days fit in minutes on 2 cores.
@@ -29,6 +30,7 @@ from energy_platform.warehouse.db import connect
 # it and 0.965 without, so the gate refused the first champion).
 REPLAY_TRAINING = {"n_members": 2, "backtest_weeks": 2, "blend_naive": False}
 WINDOW_DAYS = 1456
+EARLIEST_START = date(2015, 7, 1)  # half a year of history: the shortest window the replay was measured with
 
 
 class ReplayError(RuntimeError):
@@ -64,9 +66,9 @@ def _has_forecast(warehouse, day: date) -> bool:
         return conn.execute("SELECT count(*) FROM ml.predictions WHERE target_date = ?", [day]).fetchall()[0][0] > 0
 
 
-def _train(defs, instance, as_of: date, tags: dict, first_day: date) -> str:
+def _train(defs, instance, as_of: date, tags: dict, first_day: date, overrides: dict) -> str:
     window = min(WINDOW_DAYS, (as_of - first_day).days + 1)
-    config = {"ops": {"forecaster_model": {"config": {**REPLAY_TRAINING, "window_days": window}}}}
+    config = {"ops": {"forecaster_model": {"config": {**REPLAY_TRAINING, "window_days": window, **overrides}}}}
     result = run_job(defs, TRAIN_JOB, instance, run_config={**config, **_source_config(as_of)}, tags=tags)
     trained = result.asset_materializations_for_node("forecaster_model")[-1].metadata
     gate = result.asset_materializations_for_node("champion_model")[-1].metadata
@@ -74,8 +76,17 @@ def _train(defs, instance, as_of: date, tags: dict, first_day: date) -> str:
             f"GATE {gate['decision'].value.upper()}: {gate['reason'].value}")
 
 
-def run_replay(start: date, days: int, echo=print) -> list[DayLog]:
-    settings = get_settings()
+def run_replay(start: date, days: int, echo=print, training: dict | None = None,
+               settings: Settings | None = None, instance: dg.DagsterInstance | None = None) -> list[DayLog]:
+    """`training`: overrides of forecaster_model's config (e.g. a tiny model for a quick look)."""
+    settings = settings or get_settings()
+    training = training or {}
+    if start < EARLIEST_START:
+        raise ReplayError(f"replay starts on {EARLIEST_START} at the earliest (half a year of history before the first morning)")
+    data_end = SampleSource().last_date()
+    if days < 1 or start + timedelta(days=days - 2) > data_end:
+        raise ReplayError(f"the embedded data ends {data_end}: the last replayed morning can be {data_end + timedelta(days=1)} "
+                          f"(asked {start} + {days} days)")
     if settings.source != "sample":
         raise ReplayError(f"replay runs on the embedded sample; ENERGY_PLATFORM_SOURCE is {settings.source!r}")
     if settings.warehouse_path.exists():
@@ -86,7 +97,7 @@ def run_replay(start: date, days: int, echo=print) -> list[DayLog]:
                 f"{settings.home} already holds prices to {latest}; replay needs a home without data from "
                 f"{start - timedelta(days=1)} on: set ENERGY_PLATFORM_HOME to a new folder"
             )
-    instance = dg.DagsterInstance.get()
+    instance = instance or dg.DagsterInstance.get()
     defs = build_definitions(settings)
     h = settings.horizon_days
     first_day = date(2015, 1, 1)
@@ -98,7 +109,7 @@ def run_replay(start: date, days: int, echo=print) -> list[DayLog]:
     months = [m for m in months if m <= as_of.replace(day=1).isoformat()]
     run_job(defs, INGEST_JOB, instance, partition_range=(months[0], months[-1]), run_config=_source_config(as_of))
     run_job(defs, FEATURES_JOB, instance)
-    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, first_day)}")
+    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, first_day, training)}")
 
     sensor = defs.resolve_sensor_def("retrain_on_check_errors")
     cursor, logs = None, []
@@ -113,20 +124,21 @@ def run_replay(start: date, days: int, echo=print) -> list[DayLog]:
         log.notes += _checks(run_job(defs, FEATURES_JOB, instance, tags=tags), ("features_drift",))
         target = as_of + timedelta(days=h)
         result = run_job(defs, PREDICT_JOB, instance, partition_key=target.isoformat(), tags=tags)
+        log.notes.append(f"{target} served by {result.asset_materializations_for_node('predictions')[-1].metadata['served_by'].value}")
         log.notes += _checks(result, ("predictions_drift",))
         if _has_forecast(settings.warehouse_path, as_of):
             result = run_job(defs, ACCURACY_JOB, instance, partition_key=as_of.isoformat(), tags=tags)
             log.notes += _checks(result, ("rolling_rmae",))
         else:
             log.notes.append(f"no forecast of {as_of} to score yet")
-        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"registry": defs.resources["registry"]}) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
         for request in tick.run_requests or []:
             log.notes.append("RETRAINING REQUESTED by " + request.tags.get("energy_platform/checks", "a check"))
-            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, first_day))
+            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, first_day, training))
         if day.weekday() == 0 and not tick.run_requests:
-            log.notes.append("weekly retraining: " + _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, first_day))
+            log.notes.append("weekly retraining: " + _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, first_day, training))
         echo(log.line())
         logs.append(log)
     run_job(defs, PUBLISH_JOB, instance)

@@ -60,6 +60,12 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
     tomorrow, last, summary = ov["tomorrow"], ov["last_actual"], ov["accuracy_summary"]
     champion = ov["model_versions"].filter(pl.col("is_champion"))
     champion_version = champion["version"][0] if champion.height else None
+    if champion.height and champion["kind"][0] == "baseline":
+        st.warning(
+            f"Sirve la **referencia de persistencia** (v{champion_version}: mañana repite el último día conocido), "
+            f"no un modelo entrenado. Motivo: {champion['gate_reason'][0] or 'ningún modelo ha pasado la compuerta'}.",
+            icon="⚠️",
+        )
     cols = st.columns(5)
     if tomorrow.height:
         mean_p50 = tomorrow["p50"].mean()
@@ -275,7 +281,8 @@ def registry_section(ov: dict[str, pl.DataFrame]) -> None:
             versions, hide_index=True,
             column_config={
                 "version": "Versión", "is_champion": st.column_config.CheckboxColumn("Campeón"),
-                "aliases": "Alias", "gate_decision": "Compuerta",
+                "aliases": "Alias", "gate_decision": "Compuerta", "kind": "Tipo (modelo / referencia)",
+                "gate_reason": "Motivo de la compuerta",
                 "registered_at": st.column_config.DatetimeColumn("Registrada", format="YYYY-MM-DD HH:mm"),
                 "train_start": st.column_config.DateColumn("Entrena desde", format="YYYY-MM-DD"),
                 "train_end": st.column_config.DateColumn("Entrena hasta", format="YYYY-MM-DD"),

@@ -127,7 +127,7 @@ OVERVIEW = {
     ),
     "model_versions": (
         """
-        SELECT version, is_champion, aliases, gate_decision, registered_at, train_start, train_end,
+        SELECT version, kind, is_champion, aliases, gate_decision, gate_reason, registered_at, train_start, train_end,
                backtest_start, backtest_end, backtest_mae, backtest_rmae, backtest_coverage_80,
                first_champion_at, times_champion, mlflow_run_id,
                (SELECT count(DISTINCT target_date) FROM forecasts f WHERE f.model_version = m.version) AS forecast_days

@@ -22,7 +22,7 @@ from energy_platform.defs.lifecycle import (
 from energy_platform.defs.mlflow_resource import build_mlflow_resource
 from energy_platform.defs.monitoring import MonitoringResource, build_accuracy_asset, build_drift_checks
 from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions, realised_partitions
-from energy_platform.defs.resources import SourceResource, WarehouseResource
+from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
 from energy_platform.defs.sensors import build_failure_sensor, build_retrain_sensor
 from energy_platform.settings import Settings
@@ -37,12 +37,13 @@ PUBLISH_JOB = "publish_analytics"
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     h, live = settings.horizon_days, settings.source == "xm"
+    registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts))
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     features = build_features_asset(raw_prices, h)
     forecaster_model = build_forecaster_model_asset(features, h)
-    champion_model = build_champion_asset(forecaster_model, settings.mlflow_tracking_uri, h)
+    champion_model = build_champion_asset(forecaster_model, h)
     day_partitions = prediction_partitions(settings.source, h)
-    predictions = build_predictions_asset(champion_model, day_partitions, h, settings.mlflow_tracking_uri)
+    predictions = build_predictions_asset(champion_model, day_partitions, h)
     forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, realised_partitions(settings.source))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
@@ -83,7 +84,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
             "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url),
-            "mlflow_tracking": build_mlflow_resource(settings.mlflow_tracking_uri, str(settings.mlflow_artifacts)),
-            "monitor": MonitoringResource(reports_dir=str(settings.reports_dir), tracking_uri=settings.mlflow_tracking_uri),
+            "mlflow_tracking": build_mlflow_resource(registry),
+            "registry": registry,
+            "monitor": MonitoringResource(reports_dir=str(settings.reports_dir)),
         },
     )

@@ -3,19 +3,18 @@
 from datetime import timedelta
 
 import dagster as dg
-import mlflow
 import polars as pl
-from mlflow import MlflowClient
 from pydantic import Field
 
 from energy_platform.defs.metadata import markdown_preview
-from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.serving import forecast_range
-from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
+from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
 from energy_platform.warehouse.features import refresh_features
-from energy_platform.warehouse.model_versions import record_champion_change, sync_model_versions
+from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
 
@@ -86,7 +85,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         prices = read_prices(warehouse.path)
         try:
             candidate = train_candidate(prices, params)
-            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION)
+            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION, dagster_run_id=context.run_id)
         except BaseException:
             mlflow_tracking.end_run(status="FAILED")
             raise
@@ -109,44 +108,47 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
 
 class GateConfig(dg.Config):
     margin: float = Field(0.01, description="rMAE the challenger must gain over the champion to replace it.")
-    min_days: int = Field(registry.MIN_FRESH_DAYS, description="Days after the champion's training data needed to compare the two.")
+    min_days: int = Field(MIN_FRESH_DAYS, description="Days after the champion's training data needed to compare the two.")
 
 
-def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: str, horizon_days: int) -> dg.AssetsDefinition:
+def build_champion_asset(forecaster_model: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
     @dg.asset(
         deps=[forecaster_model],
         pool=WAREHOUSE_POOL,
-        code_version="2",
+        code_version="3",
         group_name="ml",
         kinds={"mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
-        description="Promotion gate: the challenger becomes `champion` only if it beats the weekly naive and the champion.",
+        description="Promotion gate: runs the challenger's artifact, then promotes it only if it beats the weekly naive, "
+                    "persistence and the champion; the persistence baseline serves when nothing sound would.",
     )
-    def champion_model(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    def champion_model(context: dg.AssetExecutionContext, config: GateConfig, warehouse: WarehouseResource,
+                       registry: RegistryResource) -> dg.MaterializeResult:
+        reg = registry.get()
         try:
-            decision, before = run_gate(client, read_prices(warehouse.path), horizon_days, config.margin, config.min_days)
+            decision, before = run_gate(reg, read_prices(warehouse.path), horizon_days, config.margin, config.min_days,
+                                        registry.price_floor)
         except GateInputError as exc:
             raise dg.Failure(str(exc)) from exc
-        if decision.promote:
-            record_champion_change(warehouse.path, decision.challenger_version, before, decision.reason)
-        sync_model_versions(warehouse.path, registry.versions_frame(client))
-        served = registry.alias_version(client, registry.CHAMPION)
-        context.log.info(f"gate: {decision.reason}")
+        if decision.new_champion:
+            record_champion_change(warehouse.path, decision.new_champion, before.version if before else None, decision.reason)
+        reg.mirror(warehouse.path)
+        served = reg.champion()
+        context.log.info(f"gate: {decision.label}: {decision.reason}")
         floats = {k: dg.MetadataValue.float(v) for k, v in {
             "challenger_rmae": decision.challenger_rmae,
-            "challenger_rmae_compared": decision.challenger_rmae_compared,
-            "champion_rmae": decision.champion_rmae,
+            "persistence_rmae": decision.persistence_rmae,
+            "challenger_rmae_compared": decision.compared.challenger_rmae,
+            "champion_rmae": decision.compared.champion_rmae,
         }.items() if v is not None}
         return dg.MaterializeResult(metadata={
-            "decision": "promoted" if decision.promote else "refused",
+            "decision": decision.label,
             "reason": decision.reason,
             "challenger_version": decision.challenger_version,
-            "champion_version_before": before or "none",
-            "compared_days": decision.compared_days,
-            "champion_version": str(served.version) if served else "none",
+            "champion_version_before": before.version if before else "none",
+            "compared_days": decision.compared.days,
+            "champion_version": served.version if served else "none",
+            "champion_kind": served.kind if served else "none",
             **floats,
         })
 
@@ -154,7 +156,7 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, tracking_uri: st
 
 
 def build_predictions_asset(
-    champion_model: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition, horizon_days: int, tracking_uri: str
+    champion_model: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition, horizon_days: int
 ) -> dg.AssetsDefinition:
     @dg.asset(
         deps=[champion_model],
@@ -165,32 +167,39 @@ def build_predictions_asset(
         group_name="ml",
         kinds={"duckdb", "mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
-        description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions.",
+        description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions; "
+                    "with no champion yet, the persistence baseline is promoted and serves.",
     )
-    def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        mlflow.set_tracking_uri(tracking_uri)
-        mlflow.set_registry_uri(tracking_uri)
-        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        champion = registry.alias_version(client, registry.CHAMPION)
-        if champion is None:
-            raise dg.Failure(f"no '{registry.CHAMPION}' version of {MODEL_NAME}: run the gate (champion_model) first")
-        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{registry.CHAMPION}")
-        history_days = int(champion.tags["history_days"])
+    def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, registry: RegistryResource) -> dg.MaterializeResult:
+        reg = registry.get()
         window = context.partition_time_window
         first, last = window.start.date(), window.end.date() - timedelta(days=1)
-        frame = forecast_range(warehouse.path, model, first, last, horizon_days, history_days).with_columns(
-            pl.lit(str(champion.version)).alias("model_version"),
-            pl.lit(champion.run_id).alias("mlflow_run_id"),
+        champion, promoted_because = reg.ensure_champion(read_prices(warehouse.path), horizon_days, registry.price_floor)
+        if promoted_because:
+            context.log.warning(f"{champion.describe()} promoted: {promoted_because}")
+            record_champion_change(warehouse.path, champion.version, None, promoted_because)
+        if champion.history_days is None:
+            raise dg.Failure(f"champion v{champion.version} has no history_days tag: promote another version (energy-platform rollback)")
+        model = reg.load(champion)
+        frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days).with_columns(
+            pl.lit(champion.version).alias("model_version"),
+            pl.lit(champion.run_id or "").alias("mlflow_run_id"),
             pl.lit(context.run_id).alias("dagster_run_id"),
         )
+        problem = validate(frame, registry.price_floor)
+        if problem:
+            raise dg.Failure(f"champion {champion.describe()} forecast nonsense, nothing written: {problem}")
         written = write_predictions(warehouse.path, frame)
+        reg.mirror(warehouse.path)
         digest = str(frame.select("target_date", "hour", "forecast", "p10", "p90", "model_version").hash_rows().sum())
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": written,
                 "target_dates": f"{first}..{last}",
-                "model_version": str(champion.version),
-                "mlflow_run_id": champion.run_id,
+                "model_version": champion.version,
+                "model_kind": champion.kind,
+                "served_by": champion.describe(),
+                "mlflow_run_id": champion.run_id or "",
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

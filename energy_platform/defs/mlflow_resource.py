@@ -5,8 +5,10 @@ ENERGY_PLATFORM_HOME before the resource touches them (the stock resource lets M
 both lazily, racing on the schema and putting artifacts under the working directory), (2)
 builds the stock resource's config from settings instead of YAML, and (3) ends the MLflow run
 when the resource is torn down, so runs launched without the `end_mlflow_on_run_finished` hook
-(`dg.materialize`, the CLI) are not left RUNNING. The MLflow run itself is the stock one:
-tagged `dagster_run_id`, shared by every step of a Dagster run.
+(`dg.materialize`, the CLI) are not left RUNNING, and (4) first ends, as KILLED, the MLflow runs
+of Dagster runs that are no longer active (a `kill -9` gives no teardown). The MLflow run itself
+is the stock one: tagged `dagster_run_id`, shared by every step of a Dagster run. Everything
+else reaches MLflow through the registry resource; this one only opens the training's run.
 """
 
 from types import SimpleNamespace
@@ -15,23 +17,27 @@ import dagster as dg
 import mlflow
 from dagster_mlflow.resources import MlFlow
 
+from energy_platform.defs.resources import RegistryResource
 from energy_platform.tracking import EXPERIMENT_NAME
-from energy_platform.tracking.setup import prepare_tracking
 
 
-def build_mlflow_resource(tracking_uri: str, artifact_root: str) -> dg.ResourceDefinition:
-    from pathlib import Path
-
-    @dg.resource(description="MLflow tracking (dagster-mlflow) on the platform's SQLite backend")
+def build_mlflow_resource(registry: RegistryResource) -> dg.ResourceDefinition:
+    @dg.resource(description="MLflow tracking (dagster-mlflow) on the platform's backend")
     def mlflow_tracking(init_context: dg.InitResourceContext):
-        prepare_tracking(tracking_uri, Path(artifact_root), EXPERIMENT_NAME)
+        instance = init_context.instance
+
+        def active(dagster_run_id: str) -> bool:
+            run = instance.get_run_by_id(dagster_run_id) if instance else None
+            return run is not None and not run.is_finished
+
+        registry.get().end_orphan_runs(active)  # also creates the backend and experiment, once
         stock_context = SimpleNamespace(
             log=init_context.log,
             dagster_run=init_context.dagster_run,
             run_id=init_context.run_id,
             resource_config={
                 "experiment_name": EXPERIMENT_NAME,
-                "mlflow_tracking_uri": tracking_uri,
+                "mlflow_tracking_uri": registry.tracking_uri,
                 "extra_tags": {"dagster_job": init_context.dagster_run.job_name},
             },
         )

@@ -6,19 +6,16 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-from mlflow import MlflowClient
 
 from energy_platform import monitoring
 from energy_platform.defs.metadata import markdown_preview
-from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from energy_platform.tracking import registry
+from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 
 
 class MonitoringResource(dg.ConfigurableResource):
     """Thresholds of the drift and accuracy checks, and where their HTML reports go."""
 
     reports_dir: str
-    tracking_uri: str
     window_days: int = 28
     reference_days: int = 365
     warn_share: float = 0.3
@@ -26,16 +23,6 @@ class MonitoringResource(dg.ConfigurableResource):
     method: str = "wasserstein"
     threshold: float = 0.5
     rmae_warn_above: float = 0.9
-
-    def champion_training_range(self) -> tuple[date | None, date | None]:
-        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        try:
-            champion = registry.alias_version(client, registry.CHAMPION)
-        except Exception:  # no registry yet
-            champion = None
-        if champion is None or "data_start" not in champion.tags:
-            return None, None
-        return date.fromisoformat(champion.tags["data_start"]), date.fromisoformat(champion.tags["data_end"])
 
     def report_path(self, check_name: str) -> Path:
         return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
@@ -80,10 +67,11 @@ def _drift_result(
 def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecksDefinition]:
     def check(asset, kind: str, name: str, description: str) -> dg.AssetChecksDefinition:
         @dg.asset_check(asset=asset, name=name, pool=WAREHOUSE_POOL, description=description)
-        def _check(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-            inputs = monitoring.drift_check_inputs(
-                kind, warehouse.path, monitor.window_days, monitor.reference_days, monitor.champion_training_range()
-            )
+        def _check(context, warehouse: WarehouseResource, monitor: MonitoringResource,
+                   registry: RegistryResource) -> dg.AssetCheckResult:
+            champion = registry.get().champion() if kind == "features" else None
+            training_range = (champion.data_start, champion.data_end) if champion and not champion.is_baseline else (None, None)
+            inputs = monitoring.drift_check_inputs(kind, warehouse.path, monitor.window_days, monitor.reference_days, training_range)
             return _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse)
 
         return _check

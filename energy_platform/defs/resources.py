@@ -8,6 +8,7 @@ import dagster as dg
 
 from energy_platform.sources import PriceSource, get_source
 from energy_platform.sources.sample import SampleSource
+from energy_platform.tracking.registry import ModelRegistry
 
 WAREHOUSE_POOL = "duckdb_warehouse"  # every DuckDB-writing step; limited to 1 in dagster.yaml
 
@@ -29,3 +30,14 @@ class SourceResource(dg.ConfigurableResource):
         if self.spec == "sample" and self.as_of:
             return SampleSource(as_of=date.fromisoformat(self.as_of))
         return get_source(self.spec, xm_url=self.xm_url)
+
+
+class RegistryResource(dg.ConfigurableResource):
+    """The model registry (MLflow): the one way assets and sensors reach versions and aliases."""
+
+    tracking_uri: str
+    artifact_root: str
+    price_floor: float | None = 0.0  # the market's lowest possible price; None for markets without one
+
+    def get(self) -> ModelRegistry:
+        return ModelRegistry(self.tracking_uri, self.artifact_root)

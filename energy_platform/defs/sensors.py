@@ -6,24 +6,17 @@ from datetime import date
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from energy_platform.defs.resources import RegistryResource
 from energy_platform.monitoring import record_alert
-from energy_platform.tracking.comparison import fresh_days
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.warehouse.db import connect
 
 COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new data is enough
 
 
-def _data_day_and_champion(warehouse_path: str) -> tuple[date | None, tuple[str, date] | None]:
-    """The last day with prices, and the champion's version and last training day (from the
-    registry's mirror in the warehouse), in one read-only connection."""
+def _data_day(warehouse_path: str) -> date | None:
     with connect(warehouse_path, read_only=True) as conn:
-        day = conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
-        rows = conn.execute(
-            "SELECT version, train_end FROM ml.model_versions "
-            "WHERE list_contains(string_split(aliases, ','), 'champion') AND train_end IS NOT NULL"
-        ).fetchall()
-    return day, ((str(rows[0][0]), rows[0][1]) if rows else None)
+        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
 
 
 def _is_error_failure(record) -> bool:
@@ -42,7 +35,7 @@ def build_retrain_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
         description="One retraining run per new ERROR result of a drift or accuracy check.",
     )
-    def retrain_on_check_errors(context: dg.SensorEvaluationContext):
+    def retrain_on_check_errors(context: dg.SensorEvaluationContext, registry: RegistryResource):
         # The cursor holds the newest check-evaluation id already seen (a check that keeps failing
         # without being re-evaluated requests nothing more) and the data day of the last request
         # (the cooldown counts days of data, so a replay behaves like the live platform). The
@@ -58,20 +51,15 @@ def build_retrain_sensor(
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"{len(new)} new check result(s), none failed at ERROR")
         names = sorted(r.key.name for r in errors)
-        day, champion = _data_day_and_champion(warehouse_path)
+        day = _data_day(warehouse_path)
         last = cursor["last_request_day"] and date.fromisoformat(cursor["last_request_day"])
         if last and day and (day - last).days < COOLDOWN_DAYS:
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"ERROR from {', '.join(names)}, but a retraining was requested on data to {last}")
-        # A champion that a retraining (the weekly one too) has just promoted leaves the gate too
-        # few days to compare a new challenger on: the run could only be refused.
-        fresh = fresh_days(day, champion[1], horizon_days) if champion and day else None
-        if fresh is not None and fresh < MIN_FRESH_DAYS:
+        wait = registry.get().retraining_wait_reason(day, horizon_days, MIN_FRESH_DAYS)
+        if wait:
             context.update_cursor(json.dumps(cursor))
-            return dg.SkipReason(
-                f"ERROR from {', '.join(names)}, but champion v{champion[0]} was trained on data to {champion[1]}: "
-                f"only {fresh} day(s) to compare a challenger with it, the gate needs {MIN_FRESH_DAYS}"
-            )
+            return dg.SkipReason(f"ERROR from {', '.join(names)}, but {wait}")
         cursor["last_request_day"] = day.isoformat() if day else None
         context.update_cursor(json.dumps(cursor))
         run_key = f"retrain-after-check-{cursor['seen']}"

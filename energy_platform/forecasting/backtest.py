@@ -202,7 +202,8 @@ def backtest_recent(
 ) -> BacktestResult:
     """Backtest one configured candidate on the most recent `weeks` weeks of complete data.
 
-    The weekly naive is always added as the reference row, so a promotion gate can compare.
+    The weekly naive (the rMAE reference) and persistence (naive_d) are always added, so a
+    promotion gate can compare on the same days.
     """
     panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
     if weeks < 1:
@@ -214,9 +215,11 @@ def backtest_recent(
             raise ForecastInputError("no complete day in the data")
         last = panel.day(int(complete[-1]))
     start = last - timedelta(days=7 * weeks - 1)
-    from energy_platform.forecasting.baselines import naive_w
+    from energy_platform.forecasting.baselines import naive_d, naive_w
 
     models: list[Forecaster] = [model]
     if model.name != "naive_w":
         models.append(naive_w(horizon_days=min(model.horizon_days, 7)))
+    if model.name != "naive_d":  # persistence: what the gate requires every challenger to beat
+        models.append(naive_d(horizon_days=model.horizon_days))
     return backtest(panel, models, start, last, recalibrate_every=recalibrate_every, window_days=window_days, progress=progress)

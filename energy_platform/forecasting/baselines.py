@@ -9,7 +9,7 @@ picked by AIC on the LARS path (`LassoLarsIC`) and then refitted with coordinate
 from __future__ import annotations
 
 import warnings
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -127,3 +127,43 @@ class Lear:
         x = self._scale_x(prediction_features(prices, self.spec, target, self._exog))
         z = x @ self._coef.T + self._intercept
         return forecast_frame(self._y_scaler.inverse(z)[0])
+
+
+def persistence_from_history(history: pl.DataFrame, horizon_days: int, floor: float | None = 0.0) -> pl.DataFrame:
+    """naive_d served from raw history: day (last complete day + H) repeats the last complete day.
+
+    The band is the 10th/90th percentile, hour by hour, of the rule's own errors over the history
+    (price[d] - price[d-H]), widened to contain the forecast and clipped at the market floor, so
+    the baseline honours the same p10 <= forecast <= p90 contract as the forecaster.
+    Returns `ts`, `hour`, `forecast`, `p10`, `p50`, `p90` like `MLPForecaster.predict_from_history`.
+    """
+    frame = history.select(pl.col("ts").cast(pl.Datetime("us")), pl.col("price").cast(pl.Float64)).with_columns(
+        pl.col("ts").dt.date().alias("date"), pl.col("ts").dt.hour().cast(pl.Int32).alias("hour"))
+    complete = frame.group_by("date").agg(pl.col("price").is_not_null().sum().alias("n")).filter(pl.col("n") == HOURS)
+    if complete.is_empty():
+        raise ForecastInputError("history has no complete day of 24 prices")
+    last = complete["date"].max()
+    target = last + timedelta(days=horizon_days)
+    last_day = frame.filter(pl.col("date") == last).sort("hour")["price"].to_numpy()
+    if not np.isfinite(last_day).all():
+        raise ForecastInputError(f"persistence: prices of {last} are not finite")
+    lagged = frame.select("date", "hour", "price").with_columns((pl.col("date") + pl.duration(days=horizon_days)).alias("date"))
+    errors = (
+        frame.join(lagged, on=["date", "hour"], suffix="_lag")
+        .filter(pl.col("price").is_not_null() & pl.col("price_lag").is_not_null())
+        .group_by("hour")
+        .agg((pl.col("price") - pl.col("price_lag")).quantile(0.1).alias("q10"),
+             (pl.col("price") - pl.col("price_lag")).quantile(0.9).alias("q90"))
+    )
+    q = pl.DataFrame({"hour": np.arange(HOURS, dtype=np.int32)}).join(errors, on="hour", how="left").sort("hour").fill_null(0.0)
+    p10 = last_day + np.minimum(q["q10"].to_numpy(), 0.0)
+    p90 = last_day + np.maximum(q["q90"].to_numpy(), 0.0)
+    if floor is not None:
+        p10 = np.maximum(p10, floor)
+    ts = pl.datetime_range(datetime(target.year, target.month, target.day),
+                           datetime(target.year, target.month, target.day, 23), "1h", eager=True)
+    return pl.DataFrame({
+        "ts": ts.cast(pl.Datetime("us")),
+        "hour": np.arange(HOURS, dtype=np.int32),
+        "forecast": last_day, "p10": p10, "p50": last_day, "p90": p90,
+    })

@@ -17,11 +17,12 @@ import pandas as pd
 import polars as pl
 from mlflow.models import infer_signature
 
+from energy_platform.forecasting.baselines import persistence_from_history
 from energy_platform.forecasting.model import MLPForecaster
 
 STATE_ARTIFACT = "forecaster_state"
 # The signature (inferred from a real history frame) validates inputs; type hints would not add to it.
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method")
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method")
 
 
 class DayAheadForecasterModel(mlflow.pyfunc.PythonModel):
@@ -32,6 +33,23 @@ class DayAheadForecasterModel(mlflow.pyfunc.PythonModel):
         history = pl.from_pandas(pd.DataFrame(model_input))
         history = history.with_columns(pl.col("ts").cast(pl.Datetime("us")), pl.col("price").cast(pl.Float64))
         return self.forecaster.predict_from_history(history).to_pandas()
+
+
+class PersistenceModel(mlflow.pyfunc.PythonModel):
+    """The persistence baseline (naive_d) with the forecaster's input and output contract.
+
+    Registered as a real version so that a champion always exists: it needs no training, and
+    its horizon and market floor travel in the model's config.
+    """
+
+    def load_context(self, context) -> None:
+        config = context.model_config or {}
+        self.horizon_days = int(config["horizon_days"])
+        self.floor = config.get("floor")
+
+    def predict(self, context, model_input, params=None):
+        history = pl.from_pandas(pd.DataFrame(model_input))
+        return persistence_from_history(history, self.horizon_days, self.floor).to_pandas()
 
 
 def _requirements() -> list[str]:
@@ -64,3 +82,46 @@ def log_pyfunc(forecaster: MLPForecaster, example_history: pl.DataFrame, name: s
             # (`--env-manager local`).
             pip_requirements=_requirements(),
         )
+
+
+BASELINE_HISTORY_DAYS = 30  # the band's error quantiles come from this many days before the target
+
+
+def save_persistence_pyfunc(path: str, example_history: pl.DataFrame, horizon_days: int, floor: float | None) -> None:
+    """Save the persistence baseline as a pyfunc directory (no artifacts: the rule is code).
+
+    Saved, then logged to its own run by the client, because the gate that registers it may run
+    inside a training's active MLflow run."""
+    example_out = persistence_from_history(example_history, horizon_days, floor).to_pandas()
+    example_in = example_history.to_pandas()
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=PersistenceModel(),
+        model_config={"horizon_days": horizon_days, "floor": floor},
+        signature=infer_signature(example_in, example_out),
+        input_example=example_in,
+        pip_requirements=_requirements(),
+    )
+
+
+class InMemoryPyfunc:
+    """A PythonModel called the way a loaded pyfunc is (`predict(frame)`), before it is logged:
+    the forecasts logged at registration, which the gate later reproduces from the artifact."""
+
+    def __init__(self, python_model: mlflow.pyfunc.PythonModel):
+        self.python_model = python_model
+
+    def predict(self, model_input):
+        return self.python_model.predict(None, model_input)
+
+
+def in_memory_forecaster(forecaster: MLPForecaster) -> InMemoryPyfunc:
+    model = DayAheadForecasterModel()
+    model.forecaster = forecaster
+    return InMemoryPyfunc(model)
+
+
+def in_memory_persistence(horizon_days: int, floor: float | None) -> InMemoryPyfunc:
+    model = PersistenceModel()
+    model.horizon_days, model.floor = horizon_days, floor
+    return InMemoryPyfunc(model)

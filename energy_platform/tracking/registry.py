@@ -1,133 +1,251 @@
-"""The registry's aliases and the promotion gate.
+"""The model registry as one domain object over MLflow's client.
 
-`champion` is what serves, `challenger` the latest candidate, `previous` the champion before the
-last change (one-step rollback). The gate compares the frozen champion with the challenger on
-the recent days neither was trained on (tracking/comparison.py).
+`ModelRegistry` owns everything the platform asks of MLflow's registry: the typed version card,
+the aliases (`champion` serves, `challenger` is the latest candidate, `previous` the champion
+before the last move, for a one-step rollback), promotion and rollback, the persistence baseline
+that guarantees a champion, the ending of MLflow runs orphaned by killed Dagster runs, the
+retraining policy the sensor applies, and the mirror into the warehouse's `ml.model_versions`.
+Assets, sensors, the CLI and the dashboard read the champion through it and nowhere else.
+
+A move of the champion is all-or-nothing for the reader: `previous` is set first (to the
+version still serving), then `champion`; a kill between the two leaves the old champion
+serving and `previous` equal to it (rollback then says there is nothing to roll back to).
+The warehouse mirror is a full replace from the registry, re-run at every gate and prediction.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
 
+import mlflow
+import polars as pl
 from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from energy_platform.tracking import MODEL_NAME
-from energy_platform.tracking.comparison import Comparison
+from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
+from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT
+from energy_platform.tracking.comparison import fresh_days
+from energy_platform.tracking.setup import TrackingUnavailableError, prepare_tracking
+from energy_platform.tracking.version_card import KIND_BASELINE, VersionCard
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
-
 MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to compare on
+BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
-@dataclass(frozen=True)
-class GateDecision:
-    promote: bool
-    reason: str
-    challenger_version: str
-    challenger_rmae: float  # its whole recent backtest
-    champion_version: str | None
-    champion_rmae: float | None  # on the compared days
-    challenger_rmae_compared: float | None  # on the same compared days
-    compared_days: int
-    margin: float
-
-    def as_tags(self) -> dict[str, str]:
-        def fmt(x: float | None) -> str:
-            return "" if x is None else f"{x:.6f}"
-
-        return {
-            "gate_decision": "promoted" if self.promote else "refused",
-            "gate_reason": self.reason,
-            "gate_challenger_rmae": fmt(self.challenger_rmae),
-            "gate_challenger_rmae_compared": fmt(self.challenger_rmae_compared),
-            "gate_champion_rmae": fmt(self.champion_rmae),
-            "gate_champion_version": self.champion_version or "",
-            "gate_compared_days": str(self.compared_days),
-            "gate_margin": str(self.margin),
-        }
+class RegistryError(RuntimeError):
+    """An operator request the registry cannot honour (e.g. nothing to roll back to)."""
 
 
-def alias_version(client: MlflowClient, alias: str) -> ModelVersion | None:
+class ModelRegistry:
+    def __init__(self, tracking_uri: str, artifact_root: str | Path | None = None, name: str = MODEL_NAME):
+        self.tracking_uri = tracking_uri
+        self.artifact_root = Path(artifact_root) if artifact_root else None
+        self.name = name
+        self._client: MlflowClient | None = None
+
+    # -- connection ---------------------------------------------------------------------------
+    @property
+    def client(self) -> MlflowClient:
+        """The client, after the backend answered (created once); a dead backend is named."""
+        if self._client is None:
+            if self.artifact_root is not None:
+                prepare_tracking(self.tracking_uri, self.artifact_root, EXPERIMENT_NAME)
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    @contextmanager
+    def _backend(self, doing: str) -> Iterator[MlflowClient]:
+        try:
+            yield self.client
+        except (TrackingUnavailableError, RegistryError):
+            raise
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+                raise
+            raise TrackingUnavailableError(f"MLflow backend {self.tracking_uri} failed while {doing}: {exc}") from exc
+        except Exception as exc:  # SQLAlchemy and OS errors come through MLflow unwrapped
+            raise TrackingUnavailableError(f"MLflow backend {self.tracking_uri} failed while {doing}: {exc}") from exc
+
+    # -- reading ------------------------------------------------------------------------------
+    def _aliases(self) -> dict[str, tuple[str, ...]]:
+        with self._backend("reading aliases") as client:
+            try:
+                model = client.get_registered_model(self.name)
+            except MlflowException as exc:
+                if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+                    return {}
+                raise
+        out: dict[str, list[str]] = {}
+        for alias, version in model.aliases.items():
+            out.setdefault(str(version), []).append(alias)
+        return {v: tuple(a) for v, a in out.items()}
+
+    def cards(self) -> list[VersionCard]:
+        """Every registered version, newest first."""
+        aliases = self._aliases()
+        with self._backend("listing versions") as client:
+            versions = client.search_model_versions(f"name = '{self.name}'")
+        cards = [VersionCard.from_model_version(v, aliases.get(str(v.version), ())) for v in versions]
+        return sorted(cards, key=lambda c: int(c.version), reverse=True)
+
+    def card(self, version: str) -> VersionCard:
+        with self._backend(f"reading version {version}") as client:
+            v = client.get_model_version(self.name, str(version))
+        return VersionCard.from_model_version(v, self._aliases().get(str(version), ()))
+
+    def alias(self, alias: str) -> VersionCard | None:
+        version = next((v for v, names in self._aliases().items() if alias in names), None)
+        return self.card(version) if version else None
+
+    def champion(self) -> VersionCard | None:
+        return self.alias(CHAMPION)
+
+    def challenger(self) -> VersionCard | None:
+        return self.alias(CHALLENGER)
+
+    def load(self, card: VersionCard):
+        """The exact registered artifact of `card`, as a pyfunc."""
+        with self._backend(f"loading version {card.version}"):
+            return mlflow.pyfunc.load_model(f"models:/{self.name}/{card.version}")
+
+    def run_artifact(self, card: VersionCard, artifact: str) -> pl.DataFrame | None:
+        """A parquet artifact of the version's MLflow run, None if it was never logged."""
+        if not card.run_id:
+            return None
+        with self._backend(f"reading {artifact} of version {card.version}") as client:
+            names = {f.path for f in client.list_artifacts(card.run_id)}
+            if artifact not in names:
+                return None
+            return pl.read_parquet(client.download_artifacts(card.run_id, artifact))
+
+    # -- writing ------------------------------------------------------------------------------
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        with self._backend(f"tagging version {version}") as client:
+            for key, value in tags.items():
+                client.set_model_version_tag(self.name, version, key, value)
+            run_id = client.get_model_version(self.name, version).run_id
+            if run_id:
+                for key, value in tags.items():
+                    client.set_tag(run_id, key, value)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        with self._backend(f"setting alias {alias}") as client:
+            client.set_registered_model_alias(self.name, alias, version)
+
+    def promote(self, version: str) -> str | None:
+        """`version` becomes champion; the one it replaces becomes `previous`. Returns that one."""
+        before = self.champion()
+        if before is not None and before.version == version:
+            return before.version
+        if before is not None:
+            self.set_alias(PREVIOUS, before.version)
+        self.set_alias(CHAMPION, version)
+        return before.version if before else None
+
+    def rollback(self) -> tuple[str, str]:
+        """Champion goes back to `previous`; the demoted version becomes `previous`. Returns (new, old)."""
+        champion, previous = self.champion(), self.alias(PREVIOUS)
+        if champion is None or previous is None or previous.version == champion.version:
+            raise RegistryError(f"nothing to roll back to: no '{PREVIOUS}' version other than the champion of {self.name}")
+        self.set_alias(CHAMPION, previous.version)
+        self.set_alias(PREVIOUS, champion.version)
+        self.tag_version(champion.version, {"rolled_back": "true"})
+        return previous.version, champion.version
+
+    # -- the persistence baseline -------------------------------------------------------------
+    def baseline(self, horizon_days: int) -> VersionCard | None:
+        return next((c for c in self.cards() if c.is_baseline and c.horizon_days == horizon_days), None)
+
+    def ensure_baseline(self, prices: pl.DataFrame, horizon_days: int, floor: float | None, backtest_weeks: int = 4) -> VersionCard:
+        """The registered persistence baseline for this horizon, registering it on first need."""
+        found = self.baseline(horizon_days)
+        if found is not None:
+            return found
+        from energy_platform.tracking.baseline_registration import register_baseline
+
+        with self._backend("registering the persistence baseline"):
+            version = register_baseline(self, prices, horizon_days, floor, backtest_weeks)
+        return self.card(version)
+
+    def ensure_champion(self, prices: pl.DataFrame, horizon_days: int, floor: float | None) -> tuple[VersionCard, str | None]:
+        """The serving version; with none (a first deployment), the baseline is promoted. Returns
+        (champion, why the baseline was just promoted or None)."""
+        champion = self.champion()
+        if champion is not None:
+            return champion, None
+        baseline = self.ensure_baseline(prices, horizon_days, floor)
+        self.promote(baseline.version)
+        reason = "no champion yet: the persistence baseline serves until a model passes the gate"
+        self.tag_version(baseline.version, {"gate_decision": "promoted", "gate_reason": reason})
+        return self.card(baseline.version), reason
+
+    # -- runs of killed processes -------------------------------------------------------------
+    def end_orphan_runs(self, dagster_run_is_active: Callable[[str], bool]) -> list[str]:
+        """End (KILLED) every RUNNING MLflow run whose Dagster run is no longer active."""
+        with self._backend("ending orphaned runs") as client:
+            experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+            if experiment is None:
+                return []
+            ended = []
+            for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
+                dagster_run_id = run.data.tags.get("dagster_run_id")
+                if dagster_run_id and not dagster_run_is_active(dagster_run_id):
+                    client.set_terminated(run.info.run_id, status="KILLED")
+                    ended.append(run.info.run_id)
+        return ended
+
+    # -- retraining policy --------------------------------------------------------------------
+    def retraining_wait_reason(self, data_day: date | None, horizon_days: int, min_days: int = MIN_FRESH_DAYS) -> str | None:
+        """Why a retraining now could only be refused by the gate, or None if it is worth running.
+
+        A champion that a retraining has just promoted leaves too few days after its training
+        data to compare a new challenger on. A baseline champion was not trained: never wait.
+        """
+        champion = self.champion()
+        if champion is None or champion.is_baseline or champion.data_end is None or data_day is None:
+            return None
+        fresh = fresh_days(data_day, champion.data_end, horizon_days)
+        if fresh >= min_days:
+            return None
+        return (f"champion v{champion.version} was trained on data to {champion.data_end}: only {fresh} day(s) "
+                f"to compare a challenger with it, the gate needs {min_days}")
+
+    # -- the warehouse mirror -----------------------------------------------------------------
+    def mirror(self, warehouse_path: str | Path) -> int:
+        from energy_platform.warehouse.model_versions import sync_model_versions
+
+        return sync_model_versions(warehouse_path, self.cards())
+
+    def log_dataframe(self, run_id: str, frame: pl.DataFrame, name: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp, self._backend(f"logging {name}") as client:
+            path = Path(tmp) / name
+            frame.write_parquet(path)
+            client.log_artifact(run_id, str(path))
+
+
+def alias_version(client: MlflowClient, alias: str, name: str = MODEL_NAME):
+    """The raw MLflow ModelVersion behind an alias, or None (for tests and debugging sessions)."""
     try:
-        return client.get_model_version_by_alias(MODEL_NAME, alias)
+        return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
 
 
-def training_params_of(version: ModelVersion) -> dict:
-    return json.loads(version.tags["forecaster_config"])
-
-
-def decide(
-    challenger_version: str,
-    challenger_rmae: float,
-    champion_version: str | None,
-    comparison: Comparison | None,
-    margin: float,
-    min_days: int = MIN_FRESH_DAYS,
-) -> GateDecision:
-    """Promote only if better than the weekly naive, and than the champion by `margin` on fresh days."""
-    c = comparison or Comparison(0, None, None, None)
-
-    def decision(promote: bool, reason: str) -> GateDecision:
-        return GateDecision(promote, reason, challenger_version, challenger_rmae, champion_version,
-                            c.champion_rmae, c.challenger_rmae, c.days, margin)
-
-    if not challenger_rmae < 1.0:
-        return decision(False, f"rMAE {challenger_rmae:.3f} is not better than the weekly naive (1.0)")
-    if champion_version is None:
-        return decision(True, f"first champion: rMAE {challenger_rmae:.3f} < 1.0")
-    if c.days < min_days:
-        return decision(False, f"only {c.days} day(s) after champion v{champion_version}'s training data to compare on (need {min_days})")
-    if c.challenger_rmae < c.champion_rmae - margin:
-        return decision(True, f"rMAE {c.challenger_rmae:.3f} beats champion v{champion_version}'s {c.champion_rmae:.3f} "
-                              f"by more than {margin} over {c.days} days")
-    return decision(False, f"rMAE {c.challenger_rmae:.3f} does not beat champion v{champion_version}'s "
-                           f"{c.champion_rmae:.3f} by {margin} over {c.days} days")
-
-
-def apply(client: MlflowClient, decision: GateDecision) -> None:
-    """Record the decision on the challenger version; move the aliases if it was promoted."""
-    for key, value in decision.as_tags().items():
-        client.set_model_version_tag(MODEL_NAME, decision.challenger_version, key, value)
-    run_id = client.get_model_version(MODEL_NAME, decision.challenger_version).run_id
-    if run_id:
-        for key, value in decision.as_tags().items():
-            client.set_tag(run_id, key, value)
-    if decision.promote:
-        if decision.champion_version and decision.champion_version != decision.challenger_version:
-            client.set_registered_model_alias(MODEL_NAME, PREVIOUS, decision.champion_version)
-        client.set_registered_model_alias(MODEL_NAME, CHAMPION, decision.challenger_version)
-
-
-def rollback(client: MlflowClient) -> tuple[str, str]:
-    """Champion goes back to `previous`; the demoted version becomes `previous`. Returns (new, old)."""
-    champion, previous = alias_version(client, CHAMPION), alias_version(client, PREVIOUS)
-    if previous is None or champion is None:
-        raise RuntimeError(f"nothing to roll back to: no '{PREVIOUS}' alias on {MODEL_NAME}")
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, previous.version)
-    client.set_registered_model_alias(MODEL_NAME, PREVIOUS, champion.version)
-    client.set_model_version_tag(MODEL_NAME, champion.version, "rolled_back", "true")
-    return str(previous.version), str(champion.version)
-
-
-def versions_frame(client: MlflowClient) -> list[dict]:
-    """Every registered version with its aliases and tags, newest first (for the warehouse)."""
-    try:
-        versions = client.search_model_versions(f"name = '{MODEL_NAME}'")
-    except MlflowException:
+def backtest_days(card: VersionCard) -> list[date]:
+    if card.backtest_start is None or card.backtest_end is None:
         return []
-    aliases: dict[str, list[str]] = {}
-    try:
-        for alias, version in client.get_registered_model(MODEL_NAME).aliases.items():
-            aliases.setdefault(str(version), []).append(alias)
-    except MlflowException:
-        pass
-    rows = []
-    for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
-        rows.append({"version": str(v.version), "run_id": v.run_id, "created_ms": v.creation_timestamp,
-                     "aliases": ",".join(sorted(aliases.get(str(v.version), []))), "tags": dict(v.tags)})
-    return rows
+    n = (card.backtest_end - card.backtest_start).days + 1
+    return [card.backtest_start + timedelta(days=i) for i in range(n)]
+
+
+__all__ = [
+    "BACKTEST_ARTIFACT", "CHALLENGER", "CHAMPION", "MIN_FRESH_DAYS", "PREVIOUS", "SERVED_FORECASTS_ARTIFACT",
+    "KIND_BASELINE", "ModelRegistry", "RegistryError", "backtest_days",
+]

@@ -28,10 +28,11 @@ from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
 from energy_platform.settings import PROJECT_ROOT
 from energy_platform.tracking import MODEL_NAME
-from energy_platform.tracking.pyfunc_model import history_days, log_pyfunc
+from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
+from energy_platform.tracking.pyfunc_model import history_days, in_memory_forecaster, log_pyfunc
+from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER
+from energy_platform.tracking.version_card import KIND_MODEL
 
-CHALLENGER = "challenger"
-BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def train_candidate(prices: pl.DataFrame, params: TrainingParams) -> Candidate:
     )
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5)
         return out.stdout.strip() or "unknown"
@@ -124,8 +125,10 @@ class RegisteredCandidate:
     metrics: dict
 
 
-def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: str) -> RegisteredCandidate:
-    """Log params, losses, metrics, lineage and the pyfunc to the active MLflow run; register it."""
+def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: str,
+                     dagster_run_id: str | None = None) -> RegisteredCandidate:
+    """Log params, losses, metrics, lineage and the pyfunc to the active MLflow run; register it
+    with its whole version card (kind, horizon, data range, metrics, lineage) as tags."""
     run = mlflow.active_run() or mlflow.start_run()
     forecaster = candidate.forecaster
     config = forecaster.config.to_dict()
@@ -150,7 +153,9 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
     mlflow.log_metrics(metrics)
     backtest_days = candidate.backtest.forecasts["target_date"]
     tags = {
-        "git_commit": _git_commit(),
+        "kind": KIND_MODEL,
+        "horizon_days": str(candidate.params.horizon_days),
+        "git_commit": git_commit(),
         "code_version": code_version,
         "package_version": energy_platform.__version__,
         "data_fingerprint": candidate.fingerprint["sha256"],
@@ -167,18 +172,29 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         pl.col("date") > candidate.train_end - timedelta(days=history_days(forecaster) + 1)
     ).select("ts", "price")  # the warehouse holds prices only; exogenous models are CSV-backtest only
     info = log_pyfunc(forecaster, example)
-    with tempfile.TemporaryDirectory() as tmp:  # the gate compares champion and challenger on these
-        path = f"{tmp}/{BACKTEST_ARTIFACT}"
-        candidate.backtest.forecasts.write_parquet(path)
-        mlflow.log_artifact(path)
-    client = MlflowClient()
-    version = mlflow.register_model(info.model_uri, MODEL_NAME, tags={**tags, "dagster_run_id": run.data.tags.get("dagster_run_id", "")})
+    days = sorted(backtest_days.unique().to_list())
+    served = forecast_days(in_memory_forecaster(forecaster), prices, days, candidate.params.horizon_days, history_days(forecaster))
+    if not served.ok:
+        raise ForecastInputError(f"the trained model cannot forecast its backtest days: {served.problem}")
+    with tempfile.TemporaryDirectory() as tmp:
+        # The gate compares champion and challenger on the backtest, and checks that the
+        # registered artifact reproduces what this model forecast in memory.
+        for name, frame in ((BACKTEST_ARTIFACT, candidate.backtest.forecasts), (SERVED_FORECASTS_ARTIFACT, served.forecasts)):
+            frame.write_parquet(f"{tmp}/{name}")
+            mlflow.log_artifact(f"{tmp}/{name}")
+    dagster_run_id = dagster_run_id or run.data.tags.get("dagster_run_id", "")
+    if dagster_run_id:
+        mlflow.set_tag("dagster_run_id", dagster_run_id)
+    version_tags = {
+        **tags,
+        **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()},
+        "dagster_run_id": dagster_run_id,
+        "mlflow_run_id": run.info.run_id,
+    }
+    version = mlflow.register_model(info.model_uri, MODEL_NAME, tags=version_tags)
     try:
-        for key, value in metrics.items():
-            client.set_model_version_tag(MODEL_NAME, version.version, f"metric.{key}", f"{value:.6g}")
-        client.set_model_version_tag(MODEL_NAME, version.version, "mlflow_run_id", run.info.run_id)
-        client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
+        MlflowClient().set_registered_model_alias(MODEL_NAME, CHALLENGER, version.version)
     except Exception:
-        client.delete_model_version(MODEL_NAME, version.version)
+        MlflowClient().delete_model_version(MODEL_NAME, version.version)
         raise
     return RegisteredCandidate(str(version.version), run.info.run_id, f"models:/{MODEL_NAME}/{version.version}", metrics)

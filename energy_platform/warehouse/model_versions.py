@@ -8,31 +8,26 @@ from pathlib import Path
 from energy_platform.warehouse.db import connect, write_transaction
 
 
-def _float(tags: dict, key: str) -> float | None:
-    value = tags.get(key)
-    try:
-        return float(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def sync_model_versions(path: str | Path, versions: list[dict]) -> int:
-    """Replace `ml.model_versions` with the registry's current state (rows from registry.versions_frame)."""
+def sync_model_versions(path: str | Path, cards: list) -> int:
+    """Replace `ml.model_versions` with the registry's current state (`VersionCard`s)."""
     rows = []
-    for v in versions:
-        tags = v["tags"]
+    for c in cards:
         rows.append((
-            v["version"], v["run_id"], datetime.fromtimestamp(v["created_ms"] / 1000),
-            tags.get("data_start"), tags.get("data_end"), tags.get("data_fingerprint"),
-            tags.get("backtest_start"), tags.get("backtest_end"),
-            _float(tags, "metric.backtest_mae"), _float(tags, "metric.backtest_rmae"),
-            _float(tags, "metric.backtest_pinball"), _float(tags, "metric.backtest_coverage_80"),
-            tags.get("dagster_run_id"), tags.get("gate_decision"), v["aliases"],
+            c.version, c.run_id or "", datetime.fromtimestamp(c.created_ms / 1000),
+            c.data_start, c.data_end, c.lineage.get("data_fingerprint") or None,
+            c.backtest_start, c.backtest_end,
+            c.metric("backtest_mae"), c.metric("backtest_rmae"),
+            c.metric("backtest_pinball"), c.metric("backtest_coverage_80"),
+            c.lineage.get("dagster_run_id") or None, c.gate_decision, ",".join(c.aliases),
+            c.kind, c.lineage.get("git_commit") or None, c.gate_reason, c.history_days,
         ))
+    columns = ("version, mlflow_run_id, registered_at, train_start, train_end, data_fingerprint, backtest_start, "
+               "backtest_end, backtest_mae, backtest_rmae, backtest_pinball, backtest_coverage_80, dagster_run_id, "
+               "gate_decision, aliases, kind, git_commit, gate_reason, history_days")
     with write_transaction(path) as conn:
         conn.execute("DELETE FROM ml.model_versions")
         if rows:
-            conn.executemany(f"INSERT INTO ml.model_versions VALUES ({', '.join('?' * 15)})", rows)
+            conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 19)})", rows)
     return len(rows)
 
 

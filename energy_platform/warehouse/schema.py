@@ -65,6 +65,11 @@ DDL = [
         aliases VARCHAR
     )
     """,
+    # Added with the registry's baseline versions and lineage (existing warehouses gain them here).
+    "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS kind VARCHAR",
+    "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS git_commit VARCHAR",
+    "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS gate_reason VARCHAR",
+    "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS history_days INTEGER",
     "COMMENT ON TABLE ml.model_versions IS "
     "'Every registered version of day_ahead_price_forecaster with its backtest and gate decision'",
     """

@@ -1,0 +1,240 @@
+"""The registry and its gate on a real MLflow SQLite backend: baseline, artifact runs, bad versions.
+
+Challengers here are real registered pyfuncs whose behaviour is chosen (NaN forecasts, a band
+out of order, a sound constant), with a backtest claiming any score: exactly the situations
+where a gate that trusts tags and parquet files instead of running the artifact goes wrong.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from datetime import date, timedelta
+
+import mlflow
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from energy_platform.sources.sample import SampleSource
+from energy_platform.tracking import MODEL_NAME
+from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
+from energy_platform.tracking.comparison import Comparison
+from energy_platform.tracking.gate import decide, run_gate
+from energy_platform.tracking.pyfunc_model import InMemoryPyfunc
+from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER, PREVIOUS, ModelRegistry, RegistryError
+from energy_platform.tracking.version_card import VersionCard
+
+H = 2
+END = date(2024, 6, 30)
+
+
+class ChosenModel(mlflow.pyfunc.PythonModel):
+    """Forecasts the last known day scaled by `scale`, or NaN; p10/p90 at `low`/`high` times that."""
+
+    def __init__(self, scale: float = 1.0, low: float = 0.9, high: float = 1.1):
+        self.scale, self.low, self.high = scale, low, high
+
+    def predict(self, context, model_input, params=None):
+        frame = pl.from_pandas(pd.DataFrame(model_input)).with_columns(pl.col("ts").cast(pl.Datetime("us")))
+        last = frame["ts"].dt.date().max()
+        day = frame.filter(pl.col("ts").dt.date() == last).sort("ts")["price"].to_numpy() * self.scale
+        target = last + timedelta(days=H)
+        ts = pd.date_range(str(target), periods=24, freq="h")
+        return pd.DataFrame({"ts": ts, "hour": np.arange(24, dtype=np.int32), "forecast": day,
+                             "p10": day * self.low, "p50": day, "p90": day * self.high})
+
+
+@pytest.fixture(scope="module")
+def prices() -> pl.DataFrame:
+    return SampleSource(as_of=END).hourly_prices(date(2024, 1, 1), END)
+
+
+@pytest.fixture(scope="module")
+def empty_backend(tmp_path_factory):
+    """An MLflow database with its schema and experiment, made once (migrations take seconds)."""
+    root = tmp_path_factory.mktemp("mlflow")
+    ModelRegistry(f"sqlite:///{root}/mlflow.db", root / "mlartifacts").client
+    return root
+
+
+@pytest.fixture()
+def reg(tmp_path, empty_backend) -> ModelRegistry:
+    shutil.copyfile(empty_backend / "mlflow.db", tmp_path / "mlflow.db")
+    return ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", empty_backend / "mlartifacts")
+
+
+def _backtest(prices: pl.DataFrame, days: list[date], claimed_error: float) -> pl.DataFrame:
+    """Backtest rows as training logs them: the challenger off the actual by `claimed_error`."""
+    actual = prices.filter(pl.col("date").is_in(days)).select(pl.col("date").alias("target_date"), "hour", "ts", pl.col("price").alias("actual"))
+    weekly = prices.select((pl.col("date") + pl.duration(days=7)).alias("target_date"), "hour", pl.col("price").alias("forecast"))
+    naive_w = actual.join(weekly, on=["target_date", "hour"]).with_columns(pl.lit("naive_w").alias("model"))
+    own = actual.with_columns((pl.col("actual") + claimed_error).alias("forecast"), pl.lit("forecaster").alias("model"))
+    return pl.concat([own, naive_w]).select("model", "target_date", "hour", "ts", "actual", "forecast")
+
+
+def register(reg: ModelRegistry, prices: pl.DataFrame, model: ChosenModel, *, rmae: str | None = "0.2",
+             data_end: date = END - timedelta(days=28), claimed_error: float = 1.0, alias: str | None = CHALLENGER) -> str:
+    """A registered version as training registers one, with the behaviour of `model`."""
+    days = [END - timedelta(days=13 - i) for i in range(14)]
+    reg.client  # the backend and experiment exist before the run starts
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=["mlflow"])  # not inferred: seconds
+        served = forecast_days(InMemoryPyfunc(model), prices, days, H, 30)
+        with tempfile.TemporaryDirectory() as tmp:
+            _backtest(prices, days, claimed_error).write_parquet(f"{tmp}/{BACKTEST_ARTIFACT}")
+            mlflow.log_artifact(f"{tmp}/{BACKTEST_ARTIFACT}")
+            if served.ok:
+                served.forecasts.write_parquet(f"{tmp}/{SERVED_FORECASTS_ARTIFACT}")
+                mlflow.log_artifact(f"{tmp}/{SERVED_FORECASTS_ARTIFACT}")
+    tags = {"kind": "model", "history_days": "30", "horizon_days": str(H), "data_end": str(data_end),
+            "backtest_start": str(days[0]), "backtest_end": str(days[-1]), "dagster_run_id": "test"}
+    if rmae is not None:
+        tags["metric.backtest_rmae"] = rmae
+    version = mlflow.register_model(info.model_uri, MODEL_NAME, tags=tags).version
+    if alias:
+        reg.set_alias(alias, str(version))
+    return str(version)
+
+
+def test_an_artifact_forecasting_nan_is_refused_however_good_its_tags(reg, prices):
+    register(reg, prices, ChosenModel(scale=float("nan")), rmae="0.0")
+    decision, _ = run_gate(reg, prices, H, 0.01)
+    assert not decision.challenger_promoted
+    assert "non-finite or missing forecasts" in decision.reason and "refused" in decision.reason
+    champion = reg.champion()
+    assert champion.is_baseline  # empty registry: the baseline serves instead
+    assert reg.card(decision.challenger_version).gate_reason == decision.reason
+
+
+def test_a_band_out_of_order_is_refused(reg, prices):
+    register(reg, prices, ChosenModel(low=1.2, high=1.3))
+    decision, _ = run_gate(reg, prices, H, 0.01)
+    assert "band out of order" in decision.reason and not decision.challenger_promoted
+
+
+def test_a_missing_metric_tag_is_a_reason_not_a_keyerror(reg, prices):
+    register(reg, prices, ChosenModel(), rmae=None)
+    decision, _ = run_gate(reg, prices, H, 0.01)
+    assert "no finite metric.backtest_rmae" in decision.reason
+    register(reg, prices, ChosenModel(), rmae="nan")
+    assert "no finite metric.backtest_rmae" in run_gate(reg, prices, H, 0.01)[0].reason
+
+
+def test_a_sound_challenger_replaces_the_baseline_and_rollback_returns_to_it(reg, prices):
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    assert baseline.is_baseline and baseline.metric("backtest_rmae") is not None
+    version = register(reg, prices, ChosenModel())
+    decision, before = run_gate(reg, prices, H, 0.01)
+    assert decision.challenger_promoted, decision.reason
+    assert before.version == baseline.version and reg.champion().version == version
+    assert reg.alias(PREVIOUS).version == baseline.version
+    assert reg.rollback() == (baseline.version, version)
+    assert reg.champion().is_baseline
+
+
+def test_a_champion_that_forecasts_nan_is_replaced_by_a_sound_challenger(reg, prices):
+    broken = register(reg, prices, ChosenModel(scale=float("nan")), alias=None)
+    reg.promote(broken)  # it got there somehow (an older gate, a manual alias move)
+    register(reg, prices, ChosenModel())
+    decision, before = run_gate(reg, prices, H, 0.01)
+    assert before.version == broken
+    assert decision.challenger_promoted and "cannot be scored" in decision.reason, decision.reason
+
+
+def test_a_challenger_that_does_not_beat_persistence_is_refused(reg, prices):
+    register(reg, prices, ChosenModel(), rmae="0.9", claimed_error=500.0)
+    decision, _ = run_gate(reg, prices, H, 0.01)
+    assert not decision.challenger_promoted
+    assert "persistence" in decision.reason and reg.champion().is_baseline
+
+
+def test_rollback_with_nothing_to_roll_back_to_says_so(reg, prices):
+    reg.ensure_champion(prices, H, 0.0)
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        reg.rollback()
+
+
+def test_an_unreachable_backend_is_named(tmp_path):
+    (tmp_path / "mlflow.db").write_bytes(b"not a database" * 100)
+    reg = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "mlartifacts")
+    with pytest.raises(RuntimeError, match=f"MLflow backend sqlite:///{tmp_path}/mlflow.db"):
+        reg.champion()
+
+
+def _card(version: str, kind: str = "model", data_end: date | None = date(2024, 1, 1)) -> VersionCard:
+    return VersionCard(version, kind, None, 0, (), None, data_end, 30, H, None, None)
+
+
+def test_the_gate_rules():
+    whole = lambda ch, pers: Comparison(28, date(2024, 1, 1), ch, pers)  # noqa: E731
+    fresh = lambda ch, champ, pers=0.9, days=14, problem=None: Comparison(days, date(2024, 1, 1), ch, pers, champ, problem)  # noqa: E731
+    none = Comparison(0, None, None)
+    rule = lambda *a, **k: decide("5", *a, baseline_version="1", margin=0.01, **k)  # noqa: E731
+    # empty registry: the better of the challenger and the baseline
+    assert rule(0.8, None, whole(0.8, 0.9), None, none).new_champion == "5"
+    assert rule(0.95, None, whole(0.95, 0.9), None, none).new_champion == "1"  # not better than persistence
+    assert rule(1.0, None, whole(1.0, 0.9), None, none).new_champion == "1"  # not better than the weekly naive
+    assert rule(None, None, whole(0.8, 0.9), None, none).new_champion == "1"
+    assert rule(0.8, "non-finite or missing forecasts", whole(0.8, 0.9), None, none).new_champion == "1"
+    champion = _card("3")
+    assert rule(0.8, None, whole(0.8, 0.9), champion, fresh(0.7, 0.75)).challenger_promoted  # beats by the margin
+    assert not rule(0.8, None, whole(0.8, 0.9), champion, fresh(0.7, 0.705)).challenger_promoted  # not by the margin
+    assert rule(0.8, None, whole(0.8, 0.9), champion, fresh(0.7, 0.705)).new_champion is None  # champion stays
+    assert not rule(0.8, None, whole(0.8, 0.9), champion, fresh(0.7, 0.9, days=3)).challenger_promoted  # too few days
+    assert rule(0.8, None, whole(0.8, 0.9), champion, fresh(None, None, problem="NaN")).challenger_promoted
+    # refused, and the trained champion is worse than persistence on fresh days: the baseline serves
+    worse = rule(0.95, None, whole(0.95, 0.9), champion, fresh(0.95, 1.1, pers=0.9))
+    assert not worse.challenger_promoted and worse.new_champion == "1" and "worse than persistence" in worse.reason
+    # a baseline champion is not replaced by itself
+    assert rule(0.95, None, whole(0.95, 0.9), _card("1", "baseline", None), fresh(0.95, 0.9)).new_champion is None
+
+
+def _run_and_kill(code: str, tmp_path) -> None:
+    """Run `code` in a real process that ends itself with SIGKILL (no teardown, no finally)."""
+    script = tmp_path / "victim.py"
+    script.write_text(code)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+
+
+def test_a_kill_between_the_two_alias_moves_leaves_the_old_champion_serving(reg, prices, tmp_path):
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    version = register(reg, prices, ChosenModel())
+    _run_and_kill(f"""
+import os, signal
+from energy_platform.tracking.registry import ModelRegistry
+reg = ModelRegistry({reg.tracking_uri!r})
+real = reg.set_alias
+def set_alias(alias, v):
+    real(alias, v)
+    os.kill(os.getpid(), signal.SIGKILL)  # after `previous`, before `champion`
+reg.set_alias = set_alias
+reg.promote({version!r})
+""", tmp_path)
+    assert reg.champion().version == baseline.version  # still serving: nothing half-moved
+    with pytest.raises(RegistryError):  # `previous` equals the champion: no bogus rollback target
+        reg.rollback()
+    reg.promote(version)  # the next gate run completes the move
+    assert (reg.champion().version, reg.alias(PREVIOUS).version) == (version, baseline.version)
+
+
+def test_the_mlflow_run_of_a_killed_process_is_ended_at_the_next_start(reg, tmp_path):
+    reg.client
+    _run_and_kill(f"""
+import os, signal, mlflow
+from energy_platform.tracking.registry import ModelRegistry
+ModelRegistry({reg.tracking_uri!r}).client
+mlflow.set_experiment("day_ahead_price_forecaster")
+mlflow.start_run(tags={{"dagster_run_id": "dead-run"}})
+print(mlflow.active_run().info.run_id, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+""", tmp_path)
+    runs = reg.client.search_runs([reg.client.get_experiment_by_name("day_ahead_price_forecaster").experiment_id])
+    assert [r.info.status for r in runs] == ["RUNNING"]
+    assert reg.end_orphan_runs(lambda dagster_run_id: dagster_run_id != "dead-run") == [runs[0].info.run_id]
+    assert reg.client.get_run(runs[0].info.run_id).info.status == "KILLED"
