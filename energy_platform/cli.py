@@ -41,7 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_home() -> None:
+    from energy_platform.settings import get_settings
+    from energy_platform.state import check_home
+
+    check_home(get_settings())
+
+
 def _demo(args: argparse.Namespace) -> int:
+    _check_home()
     from energy_platform.demo import run_demo
 
     return run_demo()
@@ -55,6 +63,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    _check_home()
     from energy_platform.replay import ReplayError, run_replay
 
     try:
@@ -66,6 +75,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _rollback(args: argparse.Namespace) -> int:
+    _check_home()
     from energy_platform.lifecycle_commands import rollback_champion
 
     try:
@@ -99,11 +109,31 @@ def _quiet_libraries() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _state_error(exc: BaseException):
+    """The StateError behind `exc`, if any: Dagster wraps a failing resource's error in its own."""
+    from energy_platform.errors import StateError
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, StateError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as exc:
+        state = _state_error(exc)
+        if state is None:
+            raise
+        print(f"energy-platform: {state}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

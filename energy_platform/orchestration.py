@@ -2,47 +2,96 @@
 
 Used by the CLI (demo, replay) and the benchmark, so they exercise exactly the definitions
 the UI and the daemon load, and leave their runs where the UI shows them.
+
+An in-process run that is killed stays STARTED (or NOT_STARTED, STARTING) and keeps its
+`duckdb_warehouse` slot for ever, and the CLI has no daemon to notice. So each run holds a
+lease: the tag `energy_platform/lease` (unix seconds) that a background thread renews every
+`ttl / 6` seconds in the instance itself. A run whose lease is older than the TTL is dead, on
+any host and whatever became of its pid: it is reported failed and its pool slots freed. The
+same thread reaps other runs while this one waits on the pool, so a rerun started right after
+a kill proceeds once the dead lease expires instead of waiting for ever.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
+import time
+import uuid
 
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-PID_TAG = "energy_platform/pid"
+PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
+LEASE_TAG = "energy_platform/lease"
+LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 30.0
+HEARTBEATS_PER_LEASE = 6  # a live run is reaped only after missing this many renewals in a row
+
+UNFINISHED = [
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+log = logging.getLogger(__name__)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def lease_seconds() -> float:
+    """The lease TTL: `ENERGY_PLATFORM_RUN_LEASE_SECONDS`, default 30 s."""
+    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS)
 
 
-def reap_dead_in_process_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Fail the runs of killed CLI processes and free their pool slots.
+def _lease_of(record: dg.RunRecord) -> float | None:
+    """Last heartbeat of a run this module started; runs started before leases use their last update."""
+    tags = record.dagster_run.tags
+    if LEASE_TAG in tags:
+        return float(tags[LEASE_TAG])
+    if PID_TAG in tags:
+        return record.update_timestamp.timestamp()
+    return None  # launched by the UI or the daemon: Dagster's run monitoring looks after it
 
-    An in-process run that is killed stays STARTED and keeps its `duckdb_warehouse` slot for
-    ever, so the next run would wait on the pool without end. Only runs this module started on
-    this host, whose process is gone, are touched.
-    """
+
+def reap_dead_in_process_runs(instance: dg.DagsterInstance, ttl: float | None = None) -> list[str]:
+    """Fail the unfinished runs whose lease expired and free their pool slots; return their ids."""
+    ttl = lease_seconds() if ttl is None else ttl
     reaped = []
-    active = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
-    for run in instance.get_runs(filters=active):
-        pid, host = run.tags.get(PID_TAG), run.tags.get(HOST_TAG)
-        if pid is None or host != socket.gethostname() or _alive(int(pid)):
+    for record in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED)):
+        lease, run = _lease_of(record), record.dagster_run
+        age = time.time() - lease if lease is not None else None
+        if age is None or age <= ttl:
             continue
-        instance.report_run_failed(run, f"process {pid} ended without finishing the run (killed?)")
+        instance.report_run_failed(
+            run, f"run lease expired {age:.0f} s ago (TTL {ttl:.0f} s): its process on "
+            f"{run.tags.get(HOST_TAG, '?')} ended without finishing the run (killed or restarted?)"
+        )
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         reaped.append(run.run_id)
     return reaped
+
+
+class _Heartbeat(threading.Thread):
+    """Renews one run's lease and reaps expired ones until stopped."""
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str, ttl: float):
+        super().__init__(name=f"lease-{run_id[:8]}", daemon=True)
+        self.instance, self.run_id, self.ttl = instance, run_id, ttl
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.ttl / HEARTBEATS_PER_LEASE):
+            try:
+                if self.instance.has_run(self.run_id):
+                    self.instance.add_run_tags(self.run_id, {LEASE_TAG: f"{time.time():.3f}"})
+                for run_id in reap_dead_in_process_runs(self.instance, self.ttl):
+                    log.warning("reaped run %s: its lease expired", run_id)
+            except Exception as exc:  # a busy SQLite must not kill the heartbeat; the next beat retries
+                log.warning("run lease heartbeat failed: %s", exc)
 
 
 def run_job(
@@ -57,12 +106,26 @@ def run_job(
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
     """One run of `job_name`; a partition range runs as a single run (BackfillPolicy.single_run)."""
-    reap_dead_in_process_runs(instance)
-    all_tags = {**(tags or {}), PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    ttl = lease_seconds()
+    reap_dead_in_process_runs(instance, ttl)
+    run_id = str(uuid.uuid4())
+    all_tags = {
+        **(tags or {}),
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+        LEASE_TAG: f"{time.time():.3f}",
+    }
     if partition_range:
         all_tags[ASSET_PARTITION_RANGE_START_TAG], all_tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})}
     job = defs.resolve_job_def(job_name)
-    return job.execute_in_process(
-        instance=instance, partition_key=partition_key, run_config=run_config, tags=all_tags, raise_on_error=True
-    )
+    heartbeat = _Heartbeat(instance, run_id, ttl)
+    heartbeat.start()
+    try:
+        return job.execute_in_process(
+            instance=instance, partition_key=partition_key, run_config=run_config, tags=all_tags,
+            raise_on_error=True, run_id=run_id,
+        )
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join()

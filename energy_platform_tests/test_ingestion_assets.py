@@ -103,10 +103,11 @@ def test_interrupted_backfill_then_rerun_is_consistent(tmp_path):
     """Kill the real ten-year backfill while it holds its pool slot; the rerun completes it.
 
     The killed in-process run would keep the `duckdb_warehouse` slot for ever (and the rerun wait
-    for it); the CLI reaps it first.
+    for it); its lease expires and the rerun's heartbeat reaps it.
     """
     platform = make_env(tmp_path)  # creates DAGSTER_HOME with the project's dagster.yaml
-    env = {**os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path), "DAGSTER_HOME": str(platform.settings.dagster_home)}
+    env = {**os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path), "DAGSTER_HOME": str(platform.settings.dagster_home),
+           "ENERGY_PLATFORM_RUN_LEASE_SECONDS": "6"}  # the rerun waits for the killed run's lease to expire
     proc = subprocess.Popen([sys.executable, "-W", "ignore", "-m", "energy_platform.cli", "demo"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     instance = dg.DagsterInstance.from_config(str(platform.settings.dagster_home))

@@ -82,7 +82,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={
-            "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+            "warehouse": WarehouseResource(
+                path=str(settings.warehouse_path), tracking_uri=settings.mlflow_tracking_uri,
+                artifact_root=str(settings.mlflow_artifacts),
+            ),
             "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url),
             "mlflow_tracking": build_mlflow_resource(registry),
             "registry": registry,

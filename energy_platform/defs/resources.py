@@ -14,9 +14,21 @@ WAREHOUSE_POOL = "duckdb_warehouse"  # every DuckDB-writing step; limited to 1 i
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The pipeline's DuckDB file; connections are opened per write, never held."""
+    """The pipeline's DuckDB file; connections are opened per write, never held.
+
+    Every asset and check of the platform takes this resource, so its set-up is where a run
+    checks the home's state (`state.check_state`) before any step writes: a damaged warehouse
+    or MLflow database fails the run at once, in one line.
+    """
 
     path: str
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from energy_platform.state import check_state
+
+        check_state(self.path, self.tracking_uri, self.artifact_root)
 
 
 class SourceResource(dg.ConfigurableResource):

@@ -16,7 +16,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from energy_platform.errors import StateError, one_line
 from energy_platform.warehouse.schema import ensure_schema
+
+# A DuckDB file is a 4 KiB main header, two 4 KiB database headers, then fixed-size blocks.
+HEADER_BYTES = 3 * 4096
 
 
 class WarehouseLockedError(RuntimeError):
@@ -26,6 +30,42 @@ class WarehouseLockedError(RuntimeError):
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc)
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+def _damaged(path: Path, reason: str) -> StateError:
+    return StateError(
+        f"warehouse {path} is damaged ({reason}): restore it from a backup, or move it aside "
+        f"(mv {path} {path}.damaged) and rerun to rebuild it from the source"
+    )
+
+
+def check_warehouse(path: str | Path) -> None:
+    """Fail at start, in one line, if the warehouse cannot be read whole.
+
+    A truncated file may still open and show its schema (the catalog sits in an early block),
+    and the first write would succeed; the failure would come steps later as "Could not read
+    enough bytes". So besides opening it and reading the schema, compare the file's size with
+    the blocks its own header declares. A file held by a writer is in use, hence not checked.
+    """
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        if _is_lock_error(exc) or "different configuration" in str(exc):
+            return
+        raise _damaged(path, one_line(exc)) from exc
+    try:
+        conn.execute("SELECT count(*) FROM duckdb_columns()").fetchall()
+        block_size, blocks = conn.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    except duckdb.Error as exc:
+        raise _damaged(path, one_line(exc)) from exc
+    finally:
+        conn.close()
+    size, expected = path.stat().st_size, HEADER_BYTES + blocks * block_size
+    if size < expected:
+        raise _damaged(path, f"{size:,} bytes where its header declares {expected:,}: truncated")
 
 
 @contextmanager

@@ -1,0 +1,16 @@
+"""Errors an operator acts on, as opposed to bugs.
+
+A `StateError` says in one line which file of the home is unusable and what to do about it;
+the CLI prints it without a traceback and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class StateError(RuntimeError):
+    """A state file of ENERGY_PLATFORM_HOME is unusable; the message names it and the remedy."""
+
+
+def one_line(exc: BaseException | str) -> str:
+    """Library errors span lines (DuckDB, SQLAlchemy); an operator's message must not."""
+    return " ".join(str(exc).split())

@@ -1,0 +1,24 @@
+"""The start-up check of a home's state, in one place for the CLI and the Dagster resources.
+
+Corrupt state must fail before anything is written, in one line that names the file and the
+remedy (`errors.StateError`), not as a traceback several steps later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from energy_platform.settings import Settings
+from energy_platform.tracking.setup import check_tracking
+from energy_platform.warehouse.db import check_warehouse
+
+
+def check_state(warehouse: str | Path, tracking_uri: str | None = None, artifact_root: str | Path | None = None) -> None:
+    """The warehouse opens whole; MLflow's database answers and keeps its artifacts in this home."""
+    check_warehouse(warehouse)
+    if tracking_uri:
+        check_tracking(tracking_uri, Path(artifact_root) if artifact_root else None)
+
+
+def check_home(settings: Settings) -> None:
+    check_state(settings.warehouse_path, settings.mlflow_tracking_uri, settings.mlflow_artifacts)

@@ -1,0 +1,93 @@
+"""Liveness of in-process runs: a killed run's pool slot comes back on any host, by its lease.
+
+Real processes: the CLI-style run holds the real `duckdb_warehouse` pool (the project's
+dagster.yaml), is killed with SIGKILL, and the rerun starts under another host name (a new UTS
+namespace, as after a container restart) with a short lease TTL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from energy_platform.defs.resources import WAREHOUSE_POOL
+from energy_platform.orchestration import HOST_TAG, LEASE_ENV, LEASE_TAG, PID_TAG, reap_dead_in_process_runs
+from energy_platform.settings import from_env
+from energy_platform_tests import lease_job
+
+TTL = 4.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _home(tmp_path: Path) -> dg.DagsterInstance:
+    settings = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path)})
+    settings.ensure_dirs()
+    return dg.DagsterInstance.from_config(str(settings.dagster_home))
+
+
+def _start(tmp_path: Path, hostname: str, seconds: float) -> subprocess.Popen:
+    """`lease_job` in a subprocess; under `hostname` in its own UTS namespace when we may (root)."""
+    cmd = [sys.executable, "-W", "ignore", "-m", "energy_platform_tests.lease_job", str(tmp_path), str(seconds)]
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        cmd = ["unshare", "-u", "sh", "-c", f'hostname {hostname} && exec "$@"', "sh", *cmd]
+    env = {**os.environ, LEASE_ENV: str(TTL), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _claimed(instance: dg.DagsterInstance) -> list:
+    return instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
+
+
+def test_a_killed_run_frees_the_pool_for_a_rerun_on_another_host(tmp_path):
+    assert lease_job.WAREHOUSE_POOL == WAREHOUSE_POOL
+    instance = _home(tmp_path)
+    first = _start(tmp_path, "before-restart", 600)
+    deadline = time.monotonic() + 90
+    while not _claimed(instance):
+        assert time.monotonic() < deadline and first.poll() is None, first.stderr.read() if first.poll() is not None else "no slot"
+        time.sleep(0.05)
+    (slot,) = _claimed(instance)
+    time.sleep(2 * TTL)  # a live run outlives its TTL: the heartbeat renews the lease
+    held = instance.get_run_by_id(slot.run_id)
+    assert held.status == dg.DagsterRunStatus.STARTED and _claimed(instance)
+    assert time.time() - float(held.tags[LEASE_TAG]) < TTL
+    if os.geteuid() == 0:
+        assert held.tags[HOST_TAG] == "before-restart"
+
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    killed_at = time.monotonic()
+    rerun = _start(tmp_path, "after-restart", 0)
+    out, err = rerun.communicate(timeout=TTL + 60)
+    elapsed = time.monotonic() - killed_at
+    assert rerun.returncode == 0, err
+    print(f"rerun after kill -9 and a new host name completed in {elapsed:.1f} s (lease TTL {TTL} s)")
+    assert instance.get_run_by_id(out.strip()).status == dg.DagsterRunStatus.SUCCESS
+    dead = instance.get_run_by_id(slot.run_id)
+    assert dead.status == dg.DagsterRunStatus.FAILURE
+    assert not _claimed(instance) and not instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).pending_steps
+
+
+def test_unfinished_runs_with_an_expired_lease_are_failed(tmp_path):
+    """NOT_STARTED runs a kill left behind are failed too; fresh leases and foreign runs are kept."""
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    now = time.time()
+    stale = instance.create_run_for_job(job, tags={LEASE_TAG: f"{now - 3600:.3f}"}).run_id
+    fresh = instance.create_run_for_job(job, tags={LEASE_TAG: f"{now:.3f}"}).run_id
+    foreign = instance.create_run_for_job(job).run_id  # launched by the UI/daemon: run monitoring's business
+    legacy = instance.create_run_for_job(job, tags={PID_TAG: "1", HOST_TAG: "gone"}).run_id  # before leases: last update
+
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == [stale]
+    status = {run_id: instance.get_run_by_id(run_id).status for run_id in (stale, fresh, foreign, legacy)}
+    assert status[stale] == dg.DagsterRunStatus.FAILURE
+    assert status[fresh] == status[foreign] == status[legacy] == dg.DagsterRunStatus.NOT_STARTED
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == []  # a failed run is not reaped twice
