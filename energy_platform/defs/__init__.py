@@ -82,7 +82,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         sensors=sensors,
         resources={
             "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
-            "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url),
+            "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor),
             "mlflow_tracking": build_mlflow_resource(settings.mlflow_tracking_uri, str(settings.mlflow_artifacts)),
             "monitor": MonitoringResource(reports_dir=str(settings.reports_dir), tracking_uri=settings.mlflow_tracking_uri),
         },
