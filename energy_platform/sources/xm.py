@@ -378,7 +378,7 @@ class XmClient:
         chunks: list[bytes] = []
         size = 0
         try:
-            for chunk in response.iter_bytes(65_536):
+            for chunk in response.iter_bytes():  # as received: a chunk size would buffer
                 size += len(chunk)
                 if size > cap:
                     raise error(
