@@ -54,7 +54,7 @@ def main() -> int:
     p = PERIODS[args.period]
     end = date.fromisoformat(p["end"])
     assert end < TEST_STARTS[args.period.split("_")[0]], "validation must end before the test period"
-    frame = read_hourly_csv(p["csv"]) if p["csv"] else SampleSource().frame
+    frame = read_hourly_csv(p["csv"], floor=None) if p["csv"] else SampleSource().frame
     panel = daily_panel(frame)
     variant = json.loads(args.variant)
     models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, **variant)]

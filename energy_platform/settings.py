@@ -23,6 +23,7 @@ class Settings:
     horizon_days: int
     dagster_home: Path
     xm_base_url: str = "https://servapibi.xm.com.co"
+    price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
 
     @property
     def warehouse_path(self) -> Path:
@@ -56,6 +57,16 @@ class Settings:
             shutil.copyfile(PROJECT_DAGSTER_YAML, target)
 
 
+def _price_floor(text: str) -> float | None:
+    """`ENERGY_PLATFORM_PRICE_FLOOR`: a number, or `none` for markets with negative prices."""
+    if text.strip().lower() in ("none", ""):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}") from None
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("ENERGY_PLATFORM_HOME") or Path.cwd() / ".energy_platform").resolve()
@@ -66,6 +77,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         horizon_days=int(env.get("ENERGY_PLATFORM_HORIZON_DAYS", "2")),
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
+        price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
     )
 
 

@@ -1,10 +1,11 @@
+import gzip
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from energy_platform.sources import SampleSource, SourceError, get_source, read_hourly_csv
+from energy_platform.sources import CsvFormatError, SampleSource, SourceError, get_source, read_hourly_csv
 
 EPF = Path(__file__).resolve().parents[2] / "shared" / "data" / "epftoolbox"
 
@@ -51,6 +52,88 @@ def test_bad_files_name_file_line_and_problem(tmp_path, text, message):
     assert str(path) in str(err.value)
 
 
+def _day_with(row: int, cell: str, header: str = "Date,Price") -> str:
+    """A header and one full day of 24 hours whose row `row` (0-based) has price `cell`."""
+    rows = [f"2020-01-01 {h:02d}:00:00,{cell if h == row else '100.5'}" for h in range(24)]
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (_day_with(3, "NaN"), "line 5: column 'price': non-finite price 'NaN'"),
+        (_day_with(3, "nan"), "line 5: column 'price': non-finite price 'nan'"),
+        (_day_with(0, "inf"), "line 2: column 'price': non-finite price 'inf'"),
+        (_day_with(23, "-inf"), "line 25: column 'price': non-finite price '-inf'"),
+        (_day_with(7, "-12.5"), "line 9: column 'price': price -12.5 is below the floor 0"),
+        (_day_with(7, "1e12"), "line 9: column 'price': implausible price 1000000000000.0"),
+        (_day_with(4, ""), "line 6: column 'price': empty price"),
+        (_day_with(4, " "), "line 6: column 'price': empty price"),
+        # a header whose names contradict the positional format
+        (_day_with(-1, "", header="Price,Date"), "line 1: first column is named 'Price'"),
+        (_day_with(-1, "", header="Date,Load"), "line 1: second column is named 'Load'"),
+        (_day_with(-1, "", header="foo,bar"), "line 1: first column is named 'foo'"),
+        ("Date,Load,Price\n" + "".join(f"2020-01-01 {h:02d}:00:00,9000,100\n" for h in range(24)),
+         "line 1: second column is named 'Load'"),
+        ("Date,Price,Load,Price 2\n" + "".join(f"2020-01-01 {h:02d}:00:00,100,9000,1\n" for h in range(24)),
+         "line 1: column 'Price 2' names a price"),
+        # a header-less file: its first data row must not become the header
+        (_hours("2020-01-01"), "line 1: the first line is data ('2020-01-01 00:00:00', '100.5'), not a header"),
+        ("Date,Price\n", "line 2: no data rows after the header"),
+        ("Date,Price,Load\n", "line 2: no data rows after the header"),
+        ("", "the file is empty"),
+        ("\n\n", "the file is empty"),
+        ("Date,Price,Load\n" + "".join(f"2020-01-01 {h:02d}:00:00,100,{'inf' if h == 2 else 9000}\n" for h in range(24)),
+         "line 4: column 'load': non-finite value 'inf'"),
+        ("Date,Price,Load\n" + "".join(f"2020-01-01 {h:02d}:00:00,100,{'NaN' if h == 9 else 9000}\n" for h in range(24)),
+         "line 11: column 'load': non-finite value 'NaN'"),
+    ],
+    ids=[
+        "nan", "nan-lower", "inf", "minus-inf", "negative", "absurd-1e12", "empty-price", "blank-price",
+        "swapped-header", "price-not-second", "meaningless-header", "load-before-price", "second-price-column",
+        "headerless", "header-only", "header-only-exogenous", "empty-file", "blank-lines-only",
+        "exogenous-inf", "exogenous-nan",
+    ],
+)
+def test_bad_values_and_headers_are_refused_with_file_line_and_problem(tmp_path, text, message):
+    path = _write(tmp_path, text)
+    with pytest.raises(CsvFormatError) as err:
+        read_hourly_csv(path)
+    assert message in str(err.value)
+    assert str(err.value).startswith(f"{path}: ")
+    assert isinstance(err.value, SourceError)
+
+
+def test_the_same_bad_file_fails_the_gz_reader_and_the_source(tmp_path):
+    path = tmp_path / "prices.csv.gz"
+    path.write_bytes(gzip.compress(_day_with(5, "inf").encode()))
+    with pytest.raises(SourceError, match="line 7: column 'price': non-finite price 'inf'"):
+        get_source(f"csv:{path}").last_date()
+    (tmp_path / "broken.csv.gz").write_bytes(b"not gzip")
+    with pytest.raises(CsvFormatError, match="broken.csv.gz: not a readable gzip file"):
+        read_hourly_csv(tmp_path / "broken.csv.gz")
+
+
+def test_floor_and_ceiling_are_parameters(tmp_path):
+    path = _write(tmp_path, _day_with(7, "-12.5"))
+    assert read_hourly_csv(path, floor=None)["price"].min() == -12.5  # a market with negative prices
+    assert read_hourly_csv(path, floor=-100.0).height == 24
+    with pytest.raises(CsvFormatError, match="below the floor 0"):
+        get_source(f"csv:{path}").first_date()
+    assert get_source(f"csv:{path}", price_floor=None).first_date() == date(2020, 1, 1)
+    zero = _write(tmp_path, _day_with(7, "0"))
+    assert read_hourly_csv(zero).height == 24  # the floor itself is a legal price
+    with pytest.raises(CsvFormatError, match="implausible price 5000.0 .*>= 1000"):
+        read_hourly_csv(_write(tmp_path, _day_with(2, "5000")), ceiling=1000)
+    with pytest.raises(CsvFormatError, match="implausible price -2000000.0"):
+        read_hourly_csv(_write(tmp_path, _day_with(2, "-2e6")), floor=None)
+
+
+def test_a_header_with_other_accepted_names_reads(tmp_path):
+    for header in ("timestamp,precio", "ts,price", "fecha,Precio Bolsa", ",Zonal COMED price, load"):
+        assert read_hourly_csv(_write(tmp_path, _day_with(-1, "", header=header))).height == 24
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(SourceError, match="nope.csv: file not found"):
         get_source(f"csv:{tmp_path / 'nope.csv'}").first_date()
@@ -61,6 +144,13 @@ def test_epftoolbox_file_reads_with_exogenous():
     assert frame.columns[:4] == ["ts", "date", "hour", "price"]
     assert len(frame.columns) == 6
     assert frame.height % 24 == 0
+
+
+def test_pjm_has_negative_prices_so_its_floor_is_none():
+    frame = read_hourly_csv(EPF / "PJM.csv", floor=None)
+    assert frame.height == 52_416 and frame.filter(pl.col("price") < 0).height == 93
+    with pytest.raises(CsvFormatError, match=r"PJM.csv: line \d+: column 'price': price -[\d.]+ is below the floor 0 .*\(92 more"):
+        read_hourly_csv(EPF / "PJM.csv")
 
 
 def test_sample_is_ten_years_of_real_prices_and_as_of_caps_it():

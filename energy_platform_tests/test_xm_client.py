@@ -242,6 +242,81 @@ def test_connection_refused_gives_up_with_a_clear_error():
     assert "AporEner" in text and "2024-01-01..2024-01-05" in text
 
 
+# -- bounded calls: a total deadline per attempt and per fetch, a size cap per answer -----------
+
+
+def test_a_dripping_server_is_cut_at_the_request_deadline(xm):
+    """One byte every 0.7 s: each read succeeds, so only a total deadline ends the attempt, and
+    it ends at the deadline (1.0 s), not at the next byte (1.4 s): the socket is shut."""
+    xm.drip_next(0.7, n=1)
+    xm.set_prices({JAN1: [10.0] * 24})
+    started = time.monotonic()
+    with client(xm.url, timeout=5.0, request_deadline=1.0, max_retries=1) as c:
+        frame = c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)  # the retry gets a good answer
+    first = time.monotonic() - started
+    assert frame.height == 24 and len(xm.requests) == 2
+    assert 1.0 <= first < 1.25, first
+    assert 2 <= xm.requests[0].bytes_sent <= 3
+
+
+def test_a_dripping_server_for_ever_ends_at_the_fetch_deadline_naming_it(xm):
+    xm.drip_next(0.2, n=10)
+    started = time.monotonic()
+    with client(xm.url, timeout=5.0, request_deadline=0.8, fetch_deadline=2.0, max_retries=4, backoff_seconds=0.05) as c:
+        with pytest.raises(XmApiError) as err:
+            c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)
+    elapsed = time.monotonic() - started
+    assert elapsed < 2.5, elapsed
+    text = str(err.value)
+    assert "fetch deadline of 2 s passed" in text and "0.8 s request deadline" in text and "bytes received" in text
+    assert "PrecBolsNaci" in text and "2024-01-01..2024-01-01" in text
+
+
+def test_the_request_deadline_also_bounds_a_silent_server(xm):
+    """A stall before any header: the per-read timeout is clamped to the time left."""
+    xm.stall_next(3.0)
+    started = time.monotonic()
+    with client(xm.url, timeout=30.0, request_deadline=0.5, max_retries=0) as c, pytest.raises(
+        XmApiError, match=r"no complete answer within the 0.5 s request deadline \(0 bytes received\)"
+    ):
+        c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_huge_declared_body_is_refused_unread(xm):
+    xm.huge_next(400_000_000)
+    with client(xm.url, max_response_bytes=1_000_000) as c, pytest.raises(XmApiError) as err:
+        c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)
+    assert "answer of 400,000,000 bytes (Content-Length) exceeds the 1,000,000-byte cap; not read" in str(err.value)
+    assert len(xm.requests) == 1  # not retried: the same answer would come back
+    assert xm.requests[0].bytes_sent < 20_000_000
+
+
+def test_a_huge_undeclared_body_is_cut_at_the_cap(xm):
+    xm.huge_next(400_000_000, declare_length=False)
+    started = time.monotonic()
+    with client(xm.url, max_response_bytes=1_000_000) as c, pytest.raises(XmApiError) as err:
+        c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)
+    assert time.monotonic() - started < 2.0
+    assert "answer exceeds the 1,000,000-byte cap (stopped after 1,0" in str(err.value)
+    assert len(xm.requests) == 1
+    assert xm.requests[0].bytes_sent < 20_000_000  # the client stopped reading: not 400 MB
+
+
+def test_the_default_bounds_are_set():
+    c = XmClient("http://127.0.0.1:9")
+    assert (c.request_deadline, c.max_response_bytes, c.fetch_deadline) == (60.0, 20_000_000, 1800.0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        XmClient("http://127.0.0.1:9", request_deadline=0)
+    c.close()
+
+
+def test_a_negative_daily_value_is_refused(xm):
+    xm.set_daily("AporEner", {JAN1: -3.0})
+    with client(xm.url) as c, pytest.raises(XmApiError, match=r"Value: negative value '-3.0' \(below the floor 0\)"):
+        c.fetch_daily("AporEner", JAN1, JAN1)
+
+
 # -- permanent failures: refused at once ---------------------------------------------------------
 
 
@@ -319,7 +394,7 @@ def test_several_entities_in_one_day_are_refused(xm):
         c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)
 
 
-@pytest.mark.parametrize("bad", ["12,5", "abc", "NaN", "inf"])
+@pytest.mark.parametrize("bad", ["12,5", "abc", "NaN", "inf", "-5", "-0.01"])
 def test_non_numeric_value_names_date_hour_and_value(xm, bad):
     xm.respond_with(hourly_body("2024-01-02", full_hours(Hour06=bad)))
     with client(xm.url) as c, pytest.raises(XmApiError) as err:

@@ -3,8 +3,8 @@
 It serves a dataset you give it (dates -> 24 hourly values, or dates -> one daily value, per
 metric), enforces the 30-day limit per request, records every request it receives (to assert
 chunking and that nothing was downloaded twice) and can be told to misbehave for the next
-request(s): an HTTP error status, a raw body, a stall longer than the client's timeout, or a
-dropped connection.
+request(s): an HTTP error status, a raw body, a stall longer than the client's timeout, a
+dropped connection, a body dripped one byte at a time, or a huge body.
 
     with FakeXm({date(2024, 1, 1): [100.0] * 24}) as xm:
         XmSource(base_url=xm.url, today=date(2024, 1, 2)).hourly_prices(...)
@@ -47,6 +47,7 @@ class RecordedRequest:
     path: str
     body: Any  # decoded JSON, or the raw text if it was not JSON
     status: int | None = None  # None if the connection was dropped or the client had gone
+    bytes_sent: int = 0  # body bytes written to the socket, kernel buffers included (drip, huge)
 
     @property
     def endpoint(self) -> str:
@@ -75,10 +76,12 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # "status" | "body" | "stall" | "drop"
+    kind: str  # "status" | "body" | "stall" | "drop" | "drip" | "huge"
     status: int = 200
     body: bytes | None = None
     seconds: float = 0.0
+    size: int = 0
+    declare_length: bool = True
     content_type: str = "application/json"
 
 
@@ -253,6 +256,20 @@ class FakeXm:
             self._queue(_Fault("drop"))
         return self
 
+    def drip_next(self, interval: float, n: int = 1, size: int = 100_000) -> FakeXm:
+        """The next `n` requests get a 200 with a `size`-byte Content-Length, then one byte every
+        `interval` seconds: each read succeeds, so a per-read timeout never fires."""
+        for _ in range(n):
+            self._queue(_Fault("drip", seconds=interval, size=size))
+        return self
+
+    def huge_next(self, size: int, n: int = 1, declare_length: bool = True) -> FakeXm:
+        """The next `n` requests get a 200 body of `size` bytes (JSON whitespace, as fast as the
+        client reads), with a Content-Length or, if not `declare_length`, until the close."""
+        for _ in range(n):
+            self._queue(_Fault("huge", size=size, declare_length=declare_length))
+        return self
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -419,6 +436,10 @@ def _make_handler(fake: FakeXm) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
+            if fault is not None and fault.kind in ("drip", "huge"):
+                record.status = 200
+                self._stream(fault, record)
+                return
             if fault is not None and fault.kind == "stall":
                 if fake._stopping.wait(fault.seconds):
                     return
@@ -442,5 +463,25 @@ def _make_handler(fake: FakeXm) -> type[BaseHTTPRequestHandler]:
                     self.wfile.write(payload)
             except (BrokenPipeError, ConnectionResetError):
                 record.status = None  # the client gave up (timeout) before we answered
+
+        def _stream(self, fault: _Fault, record: RecordedRequest) -> None:
+            """Send `fault.size` body bytes: one per `fault.seconds` (drip) or in 64 KB blocks."""
+            self.close_connection = True
+            block = b" " * (1 if fault.kind == "drip" else 65_536)
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if fault.declare_length:
+                    self.send_header("Content-Length", str(fault.size))
+                self.end_headers()
+                while record.bytes_sent < fault.size and not fake._stopping.is_set():
+                    piece = block[: fault.size - record.bytes_sent]
+                    self.wfile.write(piece)
+                    self.wfile.flush()
+                    record.bytes_sent += len(piece)
+                    if fault.kind == "drip" and fake._stopping.wait(fault.seconds):
+                        return
+            except (BrokenPipeError, ConnectionResetError, OSError):
+                pass  # the client stopped reading: what the tests want
 
     return Handler

@@ -37,7 +37,8 @@ PUBLISH_JOB = "publish_analytics"
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     h, live = settings.horizon_days, settings.source == "xm"
-    registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts))
+    registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts),
+                                price_floor=settings.price_floor)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     features = build_features_asset(raw_prices, h)
     forecaster_model = build_forecaster_model_asset(features, h)
@@ -86,7 +87,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 path=str(settings.warehouse_path), tracking_uri=settings.mlflow_tracking_uri,
                 artifact_root=str(settings.mlflow_artifacts),
             ),
-            "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url),
+            "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor),
             "mlflow_tracking": build_mlflow_resource(registry),
             "registry": registry,
             "monitor": MonitoringResource(reports_dir=str(settings.reports_dir)),

@@ -76,20 +76,33 @@ def _result(outcome: CheckOutcome) -> dg.AssetCheckResult:
 
 
 def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
-    @dg.asset_check(asset=raw_prices, description="Every day between the first and last stored day has 24 priced hours.")
+    """Hard rules are blocking: when one fails at ERROR, nothing downstream of `raw_prices`
+    materializes in the same run (and the run fails); soft ones (WARN) only report."""
+
+    @dg.asset_check(asset=raw_prices, blocking=True, description="Every day between the first and last stored day has 24 priced hours (blocking).")
     def every_day_has_24_hours(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         return _result(quality.every_day_has_24_hours(warehouse.path))
 
-    @dg.asset_check(asset=raw_prices, description="No null, NaN or infinite price is stored.")
+    @dg.asset_check(asset=raw_prices, blocking=True, description="No null, NaN or infinite price is stored (blocking).")
     def no_null_or_nonfinite_price(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         return _result(quality.no_null_or_nonfinite_price(warehouse.path))
 
-    @dg.asset_check(asset=raw_prices, description="0 < price < 10,000 COP/kWh: WARN outside, ERROR if negative or null.")
-    def prices_within_plausible_bounds(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return _result(quality.prices_within_plausible_bounds(warehouse.path))
+    @dg.asset_check(asset=raw_prices, blocking=True, description="Each hour is stored once, its timestamp agreeing with date and hour (blocking).")
+    def no_duplicate_hours(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return _result(quality.no_duplicate_hours(warehouse.path))
+
+    @dg.asset_check(
+        asset=raw_prices, blocking=True,
+        description="0 < price < 10,000 COP/kWh: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
+    )
+    def prices_within_plausible_bounds(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
+        return _result(quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor))
 
     @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")
     def latest_partition_fresh(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
         return _result(quality.latest_partition_fresh(warehouse.path, source.get().last_date()))
 
-    return [every_day_has_24_hours, no_null_or_nonfinite_price, prices_within_plausible_bounds, latest_partition_fresh]
+    return [
+        every_day_has_24_hours, no_null_or_nonfinite_price, no_duplicate_hours, prices_within_plausible_bounds,
+        latest_partition_fresh,
+    ]

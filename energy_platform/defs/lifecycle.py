@@ -35,7 +35,8 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, horizon_days: int) -> 
         code_version=FEATURES_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "polars"},
-        automation_condition=dg.AutomationCondition.eager(),
+        # Not on rows a blocking check of raw_prices failed on, even in a later run.
+        automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
         description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}).",
     )
     def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -2,15 +2,23 @@
 
 Raw prices are monthly: a ten-year backfill is 120 partitions instead of 3,653, which keeps
 Dagster's per-partition bookkeeping from dominating; the daily run still only fetches yesterday.
+
+A file source's partitions end at its last day, read when the definitions load. A file that
+cannot be read must not stop the code location from loading (the UI would show only a load
+error): its partitions then run to today, like the live source's, and the asset that reads the
+file fails with the file, line and problem.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 import dagster as dg
 
-from energy_platform.sources import get_source
+from energy_platform.sources import SourceError, get_source
+
+log = logging.getLogger(__name__)
 
 TIMEZONE = "America/Bogota"
 HISTORY_START = "2015-01-01"
@@ -20,12 +28,26 @@ def _first_of_next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
+def _last_date(source_spec: str) -> date | None:
+    """The source's last day, or None when the source is live or its file cannot be read.
+
+    No price floor here: the bounds need the dates only, values are the asset's business.
+    """
+    if source_spec == "xm":
+        return None
+    try:
+        return get_source(source_spec, price_floor=None).last_date()
+    except SourceError as exc:
+        log.warning("%s cannot be read (%s): partitions run to today; the ingestion asset will fail", source_spec, exc)
+        return None
+
+
 def raw_price_partitions(source_spec: str) -> dg.MonthlyPartitionsDefinition:
     """Month partitions from 2015-01 up to the last month the source can have."""
-    if source_spec == "xm":
+    last = _last_date(source_spec)
+    if last is None:
         # The live source has data to yesterday: include the running month.
         return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=TIMEZONE, end_offset=1)
-    last = get_source(source_spec).last_date()
     return dg.MonthlyPartitionsDefinition(
         start_date=HISTORY_START, end_date=_first_of_next_month(last).isoformat(), timezone=TIMEZONE
     )
@@ -36,17 +58,18 @@ PREDICTIONS_START = "2015-02-01"  # a forecast needs some history; earlier days 
 
 def prediction_partitions(source_spec: str, horizon_days: int) -> dg.DailyPartitionsDefinition:
     """One partition per target day, up to the day the latest data can forecast (last day + H)."""
-    if source_spec == "xm":
+    last = _last_date(source_spec)
+    if last is None:
         # Data to yesterday (D-1) forecasts D-1+H: with H=2, tomorrow.
         return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE, end_offset=horizon_days)
-    last = get_source(source_spec).last_date()
     end = last + timedelta(days=horizon_days + 1)
     return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
 
 
 def realised_partitions(source_spec: str) -> dg.DailyPartitionsDefinition:
     """One partition per day whose prices can have arrived: up to the source's last day."""
-    if source_spec == "xm":
+    last = _last_date(source_spec)
+    if last is None:
         return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE)  # to yesterday
-    end = get_source(source_spec).last_date() + timedelta(days=1)
+    end = last + timedelta(days=1)
     return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)

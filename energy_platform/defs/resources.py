@@ -37,11 +37,12 @@ class SourceResource(dg.ConfigurableResource):
     spec: str = "sample"
     as_of: str | None = None
     xm_url: str | None = None
+    price_floor: float | None = 0.0
 
     def get(self) -> PriceSource:
         if self.spec == "sample" and self.as_of:
             return SampleSource(as_of=date.fromisoformat(self.as_of))
-        return get_source(self.spec, xm_url=self.xm_url)
+        return get_source(self.spec, xm_url=self.xm_url, price_floor=self.price_floor)
 
 
 class RegistryResource(dg.ConfigurableResource):

@@ -59,7 +59,9 @@ def _load(args: argparse.Namespace):
     from energy_platform.sources import SampleSource, SourceError, read_hourly_csv
 
     try:
-        return read_hourly_csv(args.csv) if args.csv else SampleSource().frame
+        # Any market's file: no price floor (PJM has negative hours); NaN, inf, empty and
+        # absurd prices are still refused with file, line and problem.
+        return read_hourly_csv(args.csv, floor=None) if args.csv else SampleSource().frame
     except SourceError as exc:
         raise ForecastInputError(str(exc)) from exc
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from energy_platform.sources.base import PriceSource, SourceError
-from energy_platform.sources.csv_file import CsvSource, read_hourly_csv
+from energy_platform.sources.csv_file import DEFAULT_FLOOR, CsvFormatError, CsvSource, read_hourly_csv
 from energy_platform.sources.sample import SampleSource
 
 
-def get_source(spec: str, xm_url: str | None = None) -> PriceSource:
-    """Build the source named by an `ENERGY_PLATFORM_SOURCE` value (`xm_url` overrides settings)."""
+def get_source(spec: str, xm_url: str | None = None, price_floor: float | None = DEFAULT_FLOOR) -> PriceSource:
+    """Build the source named by an `ENERGY_PLATFORM_SOURCE` value (`xm_url` overrides settings).
+
+    `price_floor` applies to `csv:` files (`ENERGY_PLATFORM_PRICE_FLOOR`; None for markets with
+    negative prices); the sample and XM carry Colombia's floor of 0.
+    """
     if spec == "sample":
         return SampleSource()
     if spec == "xm":
@@ -16,8 +20,8 @@ def get_source(spec: str, xm_url: str | None = None) -> PriceSource:
 
         return XmSource(base_url=xm_url)
     if spec.startswith("csv:") and len(spec) > 4:
-        return CsvSource(spec[4:])
+        return CsvSource(spec[4:], floor=price_floor)
     raise SourceError(f"unknown source {spec!r}: use 'sample', 'xm' or 'csv:<path>'")
 
 
-__all__ = ["PriceSource", "SourceError", "CsvSource", "SampleSource", "get_source", "read_hourly_csv"]
+__all__ = ["PriceSource", "SourceError", "CsvFormatError", "CsvSource", "SampleSource", "get_source", "read_hourly_csv"]

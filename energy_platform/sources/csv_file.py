@@ -1,14 +1,35 @@
 """Hourly CSV files in the epftoolbox format: timestamp, price, then exogenous columns.
 
-Strict on purpose: a file that would silently shift hours or drop days is refused with the
-file, line and problem named, because a wrong hour in training data is invisible later.
+Strict on purpose: a file that would silently shift hours, drop days or carry an impossible
+value is refused with the file, line and problem named, because a wrong value in training data
+is invisible later (an `inf` once reached the warehouse and flowed into features and training).
+
+Decisions, each with its reason:
+- A header is required. A file whose first line parses as a timestamp and a number is refused
+  rather than read as header-less: the format names its exogenous columns in the header, and a
+  file starting with data is as often one cut from the top or glued from pieces as a deliberate
+  header-less export. The error says to add the header line.
+- Header names are checked, since the format is positional and a column swap would store load
+  as price: the first column is unnamed or a time name (date, timestamp, ...), the second names
+  a price (price, precio, LMP, ...), no later column names a price.
+- Every hour needs a finite price: an empty cell, NaN or inf is refused (the warehouse keeps
+  null only for hours the live source did not publish). Exogenous cells may be empty, never
+  non-finite.
+- `floor` (default 0.0, Colombia's bolsa has no negative prices) refuses prices below it;
+  `floor=None` for markets with negative prices (PJM has 93 such hours in 2013-2018).
+- `ceiling` (default 1e6) refuses absurd magnitudes: 1e6 is 200x the highest day-ahead cap we
+  know of (EU SDAC +4,000 EUR/MWh, ERCOT 5,000 USD/MWh) and ~350x Colombia's highest price on
+  record in COP/kWh, so only a corrupt cell or a wrong unit reaches it. The warehouse check warns
+  much earlier (10,000 COP/kWh); this bound is about garbage, not about markets.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-from datetime import date, timedelta
+import math
+import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +37,15 @@ import polars as pl
 from energy_platform.sources.base import SourceError, with_calendar_columns
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+DEFAULT_FLOOR = 0.0
+DEFAULT_CEILING = 1e6
+_TIME_NAME = re.compile(r"date|time|fecha|hora|hour|period|^ts$", re.IGNORECASE)
+_PRICE_NAME = re.compile(r"price|precio|\blmp\b|\bspot\b", re.IGNORECASE)
+_HEADER_HINT = "want a header 'timestamp,price[,exogenous...]'"
+
+
+class CsvFormatError(SourceError):
+    """The CSV file breaks the hourly format; the message names file, line and problem."""
 
 
 def _clean_name(name: str, index: int) -> str:
@@ -27,68 +57,153 @@ def _clean_name(name: str, index: int) -> str:
     return name.lower().replace(" ", "_") or f"exog_{index}"
 
 
-def read_hourly_csv(path: str | Path) -> pl.DataFrame:
-    """Read and validate an hourly price CSV (plain or .gz)."""
+def _is_timestamp(text: str) -> bool:
+    try:
+        datetime.strptime(text.strip(), TS_FORMAT)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _check_header(path: Path, names: list[str]) -> None:
+    """Refuse a missing header (data on line 1) and header names that contradict the format."""
+    fail = lambda problem: CsvFormatError(f"{path}: line 1: {problem}")  # noqa: E731
+    if len(names) < 2:
+        raise fail(f"expected at least two columns, got {names}; {_HEADER_HINT}")
+    first, second = names[0].strip(), names[1].strip()
+    if _is_timestamp(first) and _is_number(second):
+        raise fail(
+            f"the first line is data ({first!r}, {second!r}), not a header: the file has no header "
+            f"line or lost it; add one ({_HEADER_HINT})"
+        )
+    if first and not _TIME_NAME.search(first):
+        raise fail(f"first column is named {first!r}: it must be the timestamp (unnamed or e.g. 'Date'); {_HEADER_HINT}")
+    if not _PRICE_NAME.search(second):
+        raise fail(f"second column is named {second!r}: it must be the price (e.g. 'Price'); {_HEADER_HINT}")
+    for name in names[2:]:
+        if _PRICE_NAME.search(name):
+            raise fail(f"column {name.strip()!r} names a price but only the second column is the price; {_HEADER_HINT}")
+    cleaned = [_clean_name(n, i) for i, n in enumerate(names)]
+    dupes = sorted({n for n in cleaned if cleaned.count(n) > 1})
+    if dupes:
+        raise fail(f"duplicate column name(s) {dupes}")
+
+
+def _first_bad(mask: pl.Series) -> int | None:
+    return int(mask.arg_true()[0]) if mask.any() else None
+
+
+def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | None, ceiling: float) -> None:
+    """Every price present, finite, at or above `floor`, below `ceiling` in magnitude."""
+    rules = [
+        (raw.is_null() | (raw == ""), "empty price: every hour needs a value (leave no cell blank)"),
+        (values.is_nan() | values.is_infinite(), "non-finite price {raw!r}"),
+    ]
+    if floor is not None:
+        rules.append(
+            (values < floor, f"price {{value}} is below the floor {floor:g} (for a market with negative prices pass floor=None)")
+        )
+    rules.append((values.abs() >= ceiling, f"implausible price {{value}} (magnitude >= {ceiling:g}: a corrupt cell or a wrong unit)"))
+    for mask, problem in rules:
+        i = _first_bad(mask.fill_null(False))
+        if i is not None:
+            count = int(mask.fill_null(False).sum())
+            more = f" ({count - 1} more such rows)" if count > 1 else ""
+            text = problem.format(raw=raw[i], value=values[i])
+            raise CsvFormatError(f"{path}: line {i + 2}: column 'price': {text}{more}")
+
+
+def read_hourly_csv(
+    path: str | Path, *, floor: float | None = DEFAULT_FLOOR, ceiling: float = DEFAULT_CEILING
+) -> pl.DataFrame:
+    """Read and validate an hourly price CSV (plain or .gz); see the module docstring for the rules."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
+    if ceiling <= 0 or not math.isfinite(ceiling):
+        raise ValueError(f"ceiling must be a positive finite number, got {ceiling}")
     raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
+    try:
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise CsvFormatError(f"{path}: not a readable gzip file ({exc})") from exc
+    if not raw.strip():
+        raise CsvFormatError(f"{path}: the file is empty; {_HEADER_HINT} and one row per hour")
     try:
         frame = pl.read_csv(io.BytesIO(raw), infer_schema=False)
     except Exception as exc:  # polars raises several types for unreadable files
-        raise SourceError(f"{path}: not a readable CSV ({exc})") from exc
-    if frame.width < 2:
-        raise SourceError(
-            f"{path}: line 1: expected a header 'timestamp,price[,exogenous...]', got {frame.columns}"
-        )
+        raise CsvFormatError(f"{path}: not a readable CSV ({exc})") from exc
+    _check_header(path, frame.columns)
+    if frame.height == 0:
+        raise CsvFormatError(f"{path}: line 2: no data rows after the header {frame.columns}")
     frame = frame.rename({c: _clean_name(c, i) for i, c in enumerate(frame.columns)})
     frame = frame.with_columns(pl.all().str.strip_chars())
     ts = frame["ts"].str.strptime(pl.Datetime("us"), TS_FORMAT, strict=False)
-    bad_ts = ts.is_null() & frame["ts"].is_not_null()
-    bad_ts = bad_ts | frame["ts"].is_null()
-    if bad_ts.any():
-        i = int(bad_ts.arg_true()[0])
-        raise SourceError(
-            f"{path}: line {i + 2}: unparsable timestamp {frame['ts'][i]!r} (want {TS_FORMAT})"
-        )
+    i = _first_bad(ts.is_null())
+    if i is not None:
+        raise CsvFormatError(f"{path}: line {i + 2}: unparsable timestamp {frame['ts'][i]!r} (want {TS_FORMAT})")
     numeric = {}
     for col in frame.columns[1:]:
         values = frame[col].cast(pl.Float64, strict=False)
-        bad = values.is_null() & frame[col].is_not_null() & (frame[col] != "")
-        if bad.any():
-            i = int(bad.arg_true()[0])
-            raise SourceError(f"{path}: line {i + 2}: column {col!r}: non-numeric value {frame[col][i]!r}")
+        i = _first_bad(values.is_null() & frame[col].is_not_null() & (frame[col] != ""))
+        if i is not None:
+            raise CsvFormatError(f"{path}: line {i + 2}: column {col!r}: non-numeric value {frame[col][i]!r}")
+        if col == "price":
+            _check_prices(path, frame[col], values, floor, ceiling)
+        else:
+            i = _first_bad((values.is_nan() | values.is_infinite()).fill_null(False))
+            if i is not None:
+                raise CsvFormatError(f"{path}: line {i + 2}: column {col!r}: non-finite value {frame[col][i]!r}")
         numeric[col] = values
     frame = pl.DataFrame({"ts": ts, **numeric})
-    dup = frame["ts"].is_duplicated()
-    if dup.any():
-        i = int(dup.arg_true()[0])
-        raise SourceError(f"{path}: line {i + 2}: duplicate hour {frame['ts'][i]}")
+    i = _first_bad(frame["ts"].is_duplicated())
+    if i is not None:
+        raise CsvFormatError(f"{path}: line {i + 2}: duplicate hour {frame['ts'][i]}")
     frame = frame.sort("ts")
     expected = pl.datetime_range(frame["ts"].min(), frame["ts"].max(), "1h", eager=True)
     if len(expected) != frame.height:
         missing = expected.filter(~expected.is_in(frame["ts"].implode()))
         shown = ", ".join(str(x) for x in missing.head(5).to_list())
-        raise SourceError(f"{path}: {len(missing)} missing hours, first: {shown}")
+        raise CsvFormatError(f"{path}: {len(missing)} missing hours, first: {shown}")
     if frame["ts"].dt.minute().ne(0).any() or frame["ts"].dt.second().ne(0).any():
-        raise SourceError(f"{path}: timestamps must be on the hour")
+        raise CsvFormatError(f"{path}: timestamps must be on the hour")
     return with_calendar_columns(frame)
 
 
 class CsvSource:
-    """A source over one hourly CSV file, read once and sliced per request."""
+    """A source over one hourly CSV file, read once and sliced per request.
 
-    def __init__(self, path: str | Path, name: str | None = None):
+    `floor`/`ceiling` are the price bounds of `read_hourly_csv`; the file is first read when a
+    date or a price is asked for, so a bad file fails the asset that reads it, not the import.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        *,
+        floor: float | None = DEFAULT_FLOOR,
+        ceiling: float = DEFAULT_CEILING,
+    ):
         self.path = Path(path)
         self.name = name or f"csv:{self.path}"
+        self.floor = floor
+        self.ceiling = ceiling
         self._frame: pl.DataFrame | None = None
 
     @property
     def frame(self) -> pl.DataFrame:
         if self._frame is None:
-            self._frame = read_hourly_csv(self.path)
+            self._frame = read_hourly_csv(self.path, floor=self.floor, ceiling=self.ceiling)
         return self._frame
 
     def first_date(self) -> date:

@@ -8,6 +8,11 @@ transient failures only, and strict parsing that refuses any answer it does not 
 because a silently shifted hour or a comma-decimal read as garbage would poison training data
 without anyone noticing.
 
+Every call is bounded, because httpx's timeout applies per socket read: a server dripping one
+byte every 10 s once held one attempt 638 s, and a 400 MB answer was read whole. So each attempt
+has a total deadline (the socket is shut when it passes, whatever the server does), each answer
+a size cap (streamed, refused at the cap), and each fetch a deadline over all chunks and retries.
+
 Time: Colombia has no daylight saving; `Hour01` is 00:00-01:00 local time, stored as hour 0 on a
 naive local timestamp.
 """
@@ -18,6 +23,8 @@ import json
 import logging
 import math
 import re
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -57,6 +64,7 @@ class Metric:
     granularity: Granularity
     description: str
     unit: str
+    floor: float | None = 0.0  # the lowest possible value; below it is refused like NaN
 
 
 PrecBolsNaci = Metric("PrecBolsNaci", "hourly", "national wholesale (bolsa) price", "COP/kWh")
@@ -98,7 +106,30 @@ class XmApiError(SourceError):
 
 
 class _Transient(Exception):
-    """A failure worth retrying (timeout, connection error, 5xx, 429)."""
+    """A failure worth retrying (timeout, deadline, connection error, 5xx, 429)."""
+
+
+def _cut_at(response: httpx.Response, deadline: float) -> threading.Timer | None:
+    """Shut the answer's socket at `deadline`, which ends any read blocked on a dripping server.
+
+    Uses httpx's documented `network_stream` extension; None when the transport has no socket
+    (then the deadline is checked between chunks only).
+    """
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        return None
+
+    def cut() -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _resolve(metric: str | Metric) -> Metric:
@@ -136,8 +167,13 @@ class XmClient:
 
     `max_retries` is the number of retries after the first attempt, for timeouts, connection
     errors, HTTP 5xx and 429 only; the wait doubles from `backoff_seconds`. Anything else (4xx,
-    an error `Message`, a malformed answer) fails at once: retrying cannot fix it. `transport` is
-    passed to httpx (tests, proxies).
+    an error `Message`, a malformed answer, an answer over the size cap) fails at once: retrying
+    cannot fix it. `transport` is passed to httpx (tests, proxies).
+
+    Bounds: `timeout` per socket read; `request_deadline` for one attempt, headers and body (XM
+    answers a 30-day chunk in seconds); `max_response_bytes` per answer (a 30-day hourly chunk
+    is ~25 KB: 20 MB is 800x that); `fetch_deadline` for one fetch, all chunks and retries (a
+    ten-year backfill is 122 chunks).
     """
 
     def __init__(
@@ -147,9 +183,17 @@ class XmClient:
         max_retries: int = 4,
         backoff_seconds: float = 1.0,
         transport: httpx.BaseTransport | None = None,
+        request_deadline: float = 60.0,
+        max_response_bytes: int = 20_000_000,
+        fetch_deadline: float = 1800.0,
     ):
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        if min(request_deadline, fetch_deadline, max_response_bytes) <= 0:
+            raise ValueError("request_deadline, fetch_deadline and max_response_bytes must be > 0")
+        self.request_deadline = request_deadline
+        self.max_response_bytes = max_response_bytes
+        self.fetch_deadline = fetch_deadline
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.max_retries = max_retries
@@ -189,12 +233,14 @@ class XmClient:
         caller decides whether a gap is acceptable), and missing hours are never filled.
         """
         metric_id = _metric_id(metric, "hourly")
+        floor = _floor(metric_id)
+        deadline = time.monotonic() + self.fetch_deadline
         dates: list[date] = []
         hours: list[int] = []
         values: list[float | None] = []
         for chunk_start, chunk_end in chunk_range(start, end):
-            payload = self._request("hourly", metric_id, entity, chunk_start, chunk_end)
-            parsed = _parse(payload, "hourly", metric_id, entity, chunk_start, chunk_end)
+            payload = self._request("hourly", metric_id, entity, chunk_start, chunk_end, deadline)
+            parsed = _parse(payload, "hourly", metric_id, entity, chunk_start, chunk_end, floor)
             for day, day_values in parsed:
                 dates.extend([day] * 24)
                 hours.extend(range(24))
@@ -213,19 +259,21 @@ class XmClient:
     ) -> pl.DataFrame:
         """`date`, `value` (Float64, null where XM had ``""``), one row per day XM returned."""
         metric_id = _metric_id(metric, "daily")
+        floor = _floor(metric_id)
+        deadline = time.monotonic() + self.fetch_deadline
         rows: list[tuple[date, float | None]] = []
         for chunk_start, chunk_end in chunk_range(start, end):
-            payload = self._request("daily", metric_id, entity, chunk_start, chunk_end)
-            rows.extend(_parse(payload, "daily", metric_id, entity, chunk_start, chunk_end))
+            payload = self._request("daily", metric_id, entity, chunk_start, chunk_end, deadline)
+            rows.extend(_parse(payload, "daily", metric_id, entity, chunk_start, chunk_end, floor))
         frame = pl.DataFrame(rows, schema=DAILY_SCHEMA, orient="row")
         return frame.sort("date")
 
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _request(
-        self, endpoint: str, metric: str, entity: str, start: date, end: date
+        self, endpoint: str, metric: str, entity: str, start: date, end: date, fetch_deadline: float
     ) -> dict[str, Any] | None:
-        """POST one chunk, with retries; the decoded JSON object, or None for HTTP 204."""
+        """POST one chunk, with retries, within `fetch_deadline` (a `time.monotonic()` instant)."""
         body = {
             "MetricId": metric,
             "Entity": entity,
@@ -236,13 +284,26 @@ class XmClient:
         url = f"{self.base_url}/{endpoint}"
         attempts = self.max_retries + 1
         last_cause = "no attempt made"
+
+        def out_of_time(made: int) -> XmApiError:
+            return XmApiError(
+                f"fetch deadline of {self.fetch_deadline:g} s passed after {made} attempt(s) at this "
+                f"chunk; last error: {last_cause}",
+                metric=metric, entity=entity, start=start, end=end,
+            )
+
         for attempt in range(attempts):
+            if time.monotonic() >= fetch_deadline:
+                raise out_of_time(attempt)
+            deadline = min(time.monotonic() + self.request_deadline, fetch_deadline)
             try:
-                return self._attempt(url, body, metric, entity, start, end)
+                return self._attempt(url, body, deadline, metric, entity, start, end)
             except _Transient as exc:
                 last_cause = str(exc)
             if attempt + 1 < attempts:
                 wait = min(self.backoff_seconds * 2**attempt, _MAX_BACKOFF_SECONDS)
+                if time.monotonic() + wait >= fetch_deadline:
+                    raise out_of_time(attempt + 1)
                 log.warning(
                     "XM %s %s..%s attempt %d/%d failed (%s); retrying in %.3gs",
                     metric, start, end, attempt + 1, attempts, last_cause, wait,
@@ -254,34 +315,41 @@ class XmClient:
         )
 
     def _attempt(
-        self, url: str, body: dict, metric: str, entity: str, start: date, end: date
+        self, url: str, body: dict, deadline: float, metric: str, entity: str, start: date, end: date
     ) -> dict[str, Any] | None:
         def error(problem: str, status: int | None = None) -> XmApiError:
             return XmApiError(
                 problem, metric=metric, entity=entity, start=start, end=end, status=status
             )
 
+        read_timeout = max(0.001, min(self.timeout, deadline - time.monotonic()))
+        received = 0
         try:
-            response = self._http.post(url, json=body)
+            with self._http.stream("POST", url, json=body, timeout=read_timeout) as response:
+                status = response.status_code
+                content, received = self._read_capped(response, deadline, url, error)
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline:
+                raise _Transient(self._late(url, received)) from exc
             kind = type(exc).__name__
-            raise _Transient(f"timeout after {self.timeout}s ({kind}) on {url}") from exc
+            raise _Transient(f"timeout after {read_timeout:.3g}s ({kind}) on {url}") from exc
         except httpx.TransportError as exc:
+            if time.monotonic() >= deadline:
+                raise _Transient(self._late(url, received)) from exc
             raise _Transient(f"connection error ({type(exc).__name__}: {exc}) on {url}") from exc
 
-        status = response.status_code
         if status >= 500 or status in _RETRY_STATUS:
-            raise _Transient(f"HTTP {status}{_message_suffix(response)} from {url}")
+            raise _Transient(f"HTTP {status}{_message_suffix(content)} from {url}")
         if status == 204:
             return None
         if status != 200:
-            raise error(f"HTTP {status}{_message_suffix(response)} from {url}", status)
-        if not response.content.strip():
+            raise error(f"HTTP {status}{_message_suffix(content)} from {url}", status)
+        if not content.strip():
             raise error(f"HTTP 200 with an empty body from {url}", status)
         try:
-            payload = json.loads(response.content)
+            payload = json.loads(content)
         except ValueError as exc:
-            snippet = response.text[:120]
+            snippet = content[:120].decode("utf-8", "replace")
             problem = f"malformed JSON from {url} ({exc}); body starts {snippet!r}"
             raise error(problem, status) from exc
         if not isinstance(payload, dict):
@@ -291,11 +359,50 @@ class XmClient:
             raise error(f"XM answered with Message: {message}", status)
         return payload
 
+    def _late(self, url: str, received: int) -> str:
+        return (
+            f"no complete answer within the {self.request_deadline:g} s request deadline "
+            f"({received:,} bytes received) from {url}"
+        )
 
-def _message_suffix(response: httpx.Response) -> str:
+    def _read_capped(self, response: httpx.Response, deadline: float, url: str, error) -> tuple[bytes, int]:
+        """The decoded body, refused past `max_response_bytes`; reads end at `deadline`."""
+        cap = self.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise error(
+                f"answer of {int(declared):,} bytes (Content-Length) exceeds the {cap:,}-byte cap; "
+                f"not read, from {url}", response.status_code,
+            )
+        timer = _cut_at(response, deadline)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_bytes():  # as received: a chunk size would buffer
+                size += len(chunk)
+                if size > cap:
+                    raise error(
+                        f"answer exceeds the {cap:,}-byte cap (stopped after {size:,} bytes) from {url}",
+                        response.status_code,
+                    )
+                if time.monotonic() >= deadline:
+                    raise _Transient(self._late(url, size))
+                chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            # A read cut by the deadline surfaces as a transport error: name the deadline.
+            if time.monotonic() >= deadline:
+                raise _Transient(self._late(url, size)) from exc
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return b"".join(chunks), size
+
+
+def _message_suffix(content: bytes) -> str:
     """`: <Message>` when an error answer carries XM's `Message` field, else ''."""
     try:
-        payload = response.json()
+        payload = json.loads(content)
     except ValueError:
         return ""
     if isinstance(payload, dict) and payload.get("Message"):
@@ -313,6 +420,7 @@ def _parse(
     entity: str,
     start: date,
     end: date,
+    floor: float | None = None,
 ) -> list[tuple[date, Any]]:
     """Validate one chunk's answer: [(day, 24 values)] for hourly, [(day, value)] for daily."""
 
@@ -378,14 +486,14 @@ def _parse(
         if granularity == "hourly":
             # An absent HourNN means the same as "": no value. Renamed keys are caught above.
             hourly = [
-                _parse_number(raw.get(key), error, f"{where} hour {i} ({key})")
+                _parse_number(raw.get(key), error, f"{where} hour {i} ({key})", floor)
                 for i, key in enumerate(HOUR_KEYS)
             ]
             out.append((day, hourly))
         else:
             if "Value" not in raw:
                 raise error(f"{where}: Values has no 'Value' key")
-            out.append((day, _parse_number(raw["Value"], error, f"{where} Value")))
+            out.append((day, _parse_number(raw["Value"], error, f"{where} Value", floor)))
     return out
 
 
@@ -401,8 +509,15 @@ def _parse_date(raw: Any, error, where: str) -> date:
     raise error(f"{where}: unparsable Date {raw!r} (want 'YYYY-MM-DD')")
 
 
-def _parse_number(raw: Any, error, where: str) -> float | None:
-    """XM sends numbers as strings; '' (or null) is a missing value, anything else must parse."""
+def _floor(metric_id: str) -> float | None:
+    """A known metric's floor (prices, demand, inflows and levels are never negative)."""
+    known = METRICS.get(metric_id)
+    return known.floor if known is not None else None
+
+
+def _parse_number(raw: Any, error, where: str, floor: float | None = None) -> float | None:
+    """XM sends numbers as strings; '' (or null) is a missing value, anything else must parse,
+    be finite and not be below `floor`."""
     if raw is None:
         return None
     if isinstance(raw, bool):
@@ -421,6 +536,8 @@ def _parse_number(raw: Any, error, where: str) -> float | None:
         raise error(f"{where}: non-numeric value {raw!r}")
     if not math.isfinite(value):
         raise error(f"{where}: non-finite value {raw!r}")
+    if floor is not None and value < floor:
+        raise error(f"{where}: negative value {raw!r} (below the floor {floor:g})" if floor == 0 else f"{where}: value {raw!r} below the floor {floor:g}")
     return value
 
 

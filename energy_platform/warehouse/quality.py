@@ -1,7 +1,9 @@
 """Data-quality properties of the stored raw prices, one function per property.
 
 Each returns a `CheckOutcome`; the Dagster layer only translates it into an asset check result,
-so the rules are testable on a plain DuckDB file.
+so the rules are testable on a plain DuckDB file. Hard rules (a missing hour, a null or
+non-finite price, a duplicated hour, a price below the floor or absurd) fail at "error" and the
+Dagster layer makes them blocking; soft ones (an unusual but possible price, staleness) warn.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from energy_platform.warehouse.db import connect
 
 MAX_EXAMPLES = 10
 PLAUSIBLE_MAX_PRICE = 10_000.0  # COP/kWh; the scarcity-era peak is ~2,800
+ABSURD_PRICE = 1e6  # a corrupt value or a wrong unit, never a price: same bound as the CSV reader
 
 
 @dataclass(frozen=True)
@@ -68,24 +71,62 @@ def no_null_or_nonfinite_price(path: str | Path) -> CheckOutcome:
     )
 
 
-def prices_within_plausible_bounds(path: str | Path, upper: float = PLAUSIBLE_MAX_PRICE) -> CheckOutcome:
-    """0 < p < upper. Negative, null or NaN is an error (impossible in this market); outside warns."""
+def no_duplicate_hours(path: str | Path) -> CheckOutcome:
+    """Each hour is stored once and its `ts` agrees with its `date` and `hour`.
+
+    The primary key is (date, hour); a `ts` that disagrees with them would put two rows on one
+    timestamp, which features and forecasts key on.
+    """
     rows = _fetch(
         path,
         """
-        SELECT ts, price, (price IS NULL OR isnan(price) OR price < 0) AS hard FROM raw.prices_hourly
-        WHERE price IS NULL OR isnan(price) OR price <= 0 OR price >= ?
+        SELECT ts, count(*) AS n, bool_or(ts <> date + hour * INTERVAL 1 HOUR) AS inconsistent
+        FROM raw.prices_hourly GROUP BY ts
+        HAVING count(*) > 1 OR bool_or(ts <> date + hour * INTERVAL 1 HOUR) ORDER BY ts
+        """,
+    )
+    examples = {str(r[0]): f"{r[1]} row(s){', ts disagrees with date/hour' if r[2] else ''}" for r in rows[:MAX_EXAMPLES]}
+    if not rows:
+        return CheckOutcome(True, "error", "Each hour is stored once, with a consistent timestamp.", {"bad_hours": 0})
+    return CheckOutcome(
+        False, "error", f"{len(rows)} hour(s) stored twice or with a timestamp that disagrees with date/hour",
+        {"bad_hours": len(rows), "examples": examples},
+    )
+
+
+def prices_within_plausible_bounds(
+    path: str | Path, upper: float = PLAUSIBLE_MAX_PRICE, floor: float | None = 0.0, absurd: float = ABSURD_PRICE
+) -> CheckOutcome:
+    """0 < p < upper, else WARN; ERROR when p is null, non-finite, below `floor` or |p| >= `absurd`.
+
+    `floor=None` is for markets with negative prices: a negative price then only warns.
+    """
+    rows = _fetch(
+        path,
+        """
+        SELECT ts, price,
+               (price IS NULL OR NOT isfinite(price) OR price < coalesce(?, '-inf'::DOUBLE) OR abs(price) >= ?) AS hard
+        FROM raw.prices_hourly
+        WHERE price IS NULL OR NOT isfinite(price) OR price <= 0 OR price >= ?
         ORDER BY hard DESC, ts
         """,
-        [upper],
+        [floor, absurd, upper],
     )
     hard = sum(1 for r in rows if r[2])
     examples = {str(r[0]): r[1] for r in rows[:MAX_EXAMPLES]}
-    meta = {"out_of_bounds_hours": len(rows), "negative_null_or_nan_hours": hard, "bounds": f"0 < p < {upper:,.0f}", "examples": examples}
+    floor_text = "none" if floor is None else f"{floor:g}"
+    meta = {
+        "out_of_bounds_hours": len(rows), "negative_null_or_nan_hours": hard, "bounds": f"0 < p < {upper:,.0f}",
+        "hard_bounds": f"floor {floor_text} <= p < {absurd:g}, finite", "examples": examples,
+    }
     if not rows:
         return CheckOutcome(True, "warn", f"All prices within 0 < p < {upper:,.0f} COP/kWh.", meta)
     severity = "error" if hard else "warn"
-    return CheckOutcome(False, severity, f"{len(rows)} hour(s) outside 0 < p < {upper:,.0f} ({hard} negative, null or NaN)", meta)
+    return CheckOutcome(
+        False, severity,
+        f"{len(rows)} hour(s) outside 0 < p < {upper:,.0f} ({hard} null, non-finite, below the floor {floor_text} or >= {absurd:g})",
+        meta,
+    )
 
 
 def latest_partition_fresh(path: str | Path, expected_last: date, warn_lag_days: int = 0, error_lag_days: int = 2) -> CheckOutcome:

@@ -45,3 +45,21 @@ def test_bad_csv_is_exit_2(capsys, tmp_path):
     bad.write_text("Date,Price\n2024-01-01 00:00:00,abc\n")
     assert main(["backtest", "--csv", str(bad), "--models", "naive_w"]) == 2
     assert "non-numeric" in capsys.readouterr().err
+
+
+def test_backtest_reads_pjm_with_its_negative_prices(capsys):
+    """PJM has 93 negative hours: the backtest takes any market's file, so no floor applies."""
+    from pathlib import Path
+
+    pjm = Path(__file__).resolve().parents[3] / "shared" / "data" / "epftoolbox" / "PJM.csv"
+    code = main(["backtest", "--csv", str(pjm), "--models", "naive_w,naive_d", "--test-start", "2018-12-10",
+                 "--test-end", "2018-12-23", "--horizon-days", "1", "--json"])
+    assert code == 0, capsys.readouterr().err
+    assert [r["test_days"] for r in json.loads(capsys.readouterr().out)] == [14, 14]
+
+
+def test_non_finite_csv_price_is_exit_2_naming_the_line(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Price\n" + "".join(f"2024-01-01 {h:02d}:00:00,{'inf' if h == 3 else 1}\n" for h in range(24)))
+    assert main(["backtest", "--csv", str(bad), "--models", "naive_w"]) == 2
+    assert "line 5: column 'price': non-finite price 'inf'" in capsys.readouterr().err
