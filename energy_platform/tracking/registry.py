@@ -26,6 +26,7 @@ import polars as pl
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from energy_platform.errors import StateError
 from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT
 from energy_platform.tracking.comparison import fresh_days
@@ -64,7 +65,7 @@ class ModelRegistry:
     def _backend(self, doing: str) -> Iterator[MlflowClient]:
         try:
             yield self.client
-        except (TrackingUnavailableError, RegistryError):
+        except (TrackingUnavailableError, RegistryError, StateError):
             raise
         except MlflowException as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
