@@ -7,7 +7,6 @@ import sys
 import urllib.request
 from datetime import date
 
-import dagster as dg
 import mlflow
 import polars as pl
 import pytest

@@ -82,7 +82,7 @@ def register(reg: ModelRegistry, prices: pl.DataFrame, model: ChosenModel, *, rm
     """A registered version as training registers one, with the behaviour of `model`."""
     days = [END - timedelta(days=13 - i) for i in range(14)]
     reg.client  # the backend and experiment exist before the run starts
-    with mlflow.start_run() as run:
+    with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=["mlflow"])  # not inferred: seconds
         served = forecast_days(InMemoryPyfunc(model), prices, days, H, 30)
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,7 +1,7 @@
 """Monitoring as Dagster asset checks and the realised-accuracy asset; thin over monitoring/."""
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
