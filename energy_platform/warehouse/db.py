@@ -45,7 +45,7 @@ def check_warehouse(path: str | Path) -> None:
     A truncated file may still open and show its schema (the catalog sits in an early block),
     and the first write would succeed; the failure would come steps later as "Could not read
     enough bytes". So besides opening it and reading the schema, compare the file's size with
-    the blocks its own header declares. A file held by a writer is in use, hence not checked.
+    the blocks its own header declares in use. A file held by a writer is in use, hence not checked.
     """
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
@@ -58,14 +58,16 @@ def check_warehouse(path: str | Path) -> None:
         raise _damaged(path, one_line(exc)) from exc
     try:
         conn.execute("SELECT count(*) FROM duckdb_columns()").fetchall()
-        block_size, blocks = conn.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        block_size, blocks = conn.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
     except duckdb.Error as exc:
         raise _damaged(path, one_line(exc)) from exc
     finally:
         conn.close()
+    # Used blocks only: DuckDB counts free blocks in total_blocks but truncates free ones at the
+    # end of the file, so a healthy file can be smaller than header + total_blocks.
     size, expected = path.stat().st_size, HEADER_BYTES + blocks * block_size
     if size < expected:
-        raise _damaged(path, f"{size:,} bytes where its header declares {expected:,}: truncated")
+        raise _damaged(path, f"{size:,} bytes where its header declares {blocks:,} used blocks ({expected:,} bytes): truncated")
 
 
 @contextmanager
