@@ -23,6 +23,8 @@ class Settings:
     horizon_days: int
     dagster_home: Path
     xm_base_url: str = "https://servapibi.xm.com.co"
+    oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
+    operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
 
     @property
     def warehouse_path(self) -> Path:
@@ -66,6 +68,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         horizon_days=int(env.get("ENERGY_PLATFORM_HORIZON_DAYS", "2")),
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
+        oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
+        operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
     )
 
 
