@@ -46,6 +46,12 @@ class OperatingIngest:
     note: str | None = None
 
 
+def _ensure_tables(path: str | Path) -> None:
+    """Create the warehouse and its tables when a run writes nothing, so checks read an empty table."""
+    with connect(path):
+        pass
+
+
 def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) -> int:
     """Replace the rows whose keys are in `frame`, in one transaction; returns rows written."""
     table = TABLES[kind]
@@ -120,6 +126,7 @@ def ingest_operating_daily(
     note = source.note(kind)
     end = min(end, source.last_date())
     if note or end < start:
+        _ensure_tables(path)
         return OperatingIngest(kind, None, 0, empty, note)
     if full_refresh:
         fetch = (start, end)
@@ -138,6 +145,7 @@ def ingest_hydrology(path: str | Path, source: OperatingSource, *, full_refresh:
     kind = "hydrology_monthly"
     note = source.note(kind)
     if note:
+        _ensure_tables(path)
         return OperatingIngest(kind, None, 0, pl.DataFrame(schema=HYDROLOGY_SCHEMA), note)
     first = HISTORY_START if full_refresh else first_month_to_fetch(path)
     frame = source.hydrology_monthly(first, OPEN_END)
@@ -151,8 +159,11 @@ def ingest_oni(path: str | Path, source: OperatingSource) -> OperatingIngest:
     kind = "enso_oni"
     note = source.note(kind)
     if note:
+        _ensure_tables(path)
         return OperatingIngest(kind, None, 0, pl.DataFrame(schema=ONI_SCHEMA), note)
     frame = source.oni_monthly()
     written = replace_rows(path, kind, frame, source.name) if frame.height else 0
+    if not written:
+        _ensure_tables(path)
     fetched = (frame["month"].min(), frame["month"].max()) if frame.height else None
     return OperatingIngest(kind, fetched, written, frame)
