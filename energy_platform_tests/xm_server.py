@@ -169,7 +169,7 @@ class FakeXm:
         self.max_days = max_days
         self.empty_as_204 = empty_as_204
         self._series: dict[str, _Series] = {}
-        self._texts: dict[str, bytes] = {}
+        self._texts: dict[str, bytes] = {ONI_PATH: b" SEAS  YR   TOTAL   ANOM\n"}  # NOAA's file, no data yet
         self._faults: deque[_Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()

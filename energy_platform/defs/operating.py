@@ -25,7 +25,8 @@ from energy_platform.warehouse.operating import (
     ingest_oni,
 )
 
-COMMON = {"pool": WAREHOUSE_POOL, "group_name": "ingestion", "kinds": {"duckdb", "polars"}}
+# Prices run first in the ingest job: a failing NOAA or XM operating read must not delay them.
+COMMON = {"pool": WAREHOUSE_POOL, "group_name": "ingestion", "kinds": {"duckdb", "polars"}, "op_tags": {"dagster/priority": "-1"}}
 
 
 class OperatingConfig(dg.Config):
