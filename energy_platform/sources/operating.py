@@ -35,6 +35,8 @@ from energy_platform.sources.operating_files import (
 KINDS = ("operating_daily", "hydrology_monthly", "enso_oni")
 FILES = {"operating_daily": OPERATING_DAILY_FILE, "hydrology_monthly": HYDROLOGY_FILE, "enso_oni": ONI_FILE}
 SAMPLE_FILES = {kind: f"colombia_{name}.gz" for kind, name in FILES.items()}
+SCHEMAS = {"operating_daily": DAILY_SCHEMA, "hydrology_monthly": HYDROLOGY_SCHEMA, "enso_oni": ONI_SCHEMA}
+READERS = {"operating_daily": read_operating_daily_csv, "hydrology_monthly": read_hydrology_csv, "enso_oni": read_oni_csv}
 HISTORY_START = date(2015, 1, 1)
 
 
@@ -79,12 +81,7 @@ class FileOperatingSource:
     def _frame(self, kind: str) -> pl.DataFrame:
         if kind not in self._frames:
             path = self.paths.get(kind)
-            schema = {"operating_daily": DAILY_SCHEMA, "hydrology_monthly": HYDROLOGY_SCHEMA, "enso_oni": ONI_SCHEMA}[kind]
-            if path is None:
-                frame = pl.DataFrame(schema=schema)
-            else:
-                reader = {"operating_daily": read_operating_daily_csv, "hydrology_monthly": read_hydrology_csv, "enso_oni": read_oni_csv}[kind]
-                frame = reader(path)
+            frame = pl.DataFrame(schema=SCHEMAS[kind]) if path is None else READERS[kind](path)
             if self.as_of is not None:
                 frame = frame.filter(_known_on(kind) <= publication.decision_day(self.as_of))
             self._frames[kind] = frame
@@ -92,7 +89,10 @@ class FileOperatingSource:
 
     def note(self, kind: str) -> str | None:
         if self.paths.get(kind) is None:
-            return f"no {FILES[kind]} for source {self.name}: the series stays empty (set ENERGY_PLATFORM_OPERATING_DIR to a folder holding it)"
+            return (
+                f"no {FILES[kind]} for source {self.name}: the series stays empty "
+                "(set ENERGY_PLATFORM_OPERATING_DIR to a folder holding it)"
+            )
         return None
 
     def last_date(self) -> date:
