@@ -54,7 +54,7 @@ def _materialize(report: OperatingIngest, source: SourceResource, **extra) -> dg
     if report.note:
         metadata["note"] = report.note
     elif preview is None:
-        metadata["note"] = "nothing new to fetch: every period the source has is stored"
+        metadata["note"] = "no new rows: nothing was missing, or the source has nothing newer yet"
     if preview is not None:
         metadata["preview (latest written)"] = markdown_preview(preview)
     return dg.MaterializeResult(metadata=metadata)

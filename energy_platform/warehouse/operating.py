@@ -74,7 +74,7 @@ def read_operating(path: str | Path, kind: str) -> pl.DataFrame:
     with connect(path, read_only=True) as conn:
         exists = conn.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?", [table.name]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if not exists:
             return pl.DataFrame(schema=table.schema)
         frame = conn.sql(f"SELECT {', '.join(table.schema)} FROM {table.name} ORDER BY {table.key}").pl()
