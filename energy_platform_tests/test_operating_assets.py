@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 import pytest
+from dagster._core.errors import DagsterAssetCheckFailedError
 
 from energy_platform.defs.operating import build_operating_checks
 from energy_platform.defs.resources import SourceResource
@@ -14,6 +15,7 @@ from energy_platform.sources import SampleSource
 from energy_platform.sources.base import SourceError
 from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
+from energy_platform_tests.xm_server import ONI_PATH
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "colombia" / "operating"
 ASSETS = ("raw_operating_daily", "raw_hydrology", "raw_enso")
@@ -146,14 +148,14 @@ def _serve_operating(fake_xm, month: date, days: int, porc_apor: float = 0.92):
     level_days = [previous + timedelta(days=i) for i in range((month - previous).days)] + [month + timedelta(days=i) for i in range(20)]
     fake_xm.set_daily("PorcVoluUtilDiar", {d: 0.6 for d in level_days})
     fake_xm.set_daily("PorcApor", {d: porc_apor for d in level_days})
-    fake_xm.serve_text("/data/indices/oni.ascii.txt", ONI_TEXT)
+    fake_xm.serve_text(ONI_PATH, ONI_TEXT)
 
 
 def test_the_xm_source_on_a_loopback_server(tmp_path, fake_xm):
     month = date(2016, 1, 1)
     _serve_operating(fake_xm, month, days=31)
     env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url,
-                   ENERGY_PLATFORM_ONI_URL=fake_xm.url + "/data/indices/oni.ascii.txt")
+                   ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
     result = _materialize(env, month.isoformat())
     assert _counts(env.warehouse) == {"raw_operating_daily": 30, "raw_hydrology": 2, "raw_enso": 12}
     with connect(env.warehouse, read_only=True) as conn:
@@ -182,7 +184,18 @@ def test_the_xm_source_on_a_loopback_server(tmp_path, fake_xm):
 def test_xm_percentages_in_the_wrong_unit_are_refused(tmp_path, fake_xm):
     _serve_operating(fake_xm, date(2016, 1, 1), days=3, porc_apor=92.0)  # percent where XM sends a fraction
     env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url,
-                   ENERGY_PLATFORM_ONI_URL=fake_xm.url + "/data/indices/oni.ascii.txt")
+                   ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
     with pytest.raises(SourceError, match=r"XM hydrology month 2015-12-01: inflows_pct_of_historical_mean: value 9200\.0 outside"):
         _materialize(env, "2016-01-01", checks=False)
     assert _counts(env.warehouse)["raw_hydrology"] == 0
+
+
+def test_an_impossible_stored_value_is_a_blocking_error(tmp_path):
+    env = make_env(tmp_path)
+    source = SourceResource(spec="sample", as_of="2016-01-05")
+    _materialize(env, "2016-01-01", source, checks=False)
+    with connect(env.warehouse) as conn:  # written behind the readers' back: only the checks can see it
+        conn.execute("INSERT INTO raw.operating_daily VALUES ('2014-12-31', -5, 150, NULL, NULL, NULL, 'x', now())")
+    with pytest.raises(DagsterAssetCheckFailedError, match="1 blocking asset check failed with ERROR severity") as info:
+        _materialize(env, "2016-01-01", source)
+    assert "operating_days_within_plausible_ranges" in str(info.value)

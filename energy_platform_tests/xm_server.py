@@ -10,6 +10,9 @@ dropped connection.
         XmSource(base_url=xm.url, today=date(2024, 1, 2)).hourly_prices(...)
         assert len(xm.requests) == 1
 
+It also answers GET for text files (`serve_text`), so NOAA's `oni.ascii.txt` is served from the
+same loopback server (a header-only file at ONI_PATH by default).
+
 No dependency on `energy_platform.sources.xm`: the fake encodes the documented API on its own,
 so the client is tested against the contract rather than against itself.
 """
