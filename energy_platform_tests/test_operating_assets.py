@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from dagster._core.errors import DagsterAssetCheckFailedError
 
+from energy_platform.defs import INGEST_JOB
 from energy_platform.defs.operating import build_operating_checks
 from energy_platform.defs.resources import SourceResource
 from energy_platform.sources import SampleSource
@@ -50,6 +51,8 @@ def _checks(result) -> dict[str, bool]:
 def test_the_sample_as_of_a_replay_day_twice_leaves_one_copy(tmp_path):
     env = make_env(tmp_path)
     assert env.defs.resolve_assets_def("raw_operating_daily").partitions_def == env.defs.resolve_assets_def("raw_prices").partitions_def
+    ingest = env.defs.resolve_job_def(INGEST_JOB).asset_layer.selected_asset_keys
+    assert {k.to_user_string() for k in ingest} == {"raw_prices", *ASSETS}  # `make demo` loads them
     source = SourceResource(spec="sample", as_of="2016-01-20")
     first = _materialize(env, "2016-01-01", source)
     # Days to as_of; months ended by then; ONI usable on 2016-01-21 (centre months to 2015-11).

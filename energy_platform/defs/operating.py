@@ -5,9 +5,9 @@ Partitioning (see the README): the daily series shares raw_prices' monthly parti
 ingest job backfills both in one run and the daily run fetches only yesterday; the two monthly
 series are unpartitioned, because all of them is ~120 and ~900 rows, fetched in one go (ONI is
 one file) or from the first missing month on (XM hydrology), and a partition per month would only
-add Dagster bookkeeping.
+add Dagster bookkeeping. (No `from __future__ import annotations`: Dagster reads the config
+annotation at definition time.)
 """
-
 
 from datetime import timedelta
 
@@ -17,16 +17,21 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
 from energy_platform.warehouse import operating_quality as quality
-from energy_platform.warehouse.quality import CheckOutcome
 from energy_platform.warehouse.operating import (
     OperatingIngest,
     ingest_hydrology,
     ingest_operating_daily,
     ingest_oni,
 )
+from energy_platform.warehouse.quality import CheckOutcome
 
 # Prices run first in the ingest job: a failing NOAA or XM operating read must not delay them.
-COMMON = {"pool": WAREHOUSE_POOL, "group_name": "ingestion", "kinds": {"duckdb", "polars"}, "op_tags": {"dagster/priority": "-1"}}
+COMMON = {
+    "pool": WAREHOUSE_POOL,
+    "group_name": "ingestion",
+    "kinds": {"duckdb", "polars"},
+    "op_tags": {"dagster/priority": "-1"},
+}
 
 
 class OperatingConfig(dg.Config):
