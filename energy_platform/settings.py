@@ -24,6 +24,8 @@ class Settings:
     dagster_home: Path
     xm_base_url: str = "https://servapibi.xm.com.co"
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
+    oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
+    operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
 
     @property
     def warehouse_path(self) -> Path:
@@ -78,6 +80,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
+        oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
+        operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
     )
 
 

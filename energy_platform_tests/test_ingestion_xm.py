@@ -23,7 +23,7 @@ def test_the_running_month_is_fetched_once_then_only_what_is_missing(tmp_path, f
     yesterday = datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)
     month = yesterday.replace(day=1)
     fake_xm.set_prices(synthetic_prices(month - timedelta(days=40), yesterday))
-    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url)
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url, ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
     keys = env.defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     assert keys[-1] == month.isoformat()  # the running month is a partition of the live source
 
@@ -45,7 +45,7 @@ def test_a_failing_api_writes_nothing_and_names_the_range(tmp_path, fake_xm):
     month = yesterday.replace(day=1)
     fake_xm.set_prices(synthetic_prices(month, yesterday))
     fake_xm.fail_next(50, status=503)
-    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url)
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url, ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
     from energy_platform.sources.xm import XmApiError
 
     with pytest.raises(XmApiError, match=f"PrecBolsNaci .*{month.isoformat()}"):

@@ -10,6 +10,9 @@ dropped connection, a body dripped one byte at a time, or a huge body.
         XmSource(base_url=xm.url, today=date(2024, 1, 2)).hourly_prices(...)
         assert len(xm.requests) == 1
 
+It also answers GET for text files (`serve_text`), so NOAA's `oni.ascii.txt` is served from the
+same loopback server (a header-only file at ONI_PATH by default).
+
 No dependency on `energy_platform.sources.xm`: the fake encodes the documented API on its own,
 so the client is tested against the contract rather than against itself.
 """
@@ -32,8 +35,9 @@ import polars as pl
 
 PRICE_METRIC = "PrecBolsNaci"
 MAX_DAYS = 30
-HOURLY_METRICS = {"PrecBolsNaci", "DemaReal"}
-DAILY_METRICS = {"AporEner", "PorcVoluUtilDiar"}
+HOURLY_METRICS = {"PrecBolsNaci", "DemaReal", "Gene"}
+DAILY_METRICS = {"AporEner", "PorcVoluUtilDiar", "PorcApor"}
+ONI_PATH = "/data/indices/oni.ascii.txt"  # where NOAA CPC serves the ONI text file
 
 HourlyData = Mapping[date, Sequence[float | None]]
 DailyData = Mapping[date, float | None]
@@ -171,6 +175,7 @@ class FakeXm:
         self.max_days = max_days
         self.empty_as_204 = empty_as_204
         self._series: dict[str, _Series] = {}
+        self._texts: dict[str, bytes] = {ONI_PATH: b" SEAS  YR   TOTAL   ANOM\n"}  # NOAA's file, no data yet
         self._faults: deque[_Fault] = deque()
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -208,6 +213,15 @@ class FakeXm:
         with self._lock:
             self._series[metric] = _Series("daily", entity, dict(data))
         return self
+
+    def serve_text(self, path: str, text: str) -> FakeXm:
+        """Answer GET `path` with `text` as text/plain (e.g. NOAA's oni.ascii.txt at ONI_PATH)."""
+        with self._lock:
+            self._texts[path] = text.encode()
+        return self
+
+    def text_url(self, path: str = ONI_PATH) -> str:
+        return self.url + path
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -446,6 +460,8 @@ def _make_handler(fake: FakeXm) -> type[BaseHTTPRequestHandler]:
                 fault = None
             if fault is not None:
                 status, payload, ctype = fault.status, fault.body or b"", fault.content_type
+            elif self.command == "GET" and record.path in fake._texts:
+                status, payload, ctype = 200, fake._texts[record.path], "text/plain"
             elif self.command != "POST":
                 status, payload = 405, json.dumps({"Message": "use POST"}).encode()
                 ctype = "application/json"

@@ -21,6 +21,12 @@ from energy_platform.defs.lifecycle import (
 )
 from energy_platform.defs.mlflow_resource import build_mlflow_resource
 from energy_platform.defs.monitoring import MonitoringResource, build_accuracy_asset, build_drift_checks
+from energy_platform.defs.operating import (
+    build_operating_checks,
+    build_raw_enso,
+    build_raw_hydrology,
+    build_raw_operating_daily,
+)
 from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions, realised_partitions
 from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
@@ -48,8 +54,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, realised_partitions(settings.source))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
+    operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
 
-    ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices], description="Raw prices and their checks.")
+    ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices, *operating], description="Raw prices, operating data and their checks.")
     train_job = dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it.")
     jobs = [
         ingest_job,
@@ -77,8 +84,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ),
     ]
     return dg.Definitions(
-        assets=[raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy, analytics_snapshot],
-        asset_checks=[*build_raw_price_checks(raw_prices), *drift_checks, rolling_rmae],
+        assets=[raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy, analytics_snapshot, *operating],
+        asset_checks=[*build_raw_price_checks(raw_prices), *drift_checks, rolling_rmae, *build_operating_checks(*operating)],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,
@@ -87,7 +94,10 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 path=str(settings.warehouse_path), tracking_uri=settings.mlflow_tracking_uri,
                 artifact_root=str(settings.mlflow_artifacts),
             ),
-            "source": SourceResource(spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor),
+            "source": SourceResource(
+                spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor,
+                oni_url=settings.oni_url, operating_dir=settings.operating_dir,
+            ),
             "mlflow_tracking": build_mlflow_resource(registry),
             "registry": registry,
             "monitor": MonitoringResource(reports_dir=str(settings.reports_dir)),

@@ -7,6 +7,7 @@ from datetime import date
 import dagster as dg
 
 from energy_platform.sources import PriceSource, get_source
+from energy_platform.sources.operating import OperatingSource, get_operating_source
 from energy_platform.sources.sample import SampleSource
 from energy_platform.tracking.registry import ModelRegistry
 
@@ -38,11 +39,20 @@ class SourceResource(dg.ConfigurableResource):
     as_of: str | None = None
     xm_url: str | None = None
     price_floor: float | None = 0.0
+    oni_url: str | None = None
+    operating_dir: str | None = None
 
     def get(self) -> PriceSource:
         if self.spec == "sample" and self.as_of:
             return SampleSource(as_of=date.fromisoformat(self.as_of))
         return get_source(self.spec, xm_url=self.xm_url, price_floor=self.price_floor)
+
+    def operating(self) -> OperatingSource:
+        """The operating data that goes with this price source (sources/operating.py), same `as_of`."""
+        as_of = date.fromisoformat(self.as_of) if self.spec == "sample" and self.as_of else None
+        return get_operating_source(
+            self.spec, xm_url=self.xm_url, oni_url=self.oni_url, operating_dir=self.operating_dir, as_of=as_of
+        )
 
 
 class RegistryResource(dg.ConfigurableResource):

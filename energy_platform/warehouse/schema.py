@@ -28,6 +28,45 @@ DDL = [
     "COMMENT ON TABLE raw.prices_hourly IS "
     "'Hourly national bolsa price (COP/kWh) as delivered by the source; null = missing hour, never filled'",
     """
+    CREATE TABLE IF NOT EXISTS raw.operating_daily (
+        date DATE PRIMARY KEY,
+        demand_gwh DOUBLE,
+        generation_gwh DOUBLE,
+        unserved_demand_mwh DOUBLE,
+        exports_gwh DOUBLE,
+        imports_gwh DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE raw.operating_daily IS "
+    "'Daily SIN demand and generation (GWh), unserved demand (MWh), exports and imports (GWh); "
+    "day d is known on d+1; a missing day has no row, never a filled one'",
+    """
+    CREATE TABLE IF NOT EXISTS raw.hydrology_monthly (
+        month DATE PRIMARY KEY,
+        inflows_pct_of_historical_mean DOUBLE,
+        reservoir_useful_volume_pct DOUBLE,
+        days_observed INTEGER,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE raw.hydrology_monthly IS "
+    "'Monthly mean SIN inflows (% of historical mean, XM PorcApor) and useful reservoir volume (%, XM PorcVoluUtilDiar); "
+    "month = first day; known from the 1st of the next month; days_observed = daily values behind the mean (null if the source gave the mean)'",
+    """
+    CREATE TABLE IF NOT EXISTS raw.enso_oni (
+        month DATE PRIMARY KEY,
+        season VARCHAR NOT NULL,
+        oni DOUBLE,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE raw.enso_oni IS "
+    "'NOAA CPC Oceanic Nino Index (degC anomaly) by centre month of its 3-month season; usable from the 15th of month+2'",
+    """
     CREATE TABLE IF NOT EXISTS ml.predictions (
         target_date DATE NOT NULL,
         hour INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),

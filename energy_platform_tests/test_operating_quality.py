@@ -1,0 +1,82 @@
+"""The operating data's quality rules on a real DuckDB file, and which months a run must fetch."""
+
+from datetime import date
+
+import polars as pl
+
+from energy_platform.sources.operating_files import DAILY_SCHEMA, HYDROLOGY_SCHEMA, ONI_SCHEMA
+from energy_platform.warehouse import operating_quality as quality
+from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.operating import first_month_to_fetch, read_operating, replace_rows
+
+
+def _daily(rows) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=DAILY_SCHEMA, orient="row")
+
+
+def test_good_daily_rows_pass_and_a_gap_warns(tmp_path):
+    path = tmp_path / "w.duckdb"
+    replace_rows(path, "operating_daily", _daily([
+        (date(2016, 1, 1), 150.0, 151.0, None, 0.1, 0.2),
+        (date(2016, 1, 4), 160.0, 161.0, 3.0, None, None),
+    ]), "test")
+    assert quality.unique_keys(path, "operating_daily").passed
+    assert quality.within_plausible_ranges(path, "operating_daily").passed
+    assert quality.required_values_present(path, "operating_daily").passed
+    gap = quality.missing_periods(path, "operating_daily")
+    assert (gap.passed, gap.severity, gap.metadata["missing_days"]) == (False, "warn", 2)
+    assert gap.metadata["examples"] == ["2016-01-02", "2016-01-03"]
+    assert read_operating(path, "operating_daily").height == 2
+
+
+def test_impossible_values_are_errors_and_unusual_ones_warnings(tmp_path):
+    path = tmp_path / "w.duckdb"
+    replace_rows(path, "operating_daily", _daily([(date(2016, 1, 1), 90.0, 151.0, None, None, None)]), "test")
+    unusual = quality.within_plausible_ranges(path, "operating_daily")
+    assert (unusual.passed, unusual.severity) == (False, "warn")  # 90 GWh/day: possible, not usual
+    with connect(path) as conn:  # what no reader would store, written behind its back
+        conn.execute("UPDATE raw.operating_daily SET demand_gwh = -1, generation_gwh = 'NaN'")
+        conn.execute("INSERT INTO raw.hydrology_monthly VALUES ('2016-01-01', 80, 120, NULL, 'x', now())")
+        conn.execute("INSERT INTO raw.enso_oni VALUES ('2016-02-01', 'DJF', 1.5, 'x', now())")
+    for kind in ("operating_daily", "hydrology_monthly", "enso_oni"):
+        outcome = quality.within_plausible_ranges(path, kind)
+        assert (outcome.passed, outcome.severity, outcome.metadata["impossible"]) == (False, "error", 1), kind
+
+
+def test_empty_tables_pass(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with connect(path):
+        pass
+    for kind in ("operating_daily", "hydrology_monthly", "enso_oni"):
+        for rule in (quality.unique_keys, quality.within_plausible_ranges, quality.required_values_present, quality.missing_periods):
+            assert rule(path, kind).passed, (rule.__name__, kind)
+
+
+def test_hydrology_is_fetched_from_the_first_missing_or_partly_observed_month(tmp_path):
+    path = tmp_path / "w.duckdb"
+    with connect(path):
+        pass
+    assert first_month_to_fetch(path) == date(2015, 1, 1)
+
+    def months(*rows):
+        return pl.DataFrame(rows, schema=HYDROLOGY_SCHEMA, orient="row")
+
+    replace_rows(path, "hydrology_monthly", months(
+        *[(date(2015, m, 1), 90.0, 60.0, None) for m in range(1, 13)]
+    ), "test")
+    assert first_month_to_fetch(path) == date(2016, 1, 1)  # complete: only what comes after
+    replace_rows(path, "hydrology_monthly", months((date(2015, 6, 1), 90.0, 60.0, 29)), "test")
+    assert first_month_to_fetch(path) == date(2015, 6, 1)  # 29 of 30 days: asked again
+    with connect(path) as conn:
+        conn.execute("DELETE FROM raw.hydrology_monthly WHERE month = '2015-03-01'")
+    assert first_month_to_fetch(path) == date(2015, 3, 1)
+    incomplete = quality.missing_periods(path, "hydrology_monthly")
+    assert incomplete.metadata["missing_months"] == 1 and incomplete.metadata["incomplete_months"] == 1
+
+
+def test_oni_rows_round_trip(tmp_path):
+    path = tmp_path / "w.duckdb"
+    frame = pl.DataFrame([(date(2015, 12, 1), "NDJ", 2.6)], schema=ONI_SCHEMA, orient="row")
+    assert replace_rows(path, "enso_oni", frame, "test") == 1
+    assert replace_rows(path, "enso_oni", frame, "test") == 1
+    assert read_operating(path, "enso_oni").equals(frame)
