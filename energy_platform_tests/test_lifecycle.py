@@ -111,10 +111,9 @@ def test_a_better_model_replaces_the_baseline(env, client):
                             "FROM ml.model_versions").fetchall()
     by_version = {r[0]: r for r in rows}
     assert by_version[trained["model_version"]][1] == "promoted"
-    for r in rows:  # lineage is complete on every trained version
-        if r[2] == "model":
-            assert all(r[3:]), r
-            assert env.instance.get_run_by_id(r[3]) is not None
+    for r in rows:  # lineage is complete on every version, the baseline included
+        assert all(r[3:]), r
+        assert env.instance.get_run_by_id(r[3]) is not None
 
 
 def test_a_worse_challenger_is_refused_on_fresh_days(env, client):

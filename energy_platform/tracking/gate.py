@@ -148,13 +148,14 @@ def _score_champion(registry: ModelRegistry, champion: VersionCard, prices: pl.D
 
 
 def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, margin: float,
-             min_days: int = MIN_FRESH_DAYS, floor: float | None = 0.0) -> tuple[GateDecision, VersionCard | None]:
+             min_days: int = MIN_FRESH_DAYS, floor: float | None = 0.0,
+             dagster_run_id: str = "") -> tuple[GateDecision, VersionCard | None]:
     """Decide on the current challenger and apply it; returns (decision, champion before)."""
     challenger = registry.challenger()
     if challenger is None:
         raise GateInputError(f"no 'challenger' version of {MODEL_NAME}: materialize forecaster_model first")
     champion = registry.champion()
-    baseline = registry.ensure_baseline(prices, horizon_days, floor)
+    baseline = registry.ensure_baseline(prices, horizon_days, floor, dagster_run_id=dagster_run_id)
     backtest = registry.run_artifact(challenger, BACKTEST_ARTIFACT)
     days = sorted(backtest["target_date"].unique().to_list()) if backtest is not None else []
     if champion is not None and champion.version == challenger.version:
