@@ -132,7 +132,10 @@ def seed_warehouse(
             for check, asset in (("price_distribution", "raw_prices"), ("feature_drift", "feature_rows")):
                 severity = "warn" if (i + len(check)) % 4 == 0 else "error" if i == 5 and asset == "feature_rows" else "pass"
                 share = {"pass": 0.05, "warn": 0.35, "error": 0.62}[severity]
-                cols = [] if severity == "pass" else ["price_lag_1", "price_lag_7"][: 1 + (severity == "error")]
+                # As monitoring.store writes it: {column: score}, scores with all their digits.
+                cols = {} if severity == "pass" else dict(
+                    list({"price_lag_1": 1.2345678901234567, "price_lag_7": 0.5432109876543210}.items())
+                    [: 1 + (severity == "error")])
                 report = reports / f"{check}_{d.isoformat()}.html"
                 report.write_text(f"<html><body><h1>{check} {d}</h1><p>drift share {share}</p></body></html>")
                 drift.append([datetime.combine(d, datetime.min.time()) + timedelta(hours=7), check, asset,

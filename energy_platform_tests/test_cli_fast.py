@@ -56,3 +56,15 @@ def test_declared_model_names_are_the_registry():
     from energy_platform.forecasting.models import MODELS
 
     assert MODEL_NAMES == tuple(MODELS)
+
+
+@pytest.mark.parametrize(("target", "default"), [("ui", "3000"), ("dashboard", "8501")])
+def test_make_targets_take_a_port(target, default):
+    root = Path(__file__).resolve().parent.parent
+    venv = ["VENV=" + str(Path(sys.executable).parent.parent)]
+    chosen = subprocess.run(["make", "-n", "-C", str(root), target, "PORT=3001", *venv],
+                            capture_output=True, text=True, check=True).stdout
+    assert f"energy-platform {target} --port 3001" in chosen
+    plain = subprocess.run(["make", "-n", "-C", str(root), target, *venv], capture_output=True, text=True,
+                           check=True).stdout
+    assert f"energy-platform {target} --port {default}" in plain
