@@ -330,7 +330,7 @@ def test_concurrent_readers_only_ever_see_complete_snapshots(tmp_path):
     warehouse = seed_warehouse(home, start=date(2024, 6, 1), forecast_days=90)
     analytics = home / "analytics.duckdb"
     publish_analytics(warehouse, analytics)
-    seconds = 4.0
+    seconds = 8.0  # >= 5 publishes under load: duckdb 1.5.5 checkpoints in ~0.2 s (2.0: 0.1 s)
     readers = [
         subprocess.Popen([sys.executable, "-c", READER, str(analytics), str(seconds)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -350,7 +350,7 @@ def test_concurrent_readers_only_ever_see_complete_snapshots(tmp_path):
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         results.append(json.loads(out))
-    assert publishes >= 5, publishes  # ~0.1 s each alone; 2 cores shared with 3 busy readers
+    assert publishes >= 5, publishes  # ~0.3 s each alone; 2 cores shared with 3 busy readers
     for stats in results:
         assert stats["errors"] == [], stats["errors"][:3]
         assert stats["inconsistent"] == [], stats["inconsistent"][:3]

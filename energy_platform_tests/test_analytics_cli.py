@@ -79,3 +79,12 @@ def test_every_published_column_and_table_has_a_comment_the_readme_query_shows(a
     comments = {r["name"]: r["comment"] for r in rows}
     assert all(comments.get(name) for name in API + ["metadata"]), comments
 
+
+
+def test_an_undocumented_column_fails_the_publish_naming_it():
+    from energy_platform.warehouse.analytics import _require_comments
+
+    with duckdb.connect() as conn:
+        conn.execute("CREATE TABLE prices_hourly (date DATE, price DOUBLE, surprise INTEGER)")
+        with pytest.raises(RuntimeError, match=r"without a COMMENT: prices_hourly\.surprise; add them to TABLES"):
+            _require_comments(conn, {"prices_hourly": {"date": "Day.", "price": "Price."}})
