@@ -3,7 +3,7 @@
 Analysts, notebooks and the dashboard open `analytics.duckdb` read-only; the pipeline never
 opens it for writing. A publish builds a complete new file next to it under a temporary name
 (the warehouse ATTACHed read-only, `CREATE TABLE ... AS SELECT` for data, views for derived
-joins, `COMMENT ON` for every table and its key columns), closes it, and `os.replace`s it onto
+joins, `COMMENT ON` for every table and every column), closes it, and `os.replace`s it onto
 `analytics.duckdb`. On POSIX the rename is atomic: a reader that opened the old file keeps
 reading the old snapshot (its inode stays alive until it closes), the next open sees the new
 one, and nobody ever sees a half-written file. A publish that fails or is killed leaves the
