@@ -129,10 +129,10 @@ def test_a_warehouse_from_a_newer_duckdb_is_named_as_such_not_damaged(tmp_path):
     import gzip
     from pathlib import Path
 
+    import duckdb
+
     from energy_platform.errors import StateError
     from energy_platform.warehouse.db import check_warehouse
-
-    import duckdb
 
     if int(duckdb.__version__.split(".")[0]) >= 2:
         pytest.skip(f"duckdb {duckdb.__version__} reads the fixture: run `make install` for the 1.5.5 pin")
