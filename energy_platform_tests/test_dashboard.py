@@ -157,7 +157,7 @@ def test_labels_say_what_is_missing():
 
 
 def test_header_and_table_give_one_pooled_rmae(monkeypatch, published_home):
-    """One accuracy on the page: the header's 30-day rMAE is the table's, pooled over hours."""
+    """One accuracy on the page: the header's 28-day rMAE (the Dagster check's window) is the table's, pooled over hours."""
     import duckdb
 
     with duckdb.connect(str(published_home / "analytics.duckdb"), read_only=True) as conn:
@@ -165,10 +165,10 @@ def test_header_and_table_give_one_pooled_rmae(monkeypatch, published_home):
             SELECT a.model_version, sum(a.mae * a.hours) / sum(a.naive_w_mae * a.hours)
             FROM forecast_accuracy_daily a JOIN model_versions m ON m.version = a.model_version AND m.is_champion
             WHERE a.target_date > (SELECT max(target_date) FROM forecast_accuracy_daily
-                                   WHERE model_version = a.model_version) - INTERVAL 30 DAY
+                                   WHERE model_version = a.model_version) - INTERVAL 28 DAY
             GROUP BY ALL""").fetchone()
     at = _run(monkeypatch, published_home)
     header = next(m for m in at.metric if m.label.startswith("rMAE campeón"))
     assert header.value == f"{pooled:.2f}"
-    summary = next(f for f in at.dataframe if "rmae_30d" in f.value.columns).value
-    assert summary.set_index("version").loc[version, "rmae_30d"] == pytest.approx(pooled)
+    summary = next(f for f in at.dataframe if "rmae_28d" in f.value.columns).value
+    assert summary.set_index("version").loc[version, "rmae_28d"] == pytest.approx(pooled)

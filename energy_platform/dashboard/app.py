@@ -107,11 +107,11 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
                    delta=str(last["date"][0]) if last.height else None, delta_color="off", delta_arrow="off",
                    border=True)
     row = summary.filter(pl.col("version") == champion_version) if champion_version else summary.head(0)
-    rmae = row["rmae_30d"][0] if row.height else None
-    cols[3].metric(f"rMAE campeón v{champion_version} (30 días)" if champion_version else "rMAE campeón (30 días)", fmt(rmae, 2),
+    rmae = row["rmae_28d"][0] if row.height else None
+    cols[3].metric(f"rMAE campeón v{champion_version} (28 días)" if champion_version else "rMAE campeón (28 días)", fmt(rmae, 2),
                    delta=None if rmae is None else ("mejor que naive" if rmae < 1 else "peor que naive"),
                    delta_color="normal" if rmae is None or rmae < 1 else "inverse", border=True,
-                   help="Últimos 30 días con precio real, todas las horas juntas: suma de errores absolutos del "
+                   help="Últimos 28 días con precio real (la ventana del chequeo de Dagster), todas las horas juntas: suma de errores absolutos del "
                         "modelo / suma de errores del naive semanal (precio de d-7, misma hora). Menor que 1 es mejor.")
     drift = ov["drift_latest"]
     flagged = drift.filter(pl.col("severity").is_in(["warn", "error"])).height
@@ -247,7 +247,7 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
                  "Por debajo de 1.0 el modelo le gana al naive semanal.")
     summary = ov["accuracy_summary"]
     table(
-        right, summary, column_order=["version", "days", "hasta", "mae", "rmae", "rmae_30d", "coverage_80"],
+        right, summary, column_order=["version", "days", "hasta", "mae", "rmae", "rmae_28d", "coverage_80"],
         names={
             "version": "Versión", "days": st.column_config.NumberColumn("Días"),
             "hasta": st.column_config.DateColumn("Último día", format="YYYY-MM-DD"),
@@ -255,8 +255,8 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
             "rmae": st.column_config.NumberColumn("rMAE", format="%.2f",
                                                   help="Todas las horas evaluadas: Σ error del modelo / Σ error del naive"),
             "coverage_80": st.column_config.ProgressColumn("Cobertura 80 %", min_value=0, max_value=1, format="percent"),
-            "rmae_30d": st.column_config.NumberColumn("rMAE 30 d", format="%.2f",
-                                                      help="Igual, solo los últimos 30 días (la cifra del encabezado)"),
+            "rmae_28d": st.column_config.NumberColumn("rMAE 28 d", format="%.2f",
+                                                      help="Igual, solo los últimos 28 días (la cifra del encabezado)"),
         },
     )
 

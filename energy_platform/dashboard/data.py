@@ -109,7 +109,7 @@ OVERVIEW = {
                sum(a.coverage_80 * a.hours) / sum(a.hours) AS coverage_80,
                (SELECT sum(b.mae * b.hours) / sum(b.naive_w_mae * b.hours) FROM forecast_accuracy_daily b
                 WHERE b.model_version = a.model_version
-                  AND b.target_date > max(a.target_date) - INTERVAL 30 DAY) AS rmae_30d
+                  AND b.target_date > max(a.target_date) - INTERVAL 28 DAY) AS rmae_28d
         FROM forecast_accuracy_daily a GROUP BY a.model_version ORDER BY a.model_version
         """,
         [],
