@@ -22,11 +22,11 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-ui: install
-	$(VENV)/bin/energy-platform ui
+ui: install  # make ui PORT=3001
+	$(VENV)/bin/energy-platform ui --port $(or $(PORT),3000)
 
-dashboard: install
-	$(VENV)/bin/energy-platform dashboard
+dashboard: install  # make dashboard PORT=8502
+	$(VENV)/bin/energy-platform dashboard --port $(or $(PORT),8501)
 
 bench: install
 	$(PY) -W ignore bench/bench_ingestion.py

@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = sub.add_parser("rollback", help="make the previous champion the champion again (one step)")
     rollback.set_defaults(func=_rollback)
 
-    from energy_platform.forecasting import backtest_cli
+    from energy_platform.backtest_args import add_backtest_parser  # no torch until it runs
 
-    backtest_cli.register(sub)
+    add_backtest_parser(sub)
 
     return parser
 

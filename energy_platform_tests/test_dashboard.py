@@ -108,3 +108,67 @@ def test_run_dashboard_command_uses_the_venv_streamlit():
     for part in ("--server.address 0.0.0.0", "--server.port 8765", "--server.headless true",
                  "--browser.gatherUsageStats false"):
         assert part in joined
+
+
+# ---------------------------------------------------------------------------------------------
+# What a reader sees: Spanish words, rounded numbers, no "None", no raw JSON
+# ---------------------------------------------------------------------------------------------
+
+
+def test_drift_cards_show_words_not_json(monkeypatch, published_home):
+    at = _run(monkeypatch, published_home)
+    captions = _texts(at.caption)
+    assert "{" not in captions and "1.2345678901234567" not in captions
+    assert "Columnas con deriva (distancia): ninguna" in captions  # the passing check: {} stored
+    assert "— de —" not in captions and "deriva en el " in captions
+
+
+def test_no_table_shows_none_or_english_headers(monkeypatch, published_home):
+    at = _run(monkeypatch, published_home)
+    for frame in at.dataframe:
+        shown = frame.value
+        assert not shown.isna().any().any(), shown.columns[shown.isna().any()].tolist()
+        assert "None" not in str(shown.astype(str).to_numpy().tolist())
+    flagged = next(f for f in at.dataframe if "drifted_columns" in f.value.columns)
+    import json
+
+    headers = {c: v.get("label") for c, v in json.loads(flagged.proto.columns).items()}  # column_config
+    for column in flagged.value.columns:
+        assert headers.get(column), f"{column} shows its English name"
+    assert headers["dia"] == "Día"
+    assert set(flagged.value["severity"]) <= {"Advertencia", "Error"}
+    assert "price_lag_1 (1.23)" in set(flagged.value["drifted_columns"])
+
+
+def test_labels_say_what_is_missing():
+    import polars as pl
+
+    from energy_platform.dashboard import labels
+
+    assert labels.drifted_columns('{"a": 0.1, "b": 2.123456789}') == "b (2.12), a (0.10)"
+    assert labels.drifted_columns("{}") == labels.drifted_columns(None) == "ninguna"
+    assert labels.drifted_columns('["a", "b"]') == "a, b"  # older snapshots stored a list
+    assert labels.drift_share(None, None, "not_enough_data") == "sin medir: datos insuficientes"
+    assert labels.drift_share(0.35, 12, "warn") == "deriva en el 35 % de 12 columnas"
+    frame = pl.DataFrame({"until": [None, date(2025, 1, 1)], "x": [1.0, None], "s": ["a", None]},
+                         schema={"until": pl.Date, "x": pl.Float64, "s": pl.String})
+    shown = labels.for_display(frame, fill={"until": "vigente"})
+    assert shown.rows() == [("vigente", "1.00", "a"), ("2025-01-01", "—", "—")]
+
+
+def test_header_and_table_give_one_pooled_rmae(monkeypatch, published_home):
+    """One accuracy on the page: the header's 28-day rMAE (the Dagster check's window) is the table's, pooled over hours."""
+    import duckdb
+
+    with duckdb.connect(str(published_home / "analytics.duckdb"), read_only=True) as conn:
+        version, pooled = conn.execute("""
+            SELECT a.model_version, sum(a.mae * a.hours) / sum(a.naive_w_mae * a.hours)
+            FROM forecast_accuracy_daily a JOIN model_versions m ON m.version = a.model_version AND m.is_champion
+            WHERE a.target_date > (SELECT max(target_date) FROM forecast_accuracy_daily
+                                   WHERE model_version = a.model_version) - INTERVAL 28 DAY
+            GROUP BY ALL""").fetchone()
+    at = _run(monkeypatch, published_home)
+    header = next(m for m in at.metric if m.label.startswith("rMAE campeón"))
+    assert header.value == f"{pooled:.2f}"
+    summary = next(f for f in at.dataframe if "rmae_28d" in f.value.columns).value
+    assert summary.set_index("version").loc[version, "rmae_28d"] == pytest.approx(pooled)

@@ -5,9 +5,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from energy_platform.sources import CsvFormatError, SampleSource, SourceError, get_source, read_hourly_csv
-
-EPF = Path(__file__).resolve().parents[2] / "shared" / "data" / "epftoolbox"
+from energy_platform.sources import (
+    CsvFormatError,
+    SampleSource,
+    SourceError,
+    get_source,
+    read_hourly_csv,
+)
+from energy_platform_tests.fixtures import epftoolbox_csv
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -139,18 +144,19 @@ def test_missing_file_is_named(tmp_path):
         get_source(f"csv:{tmp_path / 'nope.csv'}").first_date()
 
 
-def test_epftoolbox_file_reads_with_exogenous():
-    frame = read_hourly_csv(EPF / "NP.csv")
+def test_epftoolbox_file_reads_with_exogenous(tmp_path):
+    frame = read_hourly_csv(epftoolbox_csv("NP", tmp_path))
     assert frame.columns[:4] == ["ts", "date", "hour", "price"]
     assert len(frame.columns) == 6
-    assert frame.height % 24 == 0
+    assert frame.height == 28 * 24
 
 
-def test_pjm_has_negative_prices_so_its_floor_is_none():
-    frame = read_hourly_csv(EPF / "PJM.csv", floor=None)
-    assert frame.height == 52_416 and frame.filter(pl.col("price") < 0).height == 93
-    with pytest.raises(CsvFormatError, match=r"PJM.csv: line \d+: column 'price': price -[\d.]+ is below the floor 0 .*\(92 more"):
-        read_hourly_csv(EPF / "PJM.csv")
+def test_pjm_has_negative_prices_so_its_floor_is_none(tmp_path):
+    pjm = epftoolbox_csv("PJM", tmp_path)  # April-May 2018: 53 of the file's 93 negative hours
+    frame = read_hourly_csv(pjm, floor=None)
+    assert frame.height == 61 * 24 and frame.filter(pl.col("price") < 0).height == 53
+    with pytest.raises(CsvFormatError, match=r"PJM.csv: line \d+: column 'price': price -[\d.]+ is below the floor 0 .*\(52 more"):
+        read_hourly_csv(pjm)
 
 
 def test_sample_is_ten_years_of_real_prices_and_as_of_caps_it():

@@ -119,3 +119,25 @@ def test_a_held_lock_is_retried_then_named(tmp_path, january):
         holder.kill()
         holder.wait()
     assert _count(path) == 744  # nothing corrupted
+
+
+
+def test_a_warehouse_from_a_newer_duckdb_is_named_as_such_not_damaged(tmp_path):
+    """After the duckdb pin (README, "Which DuckDB"), a file written by duckdb 2.x is not damaged:
+    the operator is told what wrote it and how to rebuild. The fixture is a real file written by
+    duckdb 2.0.1 (one table in schema raw), gzipped (0.7 kB)."""
+    import gzip
+    from pathlib import Path
+
+    import duckdb
+
+    from energy_platform.errors import StateError
+    from energy_platform.warehouse.db import check_warehouse
+
+    if int(duckdb.__version__.split(".")[0]) >= 2:
+        pytest.skip(f"duckdb {duckdb.__version__} reads the fixture: run `make install` for the 1.5.5 pin")
+    fixture = Path(__file__).parent / "data" / "written_by_duckdb_2.0.1.duckdb.gz"
+    path = tmp_path / "w.duckdb"
+    path.write_bytes(gzip.decompress(fixture.read_bytes()))
+    with pytest.raises(StateError, match=r"written by a newer DuckDB than this install's duckdb 1\.\S+ .*mv "):
+        check_warehouse(path)

@@ -13,7 +13,7 @@ import altair as alt
 import polars as pl
 import streamlit as st
 
-from energy_platform.dashboard import data
+from energy_platform.dashboard import data, labels
 
 BAND = "#9ecae1"
 P50 = "#08519c"
@@ -35,6 +35,25 @@ def fmt(value, digits: int = 1, suffix: str = "") -> str:
     if value is None:
         return "—"
     return f"{value:,.{digits}f}{suffix}".replace(",", " ")
+
+
+def table(where, frame: pl.DataFrame, names: dict[str, object], fill: dict[str, str] | None = None,
+          **kwargs) -> None:
+    """`st.dataframe` with Spanish headers and words for missing cells (never "None"). `names`
+    maps a column to its header or to a column_config; a column that had to become text (it had
+    gaps) keeps only the header of its config."""
+    shown = labels.for_display(frame, fill)
+    config = {}
+    for column, spec in names.items():
+        if column not in shown.columns:
+            continue
+        if isinstance(spec, str):
+            config[column] = spec
+        elif shown.schema[column] == pl.String and frame.schema[column] != pl.String:
+            config[column] = spec["label"]
+        else:
+            config[column] = spec
+    where.dataframe(shown, hide_index=True, column_config=config, **kwargs)
 
 
 def section(title: str, render, *args) -> None:
@@ -88,11 +107,12 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
                    delta=str(last["date"][0]) if last.height else None, delta_color="off", delta_arrow="off",
                    border=True)
     row = summary.filter(pl.col("version") == champion_version) if champion_version else summary.head(0)
-    rmae = row["rmae_30d"][0] if row.height else None
-    cols[3].metric(f"rMAE campeón v{champion_version} (30 días)" if champion_version else "rMAE campeón (30 días)", fmt(rmae, 2),
+    rmae = row["rmae_28d"][0] if row.height else None
+    cols[3].metric(f"rMAE campeón v{champion_version} (28 días)" if champion_version else "rMAE campeón (28 días)", fmt(rmae, 2),
                    delta=None if rmae is None else ("mejor que naive" if rmae < 1 else "peor que naive"),
                    delta_color="normal" if rmae is None or rmae < 1 else "inverse", border=True,
-                   help="MAE del modelo / MAE del naive semanal (precio de d-7, misma hora); < 1 es mejor.")
+                   help="Últimos 28 días con precio real (la ventana del chequeo de Dagster), todas las horas juntas: suma de errores absolutos del "
+                        "modelo / suma de errores del naive semanal (precio de d-7, misma hora). Menor que 1 es mejor.")
     drift = ov["drift_latest"]
     flagged = drift.filter(pl.col("severity").is_in(["warn", "error"])).height
     cols[4].metric("Chequeos de deriva en alerta", f"{flagged} / {drift.height}" if drift.height else "—",
@@ -155,7 +175,7 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
     picked = c1.date_input("Rango de fechas", value=(default_start, hi), min_value=min(lo, fresh["first_price_date"] or lo),
                            max_value=hi, format="YYYY-MM-DD", key="rango")
     version = c2.selectbox(
-        "Versión del modelo", [data.CHAMPION] + versions,
+        "Versión del modelo", [data.CHAMPION] + versions, placeholder="Elija una versión",
         format_func=lambda v: "Campeón vigente en cada día" if v == data.CHAMPION else f"Versión {v}", key="version",
     )
     if not isinstance(picked, (tuple, list)) or len(picked) != 2:
@@ -194,7 +214,10 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
         m = st.columns(4)
         m[0].metric("MAE del rango", fmt(done["error"].abs().mean()), border=True)
         m[1].metric("Sesgo (pronóstico − real)", fmt(done["error"].mean()), border=True)
-        m[2].metric("Cobertura banda 80 %", fmt(100 * done["in_band_80"].cast(pl.Float64).mean(), 0, " %"), border=True)
+        coverage = 100 * done["in_band_80"].cast(pl.Float64).mean()
+        m[2].metric("Horas dentro de la banda p10–p90", fmt(coverage, 0, " %"), border=True,
+                    delta=labels.coverage_words(coverage), delta_color="off", delta_arrow="off",
+                    help="La banda está hecha para contener el precio real en el 80 % de las horas.")
         m[3].metric("Horas evaluadas", f"{done.height}", border=True)
     elif rows.height:
         st.caption("Los días elegidos aún no tienen precio real: no hay error que medir.")
@@ -220,17 +243,20 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
         align="left", dx=4, dy=-7, color="#cb181d").encode(y="y:Q", text="label:N", x=alt.value(0))
     left, right = st.columns([3, 2])
     left.altair_chart((daily + rolling + rule + label).properties(height=300), width="stretch")
-    left.caption("Puntos: rMAE diario; línea: media móvil de 7 días. Por debajo de 1.0 el modelo le gana al naive semanal.")
+    left.caption("Puntos: rMAE de cada día; línea: rMAE de los últimos 7 días, todas sus horas juntas. "
+                 "Por debajo de 1.0 el modelo le gana al naive semanal.")
     summary = ov["accuracy_summary"]
-    right.dataframe(
-        summary, hide_index=True, column_order=["version", "days", "hasta", "mae", "rmae", "rmae_30d", "coverage_80"],
-        column_config={
+    table(
+        right, summary, column_order=["version", "days", "hasta", "mae", "rmae", "rmae_28d", "coverage_80"],
+        names={
             "version": "Versión", "days": st.column_config.NumberColumn("Días"),
             "hasta": st.column_config.DateColumn("Último día", format="YYYY-MM-DD"),
             "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
-            "rmae": st.column_config.NumberColumn("rMAE", format="%.2f"),
+            "rmae": st.column_config.NumberColumn("rMAE", format="%.2f",
+                                                  help="Todas las horas evaluadas: Σ error del modelo / Σ error del naive"),
             "coverage_80": st.column_config.ProgressColumn("Cobertura 80 %", min_value=0, max_value=1, format="percent"),
-            "rmae_30d": st.column_config.NumberColumn("rMAE 30 d", format="%.2f"),
+            "rmae_28d": st.column_config.NumberColumn("rMAE 28 d", format="%.2f",
+                                                      help="Igual, solo los últimos 28 días (la cifra del encabezado)"),
         },
     )
 
@@ -247,12 +273,10 @@ def drift_section(ov: dict[str, pl.DataFrame]) -> None:
             c[0].markdown(f"**{row['check_name']}**  \n`{row['asset']}` · {row['checked_at']:%Y-%m-%d %H:%M}")
             with c[1]:
                 st.badge(label, color=color)
-                st.caption(f"deriva {fmt(100 * row['drift_share'], 0, ' %') if row['drift_share'] is not None else '—'}"
-                           f" de {row['n_columns'] or '—'} columnas")
-            cols = row["drifted_columns"] or "[]"
+                st.caption(labels.drift_share(row["drift_share"], row["n_columns"], row["severity"]))
             c[2].caption(f"Actual {row['current_start']} → {row['current_end']}  \n"
                          f"Referencia {row['reference_start']} → {row['reference_end']}  \n"
-                         f"Columnas con deriva: {cols if cols != '[]' else 'ninguna'}")
+                         f"Columnas con deriva (distancia): {labels.drifted_columns(row['drifted_columns'])}")
             if row["report_path"]:
                 body = data.read_report(row["report_path"])
                 resolved = data.resolve_report(row["report_path"])
@@ -267,7 +291,17 @@ def drift_section(ov: dict[str, pl.DataFrame]) -> None:
     flagged = ov["drift_flagged"]
     with st.expander(f"Días con deriva señalada ({flagged.height})"):
         if flagged.height:
-            st.dataframe(flagged, hide_index=True)
+            flagged = flagged.with_columns(
+                pl.col("severity").replace_strict(labels.SEVERITY_ES, default=pl.col("severity")),
+                pl.col("drifted_columns").map_elements(labels.drifted_columns, return_dtype=pl.String),
+            )
+            table(st, flagged, {
+                "dia": st.column_config.DateColumn("Día", format="YYYY-MM-DD"), "check_name": "Chequeo",
+                "asset": "Asset", "severity": "Severidad",
+                "drift_share": st.column_config.ProgressColumn("Columnas con deriva", min_value=0, max_value=1,
+                                                               format="percent"),
+                "drifted_columns": "Columnas (distancia)",
+            })
         else:
             st.write("Ningún chequeo ha señalado deriva.")
 
@@ -277,9 +311,9 @@ def registry_section(ov: dict[str, pl.DataFrame]) -> None:
     if versions.height == 0:
         st.info("El registro de modelos está vacío: aún no se ha entrenado ninguna versión.")
     else:
-        st.dataframe(
-            versions, hide_index=True,
-            column_config={
+        table(
+            st, versions, fill={"first_champion_at": "nunca", "aliases": "ninguno"},
+            names={
                 "version": "Versión", "is_champion": st.column_config.CheckboxColumn("Campeón"),
                 "aliases": "Alias", "gate_decision": "Compuerta", "kind": "Tipo (modelo / referencia)",
                 "gate_reason": "Motivo de la compuerta",
@@ -299,15 +333,15 @@ def registry_section(ov: dict[str, pl.DataFrame]) -> None:
     with c1:
         st.markdown("**Historial del alias `champion`**")
         if ov["champion_periods"].height:
-            st.dataframe(ov["champion_periods"], hide_index=True, column_config={
+            table(st, ov["champion_periods"], {
                 "version": "Versión", "champion_from": "Desde", "champion_until": "Hasta",
-                "previous_version": "Anterior", "reason": "Motivo"})
+                "previous_version": "Anterior", "reason": "Motivo"}, fill={"champion_until": "vigente"})
         else:
             st.caption("El alias champion no se ha movido todavía.")
     with c2:
         st.markdown("**Alertas recientes**")
         if ov["alerts"].height:
-            st.dataframe(ov["alerts"], hide_index=True, column_config={
+            table(st, ov["alerts"], {
                 "raised_at": "Fecha", "kind": "Tipo", "job_name": "Job", "message": "Mensaje"})
         else:
             st.caption("Sin alertas.")

@@ -90,20 +90,26 @@ OVERVIEW = {
     "accuracy": (
         """
         SELECT target_date, model_version, mae, rmae, coverage_80,
-               avg(rmae) OVER (PARTITION BY model_version ORDER BY target_date
-                               RANGE BETWEEN INTERVAL 6 DAY PRECEDING AND CURRENT ROW) AS rmae_7d
-        FROM forecast_accuracy_daily ORDER BY model_version, target_date
+               sum(mae * hours) OVER w / sum(naive_w_mae * hours) OVER w AS rmae_7d
+        FROM forecast_accuracy_daily
+        WINDOW w AS (PARTITION BY model_version ORDER BY target_date
+                     RANGE BETWEEN INTERVAL 6 DAY PRECEDING AND CURRENT ROW)
+        ORDER BY model_version, target_date
         """,
         [],
     ),
+    # Every rMAE on the page is pooled over hours: sum of the model's absolute errors / sum of the
+    # weekly naive's, over the stated window (the Dagster check's definition), never a mean of
+    # daily ratios, which a few calm days with a tiny naive error would inflate.
     "accuracy_summary": (
         """
         SELECT a.model_version AS version, count(*) AS days, min(a.target_date) AS desde,
-               max(a.target_date) AS hasta, avg(a.mae) AS mae, sum(a.mae) / sum(a.naive_w_mae) AS rmae,
-               avg(a.coverage_80) AS coverage_80,
-               (SELECT avg(rmae) FROM forecast_accuracy_daily b
+               max(a.target_date) AS hasta, sum(a.mae * a.hours) / sum(a.hours) AS mae,
+               sum(a.mae * a.hours) / sum(a.naive_w_mae * a.hours) AS rmae,
+               sum(a.coverage_80 * a.hours) / sum(a.hours) AS coverage_80,
+               (SELECT sum(b.mae * b.hours) / sum(b.naive_w_mae * b.hours) FROM forecast_accuracy_daily b
                 WHERE b.model_version = a.model_version
-                  AND b.target_date > max(a.target_date) - INTERVAL 30 DAY) AS rmae_30d
+                  AND b.target_date > max(a.target_date) - INTERVAL 28 DAY) AS rmae_28d
         FROM forecast_accuracy_daily a GROUP BY a.model_version ORDER BY a.model_version
         """,
         [],
@@ -136,8 +142,8 @@ OVERVIEW = {
         [],
     ),
     "champion_periods": (
-        "SELECT version, champion_from, champion_until, previous_version, reason FROM champion_periods "
-        "ORDER BY champion_from DESC",
+        ("SELECT version, champion_from, champion_until, previous_version, reason FROM champion_periods "
+         "ORDER BY champion_from DESC"),
         [],
     ),
     "forecast_versions": (

@@ -1,6 +1,7 @@
 """`energy-platform backtest`: walk-forward evaluation of the forecaster and baselines.
 
-The flags are a contract other tools rely on; change them only with the forecaster issue.
+The flags live in `energy_platform.backtest_args` (so `--help` loads no torch); they are a
+contract other tools rely on; change them only with the forecaster issue.
 """
 
 from __future__ import annotations
@@ -10,47 +11,19 @@ import json
 import sys
 import time
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 
+from energy_platform.backtest_args import DEFAULT_TEST_DAYS, add_backtest_parser
 from energy_platform.forecasting.backtest import backtest
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import daily_panel
 from energy_platform.forecasting.models import MODELS, make_model
 
-DEFAULT_TEST_DAYS = 364
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a date (want YYYY-MM-DD): {text!r}") from exc
-
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser(
-        "backtest",
-        help="walk-forward backtest of the forecaster and baselines on an hourly price CSV",
-        description=(
-            "Walk-forward backtest (Lago et al., 2021): for each test day fit on the window before "
-            "it (every K days) and forecast its 24 hours; report MAE, rMAE (vs the weekly naive), "
-            "sMAPE, RMSE, and pinball loss / 10-90 coverage for models with intervals."
-        ),
-    )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--csv", type=Path, metavar="PATH", help="hourly CSV (timestamp, price, exogenous...)")
-    src.add_argument("--source", choices=["sample"], help="'sample': the embedded XM data 2015-2024 (default when no --csv)")
-    p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD", help=f"first test day (default: the {DEFAULT_TEST_DAYS} days ending at --test-end)")
-    p.add_argument("--test-end", type=_date, metavar="YYYY-MM-DD", help="last test day (default: last complete day of the data)")
-    p.add_argument("--horizon-days", type=int, default=2, metavar="H", help="forecast day d from prices up to d-H (default 2, the XM case; 1 = epftoolbox protocol)")
-    p.add_argument("--recalibrate-every", type=int, default=1, metavar="K", help="refit every K test days (default 1, daily, as the paper)")
-    p.add_argument("--window-days", type=int, default=1456, metavar="W", help="days of history per fit, lag days included (default 1456, four years)")
-    p.add_argument("--models", default="forecaster,lear,naive_d,naive_w", help="comma-separated subset of: " + ",".join(MODELS) + " (default all)")
-    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the forecaster (default 0)")
-    p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
-    p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
+    """The flags (declared in `energy_platform.backtest_args`), run here."""
+    p = add_backtest_parser(subparsers)
     p.set_defaults(func=run)
     return p
 

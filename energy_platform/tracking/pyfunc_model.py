@@ -13,12 +13,12 @@ import warnings
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import polars as pl
 from mlflow.models import infer_signature
 
 from energy_platform.forecasting.baselines import persistence_from_history
 from energy_platform.forecasting.model import MLPForecaster
+from energy_platform.tracking.serving_input import answer
 
 STATE_ARTIFACT = "forecaster_state"
 # The signature (inferred from a real history frame) validates inputs; type hints would not add to it.
@@ -30,9 +30,7 @@ class DayAheadForecasterModel(mlflow.pyfunc.PythonModel):
         self.forecaster = MLPForecaster.load(context.artifacts[STATE_ARTIFACT])
 
     def predict(self, context, model_input, params=None):
-        history = pl.from_pandas(pd.DataFrame(model_input))
-        history = history.with_columns(pl.col("ts").cast(pl.Datetime("us")), pl.col("price").cast(pl.Float64))
-        return self.forecaster.predict_from_history(history).to_pandas()
+        return answer(self.forecaster.predict_from_history, model_input, complete_days_needed(self.forecaster))
 
 
 class PersistenceModel(mlflow.pyfunc.PythonModel):
@@ -48,14 +46,19 @@ class PersistenceModel(mlflow.pyfunc.PythonModel):
         self.floor = config.get("floor")
 
     def predict(self, context, model_input, params=None):
-        history = pl.from_pandas(pd.DataFrame(model_input))
-        return persistence_from_history(history, self.horizon_days, self.floor).to_pandas()
+        return answer(lambda history: persistence_from_history(history, self.horizon_days, self.floor),
+                      model_input, 1)
 
 
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in ("mlflow", "torch", "polars", "pandas", "numpy", "holidays")]
+
+
+def complete_days_needed(forecaster: MLPForecaster) -> int:
+    """Consecutive complete days a request must hold (the README's minimum history)."""
+    return forecaster.spec.max_lag - forecaster.horizon_days + 1
 
 
 def history_days(forecaster: MLPForecaster) -> int:

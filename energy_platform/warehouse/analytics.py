@@ -3,7 +3,7 @@
 Analysts, notebooks and the dashboard open `analytics.duckdb` read-only; the pipeline never
 opens it for writing. A publish builds a complete new file next to it under a temporary name
 (the warehouse ATTACHed read-only, `CREATE TABLE ... AS SELECT` for data, views for derived
-joins, `COMMENT ON` for every table and its key columns), closes it, and `os.replace`s it onto
+joins, `COMMENT ON` for every table and every column), closes it, and `os.replace`s it onto
 `analytics.duckdb`. On POSIX the rename is atomic: a reader that opened the old file keeps
 reading the old snapshot (its inode stays alive until it closes), the next open sees the new
 one, and nobody ever sees a half-written file. A publish that fails or is killed leaves the
@@ -31,6 +31,10 @@ from energy_platform.warehouse.db import WarehouseLockedError, _is_lock_error
 from energy_platform.warehouse.schema import DDL as WAREHOUSE_DDL
 
 TMP_PREFIX = ".publishing-"  # temp files: .publishing-<pid>-<hex>-<target name>
+# Written in the oldest 1.x storage format, whatever duckdb wrote it: every 1.x client, and the
+# DuckDB CLI from PyPI, can open it (README, "Which DuckDB"). A newer duckdb would otherwise write
+# a format older clients refuse.
+STORAGE_VERSION = "v1.0.0"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,22 @@ class Published:
     columns: dict[str, str]  # column -> COMMENT
     order_by: str | None = None
 
+
+# The columns of `forecasts`; `forecast_vs_actual` repeats most of them.
+FORECAST_COLUMNS: dict[str, str] = {
+    "target_date": "Delivery day forecast.",
+    "hour": "Hour of day 0-23 (local).",
+    "ts": "Start of the forecast hour, naive local timestamp.",
+    "forecast": "Point forecast, COP/kWh.",
+    "p10": "10th percentile, COP/kWh (lower edge of the 80% band).",
+    "p50": "Median forecast, COP/kWh.",
+    "p90": "90th percentile, COP/kWh (upper edge of the 80% band).",
+    "model_version": "Registered version of day_ahead_price_forecaster that produced the row.",
+    "mlflow_run_id": "MLflow run of the training that produced that version.",
+    "feature_cutoff": "Last day of data the forecast could see (normally target_date - 2).",
+    "created_at": "When the forecast was written (local time).",
+    "is_champion_forecast": "True if model_version was the champion at created_at.",
+}
 
 # Inside the build, `src.<schema>.<table>` names the warehouse (or an empty stand-in, see
 # _attach_sources); the analytics file itself is the default catalog.
@@ -85,20 +105,7 @@ TABLES: list[Published] = [
         "Day-ahead forecasts: 24 rows per target day and model version; every version's forecast "
         "is kept. is_champion_forecast says whether that version held the champion alias when "
         "the row was created (per champion_periods).",
-        {
-            "target_date": "Delivery day forecast.",
-            "hour": "Hour of day 0-23 (local).",
-            "ts": "Start of the forecast hour, naive local timestamp.",
-            "forecast": "Point forecast, COP/kWh.",
-            "p10": "10th percentile, COP/kWh (lower edge of the 80% band).",
-            "p50": "Median forecast, COP/kWh.",
-            "p90": "90th percentile, COP/kWh (upper edge of the 80% band).",
-            "model_version": "Registered version of day_ahead_price_forecaster that produced the row.",
-            "mlflow_run_id": "MLflow run of the training that produced that version.",
-            "feature_cutoff": "Last day of data the forecast could see (normally target_date - 2).",
-            "created_at": "When the forecast was written (local time).",
-            "is_champion_forecast": "True if model_version was the champion at created_at.",
-        },
+        FORECAST_COLUMNS,
         order_by="target_date, model_version, hour",
     ),
     Published(
@@ -125,6 +132,7 @@ TABLES: list[Published] = [
             "rmae": "mae / naive_w_mae: below 1 beats the weekly naive.",
             "pinball": "Mean pinball loss over the p10/p50/p90 quantiles.",
             "coverage_80": "Share of hours whose actual price fell inside [p10, p90].",
+            "computed_at": "When this day's accuracy was computed (local time).",
         },
         order_by="target_date, model_version",
     ),
@@ -185,7 +193,15 @@ TABLES: list[Published] = [
             "version": "Registered model version (MLflow).",
             "mlflow_run_id": "MLflow run of the training.",
             "registered_at": "When the version was registered.",
+            "train_start": "First day of the training data.",
+            "train_end": "Last day of the training data.",
+            "data_fingerprint": "Hash of the training data (same hash = same data).",
+            "backtest_start": "First target day of the backtest.",
+            "backtest_end": "Last target day of the backtest.",
+            "backtest_mae": "Backtest mean absolute error, COP/kWh.",
             "backtest_rmae": "Backtest MAE relative to the weekly naive (below 1 beats it).",
+            "backtest_pinball": "Backtest mean pinball loss over p10/p50/p90, COP/kWh.",
+            "backtest_coverage_80": "Backtest share of hours inside [p10, p90] (nominal 0.8).",
             "gate_decision": "Outcome of the promotion gate (promoted / refused).",
             "kind": "model (a trained forecaster) or baseline (persistence: tomorrow repeats the latest known day).",
             "gate_reason": "Why the gate promoted or refused it (or why the baseline was promoted).",
@@ -216,8 +232,13 @@ TABLES: list[Published] = [
             "checked_at": "When the check ran.",
             "check_name": "Which drift check (one per monitored property).",
             "asset": "Dagster asset whose data was checked.",
+            "reference_start": "First day of the reference window.",
+            "reference_end": "Last day of the reference window.",
+            "current_start": "First day of the window compared with the reference.",
+            "current_end": "Last day of the window compared with the reference.",
+            "n_columns": "Columns compared.",
             "drift_share": "Share of columns found drifted, 0-1.",
-            "drifted_columns": "JSON list of the drifted columns.",
+            "drifted_columns": "JSON object: each drifted column -> its drift score (Wasserstein distance in reference standard deviations for numbers); {} when none drifted.",
             "severity": "pass, warn, error or not_enough_data.",
             "report_path": "Path of the Evidently HTML report under ENERGY_PLATFORM_HOME/reports/.",
         },
@@ -237,7 +258,9 @@ TABLES: list[Published] = [
         {
             "raised_at": "When the alert was raised.",
             "kind": "Alert kind (run_failure, retrain_requested, ...).",
+            "job_name": "Dagster job concerned.",
             "message": "Human-readable message.",
+            "dagster_run_id": "Dagster run that raised it (open it in the Dagster UI).",
         },
         order_by="raised_at",
     ),
@@ -259,11 +282,16 @@ TABLES: list[Published] = [
         "Every forecast row next to the realised price: actual and error columns are NULL until "
         "the day's prices arrive.",
         {
+            **{c: FORECAST_COLUMNS[c] for c in (
+                "target_date", "hour", "ts", "model_version", "is_champion_forecast", "forecast",
+                "p10", "p50", "p90")},
             "actual": "Realised bolsa price, COP/kWh (NULL until known).",
             "error": "forecast - actual, COP/kWh (positive = over-forecast).",
             "abs_error": "|forecast - actual|, COP/kWh.",
             "ape": "|forecast - actual| / |actual| (NULL if actual is 0 or unknown).",
             "in_band_80": "actual within [p10, p90].",
+            "created_at": FORECAST_COLUMNS["created_at"],
+            "feature_cutoff": FORECAST_COLUMNS["feature_cutoff"],
         },
     ),
 ]
@@ -333,6 +361,22 @@ ORDER BY month
 """.strip(),
     ),
 ]
+
+
+# What the README gives analysts to read the comments (DESCRIBE does not show them).
+COLUMN_DOCS_QUERY = """
+SELECT table_name, column_name, data_type, comment
+FROM duckdb_columns()
+WHERE schema_name = 'main' AND NOT internal
+ORDER BY table_name, column_index
+""".strip()
+
+TABLE_DOCS_QUERY = """
+SELECT table_name AS name, 'table' AS kind, comment FROM duckdb_tables()
+UNION ALL
+SELECT view_name, 'view', comment FROM duckdb_views() WHERE NOT internal
+ORDER BY name
+""".strip()
 
 
 def _quote(text: str) -> str:
@@ -456,18 +500,35 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         ],
     )
     conn.execute(f"COMMENT ON TABLE metadata IS {_quote(METADATA_COMMENT)}")
-    for column, comment in {
+    metadata_columns = {
         "table_name": "Published table or view.",
+        "kind": "table or view.",
         "row_count": "Rows in this snapshot.",
         "source_table": "Warehouse table it was copied from (NULL for views).",
         "warehouse_rows": "Rows of the warehouse source when published (0 if it did not exist yet).",
         "published_at": "When this snapshot was built (local time).",
-    }.items():
+        "warehouse_path": "Warehouse file the snapshot was built from.",
+    }
+    for column, comment in metadata_columns.items():
         conn.execute(f"COMMENT ON COLUMN metadata.{column} IS {_quote(comment)}")
+    _require_comments(conn, {**{t.name: t.columns for t in TABLES}, "metadata": metadata_columns})
     conn.execute("COMMIT")
     for r in rows:
         r["published_at"] = published_at
     return rows
+
+
+def _require_comments(conn: duckdb.DuckDBPyConnection, documented: dict[str, dict[str, str]]) -> None:
+    """Every published column is documented: a new column without a comment fails the publish
+    (and the tests) instead of reaching analysts undocumented. (Checked from each relation's
+    columns: a duckdb_columns() scan costs 50 ms on duckdb 1.5.)"""
+    missing = []
+    for name, columns in documented.items():
+        actual = [d[0] for d in conn.execute(f"SELECT * FROM {name} LIMIT 0").description]
+        missing += [f"{name}.{c}" for c in actual if not columns.get(c)]
+    if missing:
+        raise RuntimeError(f"analytics columns without a COMMENT: {', '.join(missing)}; "
+                           f"add them to TABLES in {__name__}")
 
 
 def publish_analytics(
@@ -493,7 +554,7 @@ def publish_analytics(
     tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}"
     tmp_wal = tmp.with_name(tmp.name + ".wal")
     try:
-        conn = duckdb.connect(str(tmp))
+        conn = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
         try:
             rows = _build(conn, warehouse_path, wait_seconds)
             conn.execute("CHECKPOINT")

@@ -55,6 +55,12 @@ def check_warehouse(path: str | Path) -> None:
     except duckdb.Error as exc:
         if _is_lock_error(exc) or "different configuration" in str(exc):
             return
+        if "newer version of DuckDB" in str(exc):  # not damaged: written by e.g. duckdb 2.x
+            raise StateError(
+                f"warehouse {path} was written by a newer DuckDB than this install's "
+                f"duckdb {duckdb.__version__} ({one_line(exc).split('. ')[0]}): move it aside "
+                f"(mv {path} {path}.newer) and rerun to rebuild it from the source"
+            ) from exc
         raise _damaged(path, one_line(exc)) from exc
     try:
         conn.execute("SELECT count(*) FROM duckdb_columns()").fetchall()
