@@ -7,10 +7,11 @@ carries the project's `dagster.yaml`, so runs persist and the UI shows them.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from energy_platform.profile import DAGSTER_PG_ENV, dagster_pg_url, is_tracking_server, tracking_uri, write_instance_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -24,6 +25,8 @@ class Settings:
     dagster_home: Path
     xm_base_url: str = "https://servapibi.xm.com.co"
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
+    mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
+    dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
 
     @property
     def warehouse_path(self) -> Path:
@@ -39,7 +42,12 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_db_path}"
+        return self.mlflow_uri or f"sqlite:///{self.mlflow_db_path}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path | None:
+        """Where this client puts artifacts; None for a tracking server, whose own store is used."""
+        return None if is_tracking_server(self.mlflow_tracking_uri) else self.mlflow_artifacts
 
     @property
     def mlflow_artifacts(self) -> Path:
@@ -52,9 +60,7 @@ class Settings:
     def ensure_dirs(self) -> None:
         for path in (self.home, self.mlflow_artifacts, self.reports_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
-        target = self.dagster_home / "dagster.yaml"
-        if PROJECT_DAGSTER_YAML.exists() and not target.exists():
-            shutil.copyfile(PROJECT_DAGSTER_YAML, target)
+        write_instance_yaml(self.dagster_home / "dagster.yaml", PROJECT_DAGSTER_YAML, self.dagster_pg_url)
 
 
 def _price_floor(text: str) -> float | None:
@@ -78,6 +84,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
+        mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
+        dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
     )
 
 
