@@ -159,14 +159,17 @@ class MlflowServer:
                     raise TimeoutError(f"mlflow server did not answer within {seconds} s: {self.log.read_text()[-3000:]}")
                 time.sleep(1)
 
-    def stop(self) -> None:
-        """SIGTERM to the whole group (the server forks workers), SIGKILL if it lingers."""
+    def stop(self, grace: float = 10) -> None:
+        """SIGTERM to the whole group (the server forks workers), SIGKILL if it lingers.
+
+        uvicorn waits for idle keep-alive clients on SIGTERM; `grace` bounds that wait.
+        """
         if self.process is None or self.process.poll() is not None:
             return
         pgid = os.getpgid(self.process.pid)
         os.killpg(pgid, signal.SIGTERM)
         try:
-            self.process.wait(30)
+            self.process.wait(grace)
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.process.wait(10)

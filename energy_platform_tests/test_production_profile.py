@@ -1,0 +1,178 @@
+"""The production profile on real services: Dagster and MLflow on PostgreSQL, an MLflow tracking server.
+
+A PostgreSQL cluster from the system's packages on 127.0.0.1 (a free port, a temporary folder)
+and an `mlflow server` on it with `--artifacts-destination`; the platform reaches them through
+its settings only (`ENERGY_PLATFORM_DAGSTER_PG_URL`, `MLFLOW_TRACKING_URI`). Skipped only when
+PostgreSQL is not installed (`.ci/run` installs it). Every process started here is stopped and
+checked gone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import mlflow
+import psycopg2
+import pytest
+from mlflow import MlflowClient
+
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
+from energy_platform.local_services import MlflowServer, PostgresCluster, postgres_bindir
+from energy_platform.orchestration import run_job
+from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
+from energy_platform.settings import from_env
+from energy_platform.tracking import MODEL_NAME
+from energy_platform.warehouse.db import connect
+from energy_platform_tests.platform_env import make_env
+
+pytestmark = pytest.mark.skipif(
+    postgres_bindir() is None, reason="PostgreSQL is not installed (no initdb/pg_ctl); .ci/run installs Debian's postgresql"
+)
+
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 5, "n_members": 1}
+TRAIN_CONFIG = {"ops": {"forecaster_model": {"config": TINY}}}
+MONTHS = ("2024-01-01", "2024-10-01")  # data to 2024-10-31
+TARGET_DAY = "2024-11-02"
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def services():
+    """PostgreSQL (databases `dagster`, `mlflow`, `mlflow_server`) and a tracking server, stopped after."""
+    root = Path(tempfile.mkdtemp(prefix="ep-profile-"))  # not under pytest's 0700 tmp: postgres must enter it
+    root.chmod(0o711)
+    cluster = PostgresCluster(root / "pg", durable=False)
+    server, pg_pid = None, None
+    try:
+        cluster.start()
+        pg_pid = cluster.pid
+        urls = {db: cluster.create_database(db) for db in ("dagster", "mlflow", "mlflow_server")}
+        server = MlflowServer(urls["mlflow_server"], root / "served-artifacts", root / "mlflow-server.log").start()
+        yield {"cluster": cluster, "urls": urls, "server": server, "root": root}
+    finally:
+        if server is not None:
+            server.stop()
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        assert not _leftovers(pg_pid, server), "processes still running after the test"
+
+
+def _leftovers(pg_pid: int | None, server: MlflowServer | None, seconds: float = 15) -> list[str]:
+    """What is still running of the cluster and the server's process group (workers exit a moment late)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = [f"postgres {pg_pid}"] * _alive(pg_pid)
+        if server is not None and server.process is not None and _group_alive(server.process.pid):
+            left.append(f"mlflow server group {server.process.pid}")
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
+def _query(url: str, sql: str) -> list[tuple]:
+    dsn = url.replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetchall()
+
+
+def _pipeline(env, ingest: bool) -> None:
+    if ingest:
+        run_job(env.defs, INGEST_JOB, env.instance, partition_range=MONTHS)
+        run_job(env.defs, FEATURES_JOB, env.instance)
+    run_job(env.defs, TRAIN_JOB, env.instance, run_config=TRAIN_CONFIG)
+    run_job(env.defs, PREDICT_JOB, env.instance, partition_key=TARGET_DAY)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("profile_home")
+
+
+def test_a_profile_asked_for_is_never_a_silent_fallback(tmp_path, monkeypatch):
+    with pytest.raises(ProfileError, match="psycopg2"):
+        from_env({"MLFLOW_TRACKING_URI": "postgresql://u@127.0.0.1/db"})
+    with pytest.raises(ProfileError, match="not one the platform runs on"):
+        from_env({"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"})
+    with pytest.raises(ProfileError, match="psycopg2"):
+        from_env({DAGSTER_PG_ENV: "postgres://u@127.0.0.1/db"})
+    # a home whose instance was generated for PostgreSQL, opened without the variable
+    pg = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path), DAGSTER_PG_ENV: "postgresql+psycopg2://u@127.0.0.1:1/db"})
+    pg.ensure_dirs()
+    with pytest.raises(ProfileError, match=f"{DAGSTER_PG_ENV} is not set"):
+        from_env({"ENERGY_PLATFORM_HOME": str(tmp_path)}).ensure_dirs()
+
+
+def test_pipeline_on_dagster_and_mlflow_in_postgresql(services, home, monkeypatch):
+    urls = services["urls"]
+    monkeypatch.setenv(DAGSTER_PG_ENV, urls["dagster"])  # the generated dagster.yaml reads it
+    env = make_env(home, **{DAGSTER_PG_ENV: urls["dagster"], "MLFLOW_TRACKING_URI": urls["mlflow"]})
+    try:
+        assert type(env.instance.run_storage).__name__ == "PostgresRunStorage"
+        _pipeline(env, ingest=True)
+    finally:
+        env.instance.dispose()
+
+    runs = dict(_query(urls["dagster"], "SELECT status, count(*) FROM runs GROUP BY status"))
+    assert runs == {"SUCCESS": 4}, runs
+    (materialized,) = _query(urls["dagster"], "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")[0]
+    assert materialized >= 10 + 3  # ten monthly raw_prices partitions, features, model, champion, prediction
+    assert not list(env.settings.dagster_home.rglob("*.db")), "a SQLite store was made beside PostgreSQL"
+    assert not env.settings.mlflow_db_path.exists()
+
+    aliases = dict(_query(urls["mlflow"], f"SELECT alias, version FROM registered_model_aliases WHERE name = '{MODEL_NAME}'"))
+    assert {"champion", "challenger"} <= set(aliases), aliases
+    mlflow.set_tracking_uri(urls["mlflow"])
+    mlflow.set_registry_uri(urls["mlflow"])
+    assert mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion") is not None
+    with connect(env.warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0] == 24
+
+
+def test_tracking_server_keeps_the_artifacts_and_serves_the_champion(services, home, monkeypatch):
+    urls, server = services["urls"], services["server"]
+    server.wait(300)  # started with the module; it takes a minute under load
+    local_before = sorted(p for p in (home / "mlartifacts").rglob("*"))
+    monkeypatch.setenv(DAGSTER_PG_ENV, urls["dagster"])
+    env = make_env(home, **{DAGSTER_PG_ENV: urls["dagster"], "MLFLOW_TRACKING_URI": server.url})
+    try:
+        assert env.settings.mlflow_artifact_root is None
+        _pipeline(env, ingest=False)  # the warehouse of the previous test, a new registry behind the server
+    finally:
+        env.instance.dispose()
+
+    client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    experiment = client.get_experiment_by_name("day_ahead_price_forecaster")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:"), experiment.artifact_location
+    champion = client.get_model_version_by_alias(MODEL_NAME, "champion")
+    assert client.get_model_version_by_alias(MODEL_NAME, "challenger") is not None
+    served = services["root"] / "served-artifacts"
+    assert list(served.rglob("MLmodel")), "no model under the server's --artifacts-destination"
+    assert sorted(p for p in (home / "mlartifacts").rglob("*")) == local_before, "the client wrote artifacts locally"
+
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_registry_uri(server.url)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")  # downloaded over HTTP
+    assert model.metadata.run_id == champion.run_id
