@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from energy_platform.profile import DAGSTER_PG_ENV
+
 PG_SUPERUSER = "postgres"
 
 
@@ -186,27 +188,38 @@ class MlflowServer:
 
 
 # -- `make prod-up` / `make prod-down` --------------------------------------------------------
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(f"{url}/health", timeout=2)
+        return True
+    except OSError:
+        return False
+
+
 def _up(root: Path, port: int, mlflow_port: int) -> dict:
+    """Start what is not running yet (a second `up` reuses both); write the settings to source."""
     cluster = PostgresCluster(root / "postgres", port).start()
-    urls = {db: cluster.create_database(db) if not _exists(root, db) else cluster.url(db) for db in ("dagster", "mlflow")}
-    for db in urls:
-        (root / f".db-{db}").touch()
-    server = MlflowServer(urls["mlflow"], root / "mlartifacts", root / "mlflow-server.log", mlflow_port)
-    # detached from this command: `down` stops it by the pid written below
-    server.start().wait()
+    urls = {}
+    for db in ("dagster", "mlflow"):
+        marker = root / f".created-{db}"
+        urls[db] = cluster.url(db) if marker.exists() else cluster.create_database(db)
+        marker.touch()
+    previous = json.loads((root / "profile.json").read_text()) if (root / "profile.json").exists() else {}
+    server_url, server_pid = f"http://127.0.0.1:{mlflow_port}", previous.get("mlflow_server_pid")
+    if not _answers(server_url):
+        server = MlflowServer(urls["mlflow"], root / "mlartifacts", root / "mlflow-server.log", mlflow_port)
+        server.start().wait()  # detached (own session): `down` stops it by the pid written below
+        server_pid = server.process.pid
     profile = {
-        "ENERGY_PLATFORM_DAGSTER_PG_URL": urls["dagster"],
-        "MLFLOW_TRACKING_URI": server.url,
+        "ENERGY_PLATFORM_HOME": str(root / "home"),
+        DAGSTER_PG_ENV: urls["dagster"],
+        "MLFLOW_TRACKING_URI": server_url,
         "postgres_pid": cluster.pid,
-        "mlflow_server_pid": server.process.pid,
+        "mlflow_server_pid": server_pid,
     }
     (root / "profile.json").write_text(json.dumps(profile, indent=2))
     (root / "profile.env").write_text("".join(f"export {k}={v}\n" for k, v in profile.items() if k.isupper()))
     return profile
-
-
-def _exists(root: Path, db: str) -> bool:
-    return (root / f".db-{db}").exists()
 
 
 def _down(root: Path) -> None:
@@ -214,11 +227,10 @@ def _down(root: Path) -> None:
     pid = info.get("mlflow_server_pid")
     if pid:
         try:
-            os.killpg(pid, signal.SIGTERM)  # started with its own session: pgid == pid
+            os.killpg(pid, signal.SIGTERM)  # started in its own session: its group id is its pid
         except ProcessLookupError:
             pass
-    cluster = PostgresCluster(root / "postgres")
-    cluster.stop()
+    PostgresCluster(root / "postgres").stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     profile = _up(root, args.port, args.mlflow_port)
     print(f"PostgreSQL on 127.0.0.1:{args.port}, MLflow tracking server on {profile['MLFLOW_TRACKING_URI']}")
-    print(f"settings: source {root / 'profile.env'}")
+    print(f"settings: . {root / 'profile.env'}   (home {profile['ENERGY_PLATFORM_HOME']})")
     return 0
 
 

@@ -15,12 +15,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import dagster as dg
 import mlflow
 import psycopg2
 import pytest
 from mlflow import MlflowClient
 
-from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB, build_definitions
 from energy_platform.local_services import MlflowServer, PostgresCluster, postgres_bindir
 from energy_platform.orchestration import run_job
 from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
@@ -122,6 +123,18 @@ def test_a_profile_asked_for_is_never_a_silent_fallback(tmp_path, monkeypatch):
     pg.ensure_dirs()
     with pytest.raises(ProfileError, match=f"{DAGSTER_PG_ENV} is not set"):
         from_env({"ENERGY_PLATFORM_HOME": str(tmp_path)}).ensure_dirs()
+    # a run on an instance that is not the PostgreSQL one fails before any step
+    with pytest.raises(Exception) as failure:
+        run_job(build_definitions(pg), INGEST_JOB, dg.DagsterInstance.ephemeral(), partition_key="2024-01-01")
+    assert "stores runs in InMemoryRunStorage" in _causes(failure.value)
+
+
+def _causes(error: BaseException | None) -> str:
+    text = []
+    while error is not None:
+        text.append(str(error))
+        error = error.__cause__
+    return " | ".join(text)
 
 
 def test_pipeline_on_dagster_and_mlflow_in_postgresql(services, home, monkeypatch):
