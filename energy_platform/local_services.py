@@ -226,11 +226,24 @@ def _down(root: Path) -> None:
     info = json.loads((root / "profile.json").read_text()) if (root / "profile.json").exists() else {}
     pid = info.get("mlflow_server_pid")
     if pid:
-        try:
-            os.killpg(pid, signal.SIGTERM)  # started in its own session: its group id is its pid
-        except ProcessLookupError:
-            pass
+        _stop_group(pid)
     PostgresCluster(root / "postgres").stop()
+
+
+def _stop_group(pgid: int, grace: float = 15) -> None:
+    """SIGTERM the server's process group (its own session: group id = its pid), SIGKILL what lingers."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.3)
 
 
 def main(argv: list[str] | None = None) -> int:
