@@ -226,12 +226,15 @@ def _down(root: Path) -> None:
     info = json.loads((root / "profile.json").read_text()) if (root / "profile.json").exists() else {}
     pid = info.get("mlflow_server_pid")
     if pid:
-        _stop_group(pid)
+        stop_group(pid)
     PostgresCluster(root / "postgres").stop()
 
 
-def _stop_group(pgid: int, grace: float = 15) -> None:
-    """SIGTERM the server's process group (its own session: group id = its pid), SIGKILL what lingers."""
+def stop_group(pgid: int, grace: float = 15, process: subprocess.Popen | None = None) -> None:
+    """SIGTERM a process group (started in its own session: group id = leader's pid), SIGKILL what lingers.
+
+    `process`, the leader if it is our child, is reaped as we go: a zombie still counts as a member.
+    """
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
         try:
             os.killpg(pgid, sig)
@@ -239,6 +242,8 @@ def _stop_group(pgid: int, grace: float = 15) -> None:
             return
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
+            if process is not None:
+                process.poll()
             try:
                 os.killpg(pgid, 0)
             except ProcessLookupError:
