@@ -41,7 +41,7 @@ def postgres_bindir() -> Path | None:
     """Where initdb and pg_ctl are; None when PostgreSQL is not installed."""
     candidates = []
     if shutil.which("pg_config"):
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
         candidates.append(out.stdout.strip())
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     if shutil.which("initdb"):
@@ -68,7 +68,7 @@ class PostgresCluster:
         return (["runuser", "-u", PG_SUPERUSER, "--"] if self._as_postgres else []) + list(args)
 
     def _run(self, *args: str) -> None:
-        out = subprocess.run(self._cmd(*args), capture_output=True, text=True)
+        out = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False)
         if out.returncode:
             raise RuntimeError(f"{' '.join(args[:2])} failed ({out.returncode}): {out.stderr.strip() or out.stdout.strip()}"
                                + (f"\n{self.log.read_text()[-2000:]}" if self.log.exists() else ""))
@@ -79,7 +79,7 @@ class PostgresCluster:
         if self._as_postgres:
             shutil.chown(self.root, PG_SUPERUSER, PG_SUPERUSER)
             self.root.chmod(0o700)
-            if subprocess.run(self._cmd("test", "-w", str(self.root))).returncode:
+            if subprocess.run(self._cmd("test", "-w", str(self.root)), check=False).returncode:
                 raise PermissionError(f"user {PG_SUPERUSER} cannot reach {self.root}: choose a folder whose parents it may enter (e.g. under /tmp)")
         if self.running():
             return self
@@ -103,7 +103,7 @@ class PostgresCluster:
     def running(self) -> bool:
         if self.pid is None:
             return False
-        status = subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"), capture_output=True)
+        status = subprocess.run(self._cmd(str(self.bindir / "pg_ctl"), "-D", str(self.data), "status"), capture_output=True, check=False)
         return status.returncode == 0
 
     def create_database(self, name: str) -> str:

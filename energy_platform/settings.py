@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from energy_platform.profile import DAGSTER_PG_ENV, dagster_pg_url, is_tracking_server, tracking_uri, write_instance_yaml
+from energy_platform.profile import (
+    DAGSTER_PG_ENV,
+    dagster_pg_url,
+    is_tracking_server,
+    tracking_uri,
+    write_instance_yaml,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"

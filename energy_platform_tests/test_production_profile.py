@@ -27,7 +27,12 @@ import pytest
 from mlflow import MlflowClient
 
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB, build_definitions
-from energy_platform.local_services import MlflowServer, PostgresCluster, postgres_bindir, stop_group
+from energy_platform.local_services import (
+    MlflowServer,
+    PostgresCluster,
+    postgres_bindir,
+    stop_group,
+)
 from energy_platform.orchestration import run_job
 from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
 from energy_platform.settings import from_env
@@ -54,7 +59,7 @@ def _alive(pid: int | None) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return not Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
