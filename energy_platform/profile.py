@@ -77,6 +77,30 @@ def dagster_pg_url(env_value: str | None) -> str | None:
     return url
 
 
+WAREHOUSE_ENV = "ENERGY_PLATFORM_WAREHOUSE"
+DUCKLAKE_NEEDS = (
+    "a DuckLake warehouse is not supported yet: the ducklake extension ships wheels "
+    "(duckdb-extension-ducklake) only for duckdb 1.5.5 and this install pins another duckdb, and the "
+    "warehouse module takes file paths only; leave ENERGY_PLATFORM_WAREHOUSE unset or a DuckDB file path"
+)
+
+
+def warehouse_path(env_value: str | None) -> Path | None:
+    """`ENERGY_PLATFORM_WAREHOUSE` as a DuckDB file path; None: the home's default file.
+
+    A catalog (`ducklake:…`, `md:…`, any `scheme:`) is refused rather than read as a file name.
+    """
+    value = (env_value or "").strip()
+    if not value:
+        return None
+    if value.lower().startswith("ducklake:"):
+        raise ProfileError(f"{WAREHOUSE_ENV}={value.split(' ')[0]}…: {DUCKLAKE_NEEDS}")
+    head = value.split(":", 1)[0]
+    if ":" in value and len(head) > 1 and "/" not in head:
+        raise ProfileError(f"{WAREHOUSE_ENV}={head}:… is not a DuckDB file path; {DUCKLAKE_NEEDS}")
+    return Path(value).expanduser().resolve()
+
+
 def instance_yaml(project_yaml: str) -> str:
     """The project's instance settings (pools, run monitoring, retention) plus PostgreSQL storage.
 

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from energy_platform.profile import (
     DAGSTER_PG_ENV,
+    WAREHOUSE_ENV,
     dagster_pg_url,
     is_tracking_server,
     tracking_uri,
+    warehouse_path,
     write_instance_yaml,
 )
 
@@ -33,10 +35,11 @@ class Settings:
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
+    warehouse: Path | None = None  # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere; None: in the home
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        return self.warehouse or self.home / "warehouse.duckdb"
 
     @property
     def analytics_path(self) -> Path:
@@ -92,6 +95,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
+        warehouse=warehouse_path(env.get(WAREHOUSE_ENV)),
     )
 
 

@@ -159,6 +159,9 @@ def test_a_profile_asked_for_is_never_a_silent_fallback(tmp_path):
         from_env({"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"})
     with pytest.raises(ProfileError, match="psycopg2"):
         from_env({DAGSTER_PG_ENV: "postgres://u@127.0.0.1/db"})
+    with pytest.raises(ProfileError, match="duckdb 1.5.5"):  # never read as a file name
+        from_env({"ENERGY_PLATFORM_WAREHOUSE": "ducklake:postgres:dbname=lake host=127.0.0.1 user=postgres"})
+    assert from_env({"ENERGY_PLATFORM_WAREHOUSE": str(tmp_path / "w.duckdb")}).warehouse_path == tmp_path / "w.duckdb"
     # a home whose instance was generated for PostgreSQL, opened without the variable
     pg = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path), DAGSTER_PG_ENV: "postgresql+psycopg2://u@127.0.0.1:1/db"})
     pg.ensure_dirs()
