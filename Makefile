@@ -4,14 +4,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install demo test ui bench bench-forecaster dashboard clean
+.PHONY: install demo test ui bench bench-forecaster dashboard clean prod-up prod-demo prod-ui prod-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,production]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -36,6 +36,24 @@ bench: install
 
 bench-forecaster: install
 	$(PY) -W ignore bench/bench_forecaster.py
+
+# The production profile on this machine (README "Running beyond one machine"): PostgreSQL from
+# the system's packages and an MLflow tracking server, both on 127.0.0.1, and a home of its own.
+PROD_DIR ?= .energy_platform/prod
+PROD_PG_PORT ?= 55432
+PROD_MLFLOW_PORT ?= 5000
+
+prod-up: install
+	$(PY) -m energy_platform.local_services up $(PROD_DIR) --port $(PROD_PG_PORT) --mlflow-port $(PROD_MLFLOW_PORT)
+
+prod-demo: prod-up
+	. $(PROD_DIR)/profile.env && $(VENV)/bin/energy-platform demo
+
+prod-ui: prod-up
+	. $(PROD_DIR)/profile.env && $(VENV)/bin/energy-platform ui
+
+prod-down:
+	$(PY) -m energy_platform.local_services down $(PROD_DIR)
 
 clean:
 	rm -rf .energy_platform

@@ -8,6 +8,7 @@ import polars as pl
 
 from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
 from energy_platform.orchestration import run_job
+from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
 from energy_platform.warehouse.db import connect
 
@@ -96,8 +97,9 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print(f"raw.prices_hourly: {rows:,} rows, {first}..{last}")
     print(f"state:             {settings.home}")
     print(f"  warehouse:       {settings.warehouse_path}")
-    print(f"  mlflow:          {settings.mlflow_tracking_uri}  (mlflow ui --backend-store-uri {settings.mlflow_tracking_uri})")
-    print(f"  dagster runs:    {settings.dagster_home}")
+    uri = redacted(settings.mlflow_tracking_uri)
+    print(f"  mlflow:          {uri}  " + ("(its UI)" if settings.mlflow_artifact_root is None else f"(mlflow ui --backend-store-uri {uri})"))
+    print(f"  dagster runs:    {settings.dagster_home}" + (f" (in {redacted(settings.dagster_pg_url)})" if settings.dagster_pg_url else ""))
     print(f"  analysts:        {settings.analytics_path}  (duckdb -readonly {settings.analytics_path})")
     print("next:              make ui         (Dagster UI on http://127.0.0.1:3000)")
     print("                   make dashboard  (Streamlit on http://127.0.0.1:8501)")

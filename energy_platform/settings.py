@@ -7,10 +7,19 @@ carries the project's `dagster.yaml`, so runs persist and the UI shows them.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from energy_platform.profile import (
+    DAGSTER_PG_ENV,
+    WAREHOUSE_ENV,
+    dagster_pg_url,
+    is_tracking_server,
+    tracking_uri,
+    warehouse_path,
+    write_instance_yaml,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
@@ -26,10 +35,13 @@ class Settings:
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
     oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
+    mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
+    dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
+    warehouse: Path | None = None  # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere; None: in the home
 
     @property
     def warehouse_path(self) -> Path:
-        return self.home / "warehouse.duckdb"
+        return self.warehouse or self.home / "warehouse.duckdb"
 
     @property
     def analytics_path(self) -> Path:
@@ -41,7 +53,12 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.mlflow_db_path}"
+        return self.mlflow_uri or f"sqlite:///{self.mlflow_db_path}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path | None:
+        """Where this client puts artifacts; None for a tracking server, whose own store is used."""
+        return None if is_tracking_server(self.mlflow_tracking_uri) else self.mlflow_artifacts
 
     @property
     def mlflow_artifacts(self) -> Path:
@@ -54,9 +71,7 @@ class Settings:
     def ensure_dirs(self) -> None:
         for path in (self.home, self.mlflow_artifacts, self.reports_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
-        target = self.dagster_home / "dagster.yaml"
-        if PROJECT_DAGSTER_YAML.exists() and not target.exists():
-            shutil.copyfile(PROJECT_DAGSTER_YAML, target)
+        write_instance_yaml(self.dagster_home / "dagster.yaml", PROJECT_DAGSTER_YAML, self.dagster_pg_url)
 
 
 def _price_floor(text: str) -> float | None:
@@ -82,6 +97,9 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
+        mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
+        dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
+        warehouse=warehouse_path(env.get(WAREHOUSE_ENV)),
     )
 
 

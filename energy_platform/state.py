@@ -21,4 +21,4 @@ def check_state(warehouse: str | Path, tracking_uri: str | None = None, artifact
 
 
 def check_home(settings: Settings) -> None:
-    check_state(settings.warehouse_path, settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+    check_state(settings.warehouse_path, settings.mlflow_tracking_uri, settings.mlflow_artifact_root)

@@ -16,3 +16,11 @@ def fake_xm():
     """
     with FakeXm() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_mlflow_uri(monkeypatch):
+    """Each test starts without `MLFLOW_TRACKING_URI`: the settings honour it, and MLflow exports it
+    on every `mlflow.set_tracking_uri`, so one test's backend would leak into the next test's homes
+    and the CLIs it spawns with `os.environ`."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

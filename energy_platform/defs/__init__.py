@@ -43,7 +43,8 @@ PUBLISH_JOB = "publish_analytics"
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     h, live = settings.horizon_days, settings.source == "xm"
-    registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts),
+    artifact_root = str(settings.mlflow_artifact_root) if settings.mlflow_artifact_root else None  # None: a tracking server's store
+    registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
                                 price_floor=settings.price_floor)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     features = build_features_asset(raw_prices, h)
@@ -92,7 +93,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources={
             "warehouse": WarehouseResource(
                 path=str(settings.warehouse_path), tracking_uri=settings.mlflow_tracking_uri,
-                artifact_root=str(settings.mlflow_artifacts),
+                artifact_root=artifact_root, dagster_pg_url=settings.dagster_pg_url,
             ),
             "source": SourceResource(
                 spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor,

@@ -25,10 +25,14 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     tracking_uri: str | None = None
     artifact_root: str | None = None
+    dagster_pg_url: str | None = None  # set: the run's instance must be the PostgreSQL one (no silent SQLite)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from energy_platform.profile import check_instance
         from energy_platform.state import check_state
 
+        if context.instance is not None:
+            check_instance(context.instance, self.dagster_pg_url)
         check_state(self.path, self.tracking_uri, self.artifact_root)
 
 
@@ -59,7 +63,7 @@ class RegistryResource(dg.ConfigurableResource):
     """The model registry (MLflow): the one way assets and sensors reach versions and aliases."""
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str | None = None  # None: a tracking server keeps the artifacts
     price_floor: float | None = 0.0  # the market's lowest possible price; None for markets without one
 
     def get(self) -> ModelRegistry:

@@ -27,6 +27,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from energy_platform.errors import StateError
+from energy_platform.profile import is_tracking_server
 from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT
 from energy_platform.tracking.comparison import fresh_days
@@ -54,7 +55,7 @@ class ModelRegistry:
     def client(self) -> MlflowClient:
         """The client, after the backend answered (created once); a dead backend is named."""
         if self._client is None:
-            if self.artifact_root is not None:
+            if self.artifact_root is not None or is_tracking_server(self.tracking_uri):
                 prepare_tracking(self.tracking_uri, self.artifact_root, EXPERIMENT_NAME)
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.tracking_uri)

@@ -1,4 +1,7 @@
-"""MLflow state in ENERGY_PLATFORM_HOME: a SQLite backend and a local artifact root.
+"""MLflow state: by default a SQLite backend and a local artifact root in ENERGY_PLATFORM_HOME.
+
+`MLFLOW_TRACKING_URI` may name PostgreSQL or a tracking server instead (energy_platform.profile);
+the file checks below then do not apply.
 
 The database is created once, here, before anything uses it concurrently (MLflow's schema
 migration is not safe to race), and the experiment is created with an explicit artifact
@@ -64,19 +67,22 @@ def check_tracking(tracking_uri: str, artifact_root: Path | None = None) -> None
         relocate_artifacts(db_path, artifact_root)
 
 
-def prepare_tracking(tracking_uri: str, artifact_root: Path, experiment: str = EXPERIMENT_NAME) -> str:
-    """Create the backend and the experiment if needed; point mlflow at them; return the experiment id."""
+def prepare_tracking(tracking_uri: str, artifact_root: Path | None, experiment: str = EXPERIMENT_NAME) -> str:
+    """Create the backend and the experiment if needed; point mlflow at them; return the experiment id.
+
+    `artifact_root` None (a tracking server): the experiment gets no client-side location, so the
+    server's `--artifacts-destination` stores the artifacts and clients read them over HTTP.
+    """
     check_tracking(tracking_uri, artifact_root)
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        artifact_root.mkdir(parents=True, exist_ok=True)
+        location = None
+        if artifact_root is not None:
+            artifact_root.mkdir(parents=True, exist_ok=True)
+            location = artifact_root.resolve().as_uri()
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         found = client.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id
-            if found
-            else client.create_experiment(experiment, artifact_location=artifact_root.resolve().as_uri())
-        )
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=location)
     except Exception as exc:  # MLflow wraps SQLAlchemy errors in several types
         raise TrackingUnavailableError(f"MLflow backend {tracking_uri} is unavailable: {one_line(exc)}") from exc
     mlflow.set_registry_uri(tracking_uri)

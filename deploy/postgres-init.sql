@@ -1,0 +1,2 @@
+-- UNTESTED (docker-compose.yml): the MLflow database beside Dagster's.
+CREATE DATABASE mlflow;
