@@ -9,6 +9,8 @@ import pytest
 
 from energy_platform.defs import INGEST_JOB, PREDICT_JOB
 from energy_platform.orchestration import run_job
+from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
+from energy_platform.tracking.registry import CHAMPION
 from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
 
@@ -69,26 +71,30 @@ def test_no_retraining_while_the_champion_is_too_recent_to_be_compared_with(env)
     """A weekly retraining just promoted a champion: a sensor run now could only be refused by the gate."""
     assert _price_drift(run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-06-01")).severity == dg.AssetCheckSeverity.ERROR
     fresh = json.dumps({"seen": 0, "last_request_day": None})  # no request of the sensor's own in the way
-    # The registry's mirror: champion v3 trained to 2024-12-24, data to 12-31. With H = 2 the gate
-    # could compare on target days 12-27..12-31 only (their cutoff is after 12-24): 5 < 7.
-    with connect(env.warehouse) as conn:
-        conn.execute("INSERT INTO ml.model_versions (version, mlflow_run_id, registered_at, train_end, aliases) "
-                     "VALUES ('3', 'run-3', now(), DATE '2024-12-24', 'champion')")
+    # A champion in the registry (the sensor reads it there) trained to 2024-12-24, data to 12-31.
+    # With H = 2 the gate could compare on target days 12-27..12-31 only (cutoff after 12-24): 5 < 7.
+    reg = env.defs.resources["registry"].get()
+    client = reg.client
+    if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
+        client.create_registered_model(MODEL_NAME)
+    run = client.create_run(client.get_experiment_by_name(EXPERIMENT_NAME).experiment_id)
+    version = client.create_model_version(MODEL_NAME, f"{run.info.artifact_uri}/model", run_id=run.info.run_id,
+                                          tags={"kind": "model", "data_end": "2024-12-24"}).version
+    reg.set_alias(CHAMPION, str(version))
     try:
         held = _tick(env, fresh)
         assert not held.run_requests
-        assert "champion v3 was trained on data to 2024-12-24: only 5 day(s)" in held.skip_message
-        with connect(env.warehouse) as conn:  # two days older: 7 days to compare on
-            conn.execute("UPDATE ml.model_versions SET train_end = DATE '2024-12-22' WHERE version = '3'")
+        assert f"champion v{version} was trained on data to 2024-12-24: only 5 day(s)" in held.skip_message
+        client.set_model_version_tag(MODEL_NAME, version, "data_end", "2024-12-22")  # two days older: 7 days
         assert len(_tick(env, fresh).run_requests) == 1
     finally:
-        with connect(env.warehouse) as conn:
-            conn.execute("DELETE FROM ml.model_versions WHERE version = '3'")
+        client.delete_registered_model_alias(MODEL_NAME, CHAMPION)
+        client.delete_model_version(MODEL_NAME, version)
 
 
 def test_a_failed_run_is_recorded_as_an_alert(env):
-    with pytest.raises(dg.Failure):
-        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")  # no champion yet
+    with pytest.raises(Exception, match="cannot forecast 2024-01-05"):  # its history starts before the stored prices
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-01-05")
     run = env.instance.get_runs(filters=dg.RunsFilter(job_name=PREDICT_JOB, statuses=[dg.DagsterRunStatus.FAILURE]))[0]
     failure = next(e for e in env.instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE")
     sensor = env.defs.resolve_sensor_def("record_run_failures")
