@@ -124,3 +124,132 @@ def test_a_publish_killed_at_the_swap_leaves_the_old_file_and_no_temp_file_that_
     after = _consistent_snapshot(analytics)
     assert after[1] == before[1] + 1 and summary["tables"]["alerts"] == after[1]
     assert _temp_files(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A training killed between registering its version and moving an alias
+# ---------------------------------------------------------------------------------------------
+
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False}
+TTL = 3.0  # lease of the victims' runs, so the rerun reaps them quickly
+
+TRAIN_VICTIM = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import dagster as dg
+    from mlflow import MlflowClient
+    from energy_platform.defs import TRAIN_JOB, build_definitions
+    from energy_platform.orchestration import run_job
+    from energy_platform.settings import from_env
+    from energy_platform.tracking.registry import CHALLENGER, ModelRegistry
+
+    home, point, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+
+    def die(where):
+        print(where, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if point == "registered":  # mlflow.register_model returned; the challenger alias is not set
+        set_alias = MlflowClient.set_registered_model_alias
+        def wrapped(self, name, alias, version):
+            if alias == CHALLENGER:
+                die(f"v{version}")
+            return set_alias(self, name, alias, version)
+        MlflowClient.set_registered_model_alias = wrapped
+    else:  # "gated": the gate's decision is tagged on the challenger; no alias has moved
+        tag_version = ModelRegistry.tag_version
+        def wrapped(self, version, tags):
+            tag_version(self, version, tags)
+            if "gate_decision" in tags and tags.get("gate_champion_version"):
+                die(f"v{version}")
+        ModelRegistry.tag_version = wrapped
+    settings = from_env({"ENERGY_PLATFORM_HOME": home})
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    run_job(build_definitions(settings), TRAIN_JOB, instance, run_config={"ops": {"forecaster_model": {"config": config}}})
+    print("not killed", flush=True)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def serving_home(tmp_path_factory) -> Path:
+    """Prices to 2024-11-30, the feature store, and the persistence baseline serving two days."""
+    from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB
+    from energy_platform.orchestration import run_job
+    from energy_platform_tests.platform_env import make_env
+
+    home = tmp_path_factory.mktemp("serving") / "home"
+    env = make_env(home)
+    source = {"resources": {"source": {"config": {"spec": "sample", "as_of": "2024-11-30"}}}}
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2024-01-01", "2024-11-01"), run_config=source)
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    run_job(env.defs, PREDICT_JOB, env.instance, partition_range=("2024-12-01", "2024-12-02"))
+    return home
+
+
+def _mirror_agrees_with_registry(env):
+    """`ml.model_versions` holds exactly the registry's versions, aliases and gate decisions."""
+    from energy_platform.tracking.registry import ModelRegistry
+
+    registry = ModelRegistry(env.settings.mlflow_tracking_uri, env.settings.mlflow_artifacts)
+    cards = {c.version: (set(c.aliases), c.gate_decision, c.kind) for c in registry.cards()}
+    with connect(env.warehouse, read_only=True) as conn:
+        rows = conn.execute("SELECT version, aliases, gate_decision, kind FROM ml.model_versions").fetchall()
+    assert {v: ({a for a in (aliases or "").split(",") if a}, g, k) for v, aliases, g, k in rows} == cards
+    return registry
+
+
+def _served_by_the_champion(env, registry, days: list[str]) -> None:
+    """Every day has the champion's 24 hours, and no (day, hour, version) twice."""
+    champion = registry.champion().version
+    with connect(env.warehouse, read_only=True) as conn:
+        rows, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT (target_date, hour, model_version)) FROM ml.predictions").fetchone()
+        served = conn.execute(
+            "SELECT target_date::VARCHAR, count(*) FROM ml.predictions WHERE model_version = ? GROUP BY ALL", [champion]).fetchall()
+    assert rows == distinct
+    assert {d: 24 for d in days}.items() <= dict(served).items(), served
+
+
+@pytest.mark.parametrize("point", ["registered", "gated"])
+def test_a_training_killed_before_an_alias_move_then_rerun(serving_home, tmp_path, monkeypatch, point):
+    """`registered`: killed after its version is registered, before the challenger alias (the
+    version is left without alias or decision). `gated`: killed after the gate tagged its decision,
+    before the champion alias could move. Either way the baseline keeps serving, and the next
+    runs (a training with its gate, or a prediction) leave registry and mirror equal."""
+    import json
+
+    from energy_platform.defs import PREDICT_JOB, TRAIN_JOB
+    from energy_platform.orchestration import LEASE_ENV, run_job
+    from energy_platform_tests.platform_env import make_env
+
+    home = tmp_path / "home"
+    shutil.copytree(serving_home, home)  # relocated on start (the home is copied whole)
+    monkeypatch.setenv(LEASE_ENV, str(TTL))
+    before = make_env(home)
+    champion = _mirror_agrees_with_registry(before).champion().version
+    killed = _run_victim(TRAIN_VICTIM, [str(home), point, json.dumps(TINY)], "before-restart",
+                         env={LEASE_ENV: str(TTL)}, timeout=420).split()[-1]
+    env = make_env(home)
+    (dead,) = env.instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+    from energy_platform.tracking.registry import ModelRegistry
+
+    registry = ModelRegistry(env.settings.mlflow_tracking_uri, env.settings.mlflow_artifacts)
+    card = registry.card(killed.removeprefix("v"))
+    assert registry.champion().version == champion  # nothing half-moved: the old champion serves
+    if point == "registered":
+        assert card.aliases == () and card.gate_decision is None
+    else:
+        assert card.aliases == ("challenger",) and card.gate_decision in ("promoted", "refused")
+    time.sleep(TTL + 0.5)  # the dead run's lease expires
+
+    if point == "registered":  # the operator reruns what was killed
+        result = run_job(env.defs, TRAIN_JOB, env.instance, run_config={"ops": {"forecaster_model": {"config": TINY}}})
+        assert result.success
+        orphan = registry.client.get_run(card.run_id)
+        assert orphan.info.status == "KILLED"  # ended by the next training's start
+    result = run_job(env.defs, PREDICT_JOB, env.instance, partition_range=("2024-12-01", "2024-12-02"))  # again
+    assert result.success
+    assert env.instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE  # reaped by its lease
+    registry = _mirror_agrees_with_registry(env)
+    _served_by_the_champion(env, registry, ["2024-12-01", "2024-12-02"])
