@@ -53,7 +53,7 @@ def _command(code: str, args: list[str], hostname: str, pid: int | None = None) 
 def _run_victim(code: str, args: list[str], hostname: str, *, pid: int | None = None, env: dict | None = None,
                 timeout: float = 300) -> str:
     """Run a victim to its self-inflicted SIGKILL; return what it printed before dying."""
-    done = subprocess.run(_command(code, args, hostname, pid), capture_output=True, text=True, timeout=timeout,
+    done = subprocess.run(_command(code, args, hostname, pid), check=False, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     assert done.returncode in KILLED, (done.returncode, done.stdout[-2000:], done.stderr[-3000:])
     return done.stdout
@@ -315,3 +315,43 @@ def test_two_pipelines_at_once_on_one_fresh_home(tmp_path):
     ingests = [r for r in instance.get_run_records() if r.dagster_run.job_name == "ingest_prices"]
     if all(code == 0 for code, _, _ in outcomes):  # they did run at the same time, taking turns on the pool
         assert len(ingests) == 2 and max(r.start_time for r in ingests) < min(r.end_time for r in ingests)
+
+
+# ---------------------------------------------------------------------------------------------
+# A start killed while MLflow builds its database
+# ---------------------------------------------------------------------------------------------
+
+MLFLOW_VICTIM = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    import sqlalchemy
+    from sqlalchemy import event
+
+    statements = [0]
+
+    @event.listens_for(sqlalchemy.engine.Engine, "after_cursor_execute")
+    def count(*args):
+        statements[0] += 1
+        if statements[0] == 800:  # about half of MLflow's ~1,700 schema statements
+            print("killed", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    from energy_platform.tracking.setup import prepare_tracking
+    prepare_tracking(f"sqlite:///{sys.argv[1]}/mlflow.db", Path(sys.argv[1]) / "mlartifacts")
+    """
+)
+
+
+def test_a_start_killed_while_mlflow_builds_its_database_then_rerun(tmp_path):
+    """Found by bench_faults.py: a kill in the middle of MLflow's migrations left a half-built
+    `mlflow.db` that every later run refused. Now nothing appears under the real name until
+    the schema is whole, and the next start builds it afresh."""
+    from energy_platform.tracking.registry import ModelRegistry
+
+    assert _run_victim(MLFLOW_VICTIM, [str(tmp_path)], "before-restart", timeout=180).strip() == "killed"
+    assert not (tmp_path / "mlflow.db").exists()
+    assert [p.name for p in tmp_path.glob("mlflow.db.creating-*") if not p.name.endswith("-journal")]  # the dead creation
+    registry = ModelRegistry(f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "mlartifacts")
+    assert registry.cards() == []  # the backend answers
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["mlflow.db"]
