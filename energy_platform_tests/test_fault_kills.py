@@ -8,7 +8,8 @@ process holds outside it (a pid reused after a restart). Every subprocess has a 
 Covered here: a training killed after registering its version and before the challenger alias,
 and one killed inside the gate before the champion alias moves (registry and `ml.model_versions`
 must agree after the next run, and predictions must be served); the analytics publish killed
-between its finished temp file and the atomic replace; two pipelines at once on one home.
+between its finished temp file and the atomic replace; a start killed while MLflow builds its
+database; two pipelines at once on one home.
 Killed backfills, the lease and the kill between `previous` and `champion` are in
 test_ingestion_assets.py, test_run_lease.py and test_registry_gate.py.
 """
