@@ -262,12 +262,15 @@ def test_a_training_killed_before_an_alias_move_then_rerun(serving_home, tmp_pat
 
 PIPELINE = textwrap.dedent(
     """
-    import sys
+    import os, sys, time
     import dagster as dg
     from energy_platform.defs import FEATURES_JOB, INGEST_JOB, build_definitions
     from energy_platform.orchestration import run_job
     from energy_platform.settings import from_env
 
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[4]):  # both start on the fresh home at the same moment
+        time.sleep(0.01)
     settings = from_env({"ENERGY_PLATFORM_HOME": sys.argv[1]})
     settings.ensure_dirs()
     instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
@@ -281,16 +284,22 @@ PIPELINE = textwrap.dedent(
 def test_two_pipelines_at_once_on_one_fresh_home(tmp_path):
     """Like two `energy-platform demo` started together (its ingest and features steps on three
     months, the whole demo being minutes of training): both finish, or one fails with a clear
-    error; nothing is stored twice; neither waits for ever."""
+    error; nothing is stored twice; neither waits for ever. Both touch the fresh home at the same
+    moment: they raced on creating the Dagster instance's tables (one died on
+    "UNIQUE constraint failed: alembic_version")."""
     home = tmp_path / "home"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ENERGY_PLATFORM_RUN_LEASE_SECONDS": "10"}
     env.pop("DAGSTER_HOME", None)
-    started = time.monotonic()
-    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", PIPELINE, str(home), "2024-01-01", "2024-03-01"],
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-W", "ignore", "-c", PIPELINE, str(home), "2024-01-01", "2024-03-01", str(go)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
              for _ in range(2)]
     outcomes = []
     try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.poll() is not None else ""
+        started = time.monotonic()
+        go.touch()
         for proc in procs:
             out, err = proc.communicate(timeout=420)
             outcomes.append((proc.returncode, out, err))
