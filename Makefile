@@ -33,6 +33,7 @@ bench: install
 	$(PY) -W ignore bench/bench_lifecycle.py
 	$(PY) -W ignore bench/bench_monitoring.py
 	$(PY) -W ignore bench/bench_analytics.py
+	$(PY) -W ignore bench/bench_faults.py
 
 bench-forecaster: install
 	$(PY) -W ignore bench/bench_forecaster.py

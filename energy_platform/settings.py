@@ -72,6 +72,30 @@ class Settings:
         for path in (self.home, self.mlflow_artifacts, self.reports_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
         write_instance_yaml(self.dagster_home / "dagster.yaml", PROJECT_DAGSTER_YAML, self.dagster_pg_url)
+        self._ensure_instance()
+
+    def _ensure_instance(self) -> None:
+        """Create the Dagster instance's storage once, holding an `flock` of DAGSTER_HOME.
+
+        Two processes starting on a fresh home (two `demo`s) both created its SQLite tables, and
+        one died with "UNIQUE constraint failed: alembic_version". Later starts skip this.
+        """
+        ready = self.dagster_home / ".instance-created"
+        if ready.exists():
+            return
+        import fcntl
+
+        fd = os.open(self.dagster_home, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if not ready.exists():
+                import dagster as dg
+
+                with dg.DagsterInstance.from_config(str(self.dagster_home)):
+                    pass
+                ready.touch()
+        finally:
+            os.close(fd)
 
 
 def _price_floor(text: str) -> float | None:

@@ -6,11 +6,20 @@ the file checks below then do not apply.
 The database is created once, here, before anything uses it concurrently (MLflow's schema
 migration is not safe to race), and the experiment is created with an explicit artifact
 location: left to itself MLflow would put artifacts under the current directory.
+
+A new database is built under a temporary name and linked into place only when its schema is
+complete: a process killed during MLflow's ~1,700 migration statements used to leave an
+`mlflow.db` at a half-applied schema that every later start refused ("out-of-date database
+schema"). A killed creation now leaves only its temporary file, removed by the next creation
+(it holds an `flock` on it while alive, which the kernel drops when it dies).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -67,6 +76,62 @@ def check_tracking(tracking_uri: str, artifact_root: Path | None = None) -> None
         relocate_artifacts(db_path, artifact_root)
 
 
+CREATING = ".creating-"  # mlflow.db.creating-<hex>: a database being built
+
+
+def _remove_dead_creations(db_path: Path) -> None:
+    """Remove temporary databases whose creator died (nobody holds their lock), with SQLite's
+    journal files; a journal whose database is gone goes too."""
+    sidecars = ("-journal", "-wal", "-shm")
+    for entry in db_path.parent.glob(f"{db_path.name}{CREATING}*"):
+        if entry.name.endswith(sidecars):
+            if not entry.with_name(entry.name.rsplit("-", 1)[0]).exists():
+                entry.unlink(missing_ok=True)
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its creator is alive
+        else:
+            for sidecar in sidecars:
+                entry.with_name(entry.name + sidecar).unlink(missing_ok=True)
+            entry.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def create_tracking_db(db_path: Path) -> None:
+    """Build MLflow's schema in a temporary file, then link it to `db_path` whole (no clobber:
+    a database a concurrent start linked first wins, and is used)."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_dead_creations(db_path)
+    if db_path.exists() and db_path.stat().st_size == 0:
+        db_path.unlink()  # an empty file (touched by hand): built whole like a missing one
+    tmp = db_path.with_name(f"{db_path.name}{CREATING}{uuid.uuid4().hex[:12]}")
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)  # SQLite takes an empty file as a new database
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        engine = sqlalchemy.create_engine(f"sqlite:///{tmp}")
+        try:
+            _initialize_tables(engine)
+        finally:
+            engine.dispose()
+        try:
+            os.link(tmp, db_path)
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+        os.close(fd)
+
+
 def prepare_tracking(tracking_uri: str, artifact_root: Path | None, experiment: str = EXPERIMENT_NAME) -> str:
     """Create the backend and the experiment if needed; point mlflow at them; return the experiment id.
 
@@ -74,6 +139,12 @@ def prepare_tracking(tracking_uri: str, artifact_root: Path | None, experiment: 
     server's `--artifacts-destination` stores the artifacts and clients read them over HTTP.
     """
     check_tracking(tracking_uri, artifact_root)
+    db_path = sqlite_path(tracking_uri)
+    try:
+        if db_path is not None and (not db_path.exists() or db_path.stat().st_size == 0):
+            create_tracking_db(db_path)
+    except Exception as exc:
+        raise TrackingUnavailableError(f"MLflow backend {tracking_uri} could not be created: {one_line(exc)}") from exc
     mlflow.set_tracking_uri(tracking_uri)
     try:
         location = None

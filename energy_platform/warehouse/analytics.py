@@ -8,7 +8,9 @@ joins, `COMMENT ON` for every table and every column), closes it, and `os.replac
 reading the old snapshot (its inode stays alive until it closes), the next open sees the new
 one, and nobody ever sees a half-written file. A publish that fails or is killed leaves the
 previous file untouched; its temporary file is removed (on failure at once, after a kill by the
-next publish).
+next publish). Publishes into one folder take turns on an exclusive `flock` of that folder,
+which the kernel drops when its holder dies: a temp file found while holding it is a dead
+publisher's, whatever pid its name carries (after a restart a pid is often someone else's).
 
 The table and view names below, and their documented columns, are a public API
 (README, "For analysts"). A fresh warehouse (no file, or tables not written yet) publishes the same
@@ -17,10 +19,13 @@ tables, empty.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -387,23 +392,42 @@ def _source_tables() -> list[str]:
     return sorted({t.source for t in TABLES if t.source} | {"ml.champion_history"})
 
 
+class PublishBusyError(RuntimeError):
+    """Another publish into the same folder held it for longer than we were willing to wait."""
+
+
+@contextmanager
+def _publishing(directory: Path, wait_seconds: float) -> Iterator[None]:
+    """Hold the folder's publish lock (an exclusive `flock`) for the whole publish.
+
+    Liveness by lock, not by pid: the kernel releases a killed holder's lock, while a pid in a
+    temp file's name may, after a restart or in another PID namespace, belong to a live process
+    (even a thread of this one), which kept dead publishers' files for ever.
+    """
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise PublishBusyError(
+                        f"another publish into {directory} has held it for more than {wait_seconds:.0f} s"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _cleanup_stale(directory: Path, target_name: str) -> None:
-    """Remove temp files of publishes that were killed (their process is gone)."""
+    """Remove temp files of killed publishes; called holding the folder's lock, so all are dead."""
     pattern = re.compile(rf"^{re.escape(TMP_PREFIX)}(\d+)-[0-9a-f]+-{re.escape(target_name)}(\.wal)?$")
     for entry in directory.iterdir():
-        match = pattern.match(entry.name)
-        if not match:
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid():
-            try:
-                os.kill(pid, 0)
-                continue  # that publisher is still running
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                continue
-        entry.unlink(missing_ok=True)
+        if pattern.match(entry.name):
+            entry.unlink(missing_ok=True)
 
 
 def _attach_sources(
@@ -542,7 +566,8 @@ def publish_analytics(
 
     Returns summary metadata: `tables` ({name: row count}), `warehouse_rows` ({name: rows of
     the warehouse source}), `published_at`, `seconds`, `path`, `bytes`. Raises
-    `WarehouseLockedError` if a writer holds the warehouse longer than `wait_seconds`; on any
+    `WarehouseLockedError` if a writer holds the warehouse longer than `wait_seconds`
+    (`PublishBusyError` if another publish into the folder does); on any
     failure the previous analytics file is left as it was and the temp file is removed.
     `_fail_after_build` is a test hook: raise just before the swap.
     """
@@ -550,32 +575,33 @@ def publish_analytics(
     warehouse_path = Path(warehouse_path).resolve()
     target = Path(analytics_path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    _cleanup_stale(target.parent, target.name)
-    tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}"
-    tmp_wal = tmp.with_name(tmp.name + ".wal")
-    try:
-        conn = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+    with _publishing(target.parent, wait_seconds):
+        _cleanup_stale(target.parent, target.name)
+        tmp = target.parent / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}-{target.name}"
+        tmp_wal = tmp.with_name(tmp.name + ".wal")
         try:
-            rows = _build(conn, warehouse_path, wait_seconds)
-            conn.execute("CHECKPOINT")
-        finally:
-            conn.close()
-        if tmp_wal.exists():  # a clean close checkpoints; a leftover WAL means it did not
-            raise RuntimeError(f"DuckDB left {tmp_wal} behind; refusing to publish a partial file")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        if _fail_after_build:
-            raise RuntimeError("publish interrupted before the swap (test hook)")
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        tmp_wal.unlink(missing_ok=True)
-        raise
+            conn = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
+            try:
+                rows = _build(conn, warehouse_path, wait_seconds)
+                conn.execute("CHECKPOINT")
+            finally:
+                conn.close()
+            if tmp_wal.exists():  # a clean close checkpoints; a leftover WAL means it did not
+                raise RuntimeError(f"DuckDB left {tmp_wal} behind; refusing to publish a partial file")
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            if _fail_after_build:
+                raise RuntimeError("publish interrupted before the swap (test hook)")
+            os.replace(tmp, target)
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            tmp_wal.unlink(missing_ok=True)
+            raise
     return {
         "path": str(target),
         "tables": {r["table_name"]: r["row_count"] for r in rows},
