@@ -72,7 +72,8 @@ class Settings:
         for path in (self.home, self.mlflow_artifacts, self.reports_dir, self.dagster_home):
             path.mkdir(parents=True, exist_ok=True)
         write_instance_yaml(self.dagster_home / "dagster.yaml", PROJECT_DAGSTER_YAML, self.dagster_pg_url)
-        self._ensure_instance()
+        if not self.dagster_pg_url:  # the race is SQLite's; PostgreSQL migrates in its own transactions
+            self._ensure_instance()
 
     def _ensure_instance(self) -> None:
         """Create the Dagster instance's storage once, holding an `flock` of DAGSTER_HOME.
