@@ -1,6 +1,8 @@
 """raw_operating_daily, raw_hydrology, raw_enso: materialized for real into a DuckDB file, from
 each source (the embedded sample, a CSV folder, XM + NOAA on a loopback server)."""
 
+import gzip
+import io
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -18,7 +20,12 @@ from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
 from energy_platform_tests.xm_server import ONI_PATH
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "colombia" / "operating"
+# The shared files as the package embeds them (gzipped): the suite needs no ../shared beside it.
+EMBEDDED = Path(__file__).resolve().parents[1] / "energy_platform" / "sources" / "data"
+
+
+def _embedded_text(name: str) -> str:
+    return gzip.decompress((EMBEDDED / f"colombia_{name}.gz").read_bytes()).decode()
 ASSETS = ("raw_operating_daily", "raw_hydrology", "raw_enso")
 TABLES = {"raw_operating_daily": "raw.operating_daily", "raw_hydrology": "raw.hydrology_monthly", "raw_enso": "raw.enso_oni"}
 
@@ -94,10 +101,10 @@ def _write_market(folder: Path, with_operating: bool = True) -> Path:
     path = folder / "prices.csv"
     prices.select(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("timestamp"), "price").write_csv(path)
     if with_operating:
-        daily = pl.read_csv(SHARED / "operating_daily.csv", infer_schema=False)
+        daily = pl.read_csv(io.StringIO(_embedded_text("operating_daily.csv")), infer_schema=False)
         daily.filter(pl.col("date") < "2016-03-01").write_csv(folder / "operating_daily.csv")
         for name in ("hydrology_monthly.csv", "oni_monthly.csv"):
-            (folder / name).write_text((SHARED / name).read_text())
+            (folder / name).write_text(_embedded_text(name))
     return path
 
 

@@ -28,6 +28,7 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.mark.skipif(not SHARED.exists(), reason="the shared data folder is not beside this checkout")
 def test_the_embedded_sample_is_the_shared_data():
     source = get_operating_source("sample")
     daily = source.operating_daily(date(2015, 1, 1), date(2024, 12, 31))
