@@ -51,3 +51,30 @@ def wait_for_http(url: str, process, log: Path, seconds: float) -> None:
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"{url} did not answer within {seconds} s"
             time.sleep(0.5)
+
+
+def graphql(port: int, query: str, variables: dict | None = None, timeout: float = 60) -> dict:
+    """One query to a Dagster webserver on 127.0.0.1; GraphQL errors fail the test with the answer."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"})
+    answer = json.loads(urllib.request.urlopen(request, timeout=timeout).read())
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def launch_run(port: int, params: dict) -> str:
+    """Launch a run the way the UI's Materialize button does; returns its run id."""
+    launched = graphql(port, """
+        mutation Launch($params: ExecutionParams!) {
+          launchPipelineExecution(executionParams: $params) {
+            __typename
+            ... on LaunchRunSuccess { run { runId } }
+            ... on PythonError { message }
+            ... on InvalidSubsetError { message }
+          }
+        }""", {"params": {**params, "mode": "default"}})["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]

@@ -1,30 +1,21 @@
 """The Dagster UI's own path: `dagster dev` on 127.0.0.1, its GraphQL API, a partition launched
 the way the UI's Materialize button does it, polled to success."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from energy_platform.warehouse.db import connect
-from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
+from energy_platform_tests.platform_env import free_port, graphql, launch_run, make_env, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-
-def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"})
-    answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
-    assert "errors" not in answer, answer
-    return answer["data"]
 
 
 @pytest.fixture
@@ -52,33 +43,20 @@ def dagster_dev(tmp_path):
 
 def test_ui_reads_the_graph_and_materializes_a_partition(dagster_dev):
     port, env = dagster_dev
-    nodes = _graphql(port, "{ assetNodes { assetKey { path } groupName isPartitioned } }")["assetNodes"]
+    nodes = graphql(port, "{ assetNodes { assetKey { path } groupName isPartitioned } }")["assetNodes"]
     keys = {tuple(n["assetKey"]["path"]) for n in nodes}
     assert {("raw_prices",), ("features",), ("forecaster_model",), ("champion_model",), ("predictions",),
             ("forecast_accuracy",), ("analytics_snapshot",)} <= keys
     assert next(n for n in nodes if n["assetKey"]["path"] == ["raw_prices"])["isPartitioned"]
 
-    launched = _graphql(port, """
-        mutation Launch($params: ExecutionParams!) {
-          launchPipelineExecution(executionParams: $params) {
-            __typename
-            ... on LaunchRunSuccess { run { runId } }
-            ... on PythonError { message }
-            ... on InvalidSubsetError { message }
-          }
-        }""", {"params": {
-            "selector": {"repositoryLocationName": "energy_platform", "repositoryName": "__repository__",
+    run_id = launch_run(port, {"selector": {"repositoryLocationName": "energy_platform", "repositoryName": "__repository__",
                          "pipelineName": "__ASSET_JOB", "assetSelection": [{"path": ["raw_prices"]}],
                          "assetCheckSelection": []},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2016-02-01"}]},
-            "mode": "default",
-        }})["launchPipelineExecution"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2016-02-01"}]}})
 
     deadline, status = time.monotonic() + 240, None
     while time.monotonic() < deadline:
-        status = _graphql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})["runOrError"]["status"]
+        status = graphql(port, "query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }", {"id": run_id})["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(1)

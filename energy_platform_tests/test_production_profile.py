@@ -9,7 +9,6 @@ checked gone.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -17,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
@@ -38,7 +36,7 @@ from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
 from energy_platform.settings import from_env
 from energy_platform.tracking import MODEL_NAME
 from energy_platform.warehouse.db import connect
-from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
+from energy_platform_tests.platform_env import free_port, launch_run, make_env, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -211,22 +209,11 @@ def test_a_run_launched_through_the_daemon_lands_in_postgresql(services, home):
     coordinator launches it in its own process, on the PostgreSQL instance."""
     proc, port = services["ui"]
     wait_for_http(f"http://127.0.0.1:{port}/server_info", proc, services["root"] / "dagster-dev.log", 240)
-    launched = _graphql(port, """
-        mutation Launch($params: ExecutionParams!) {
-          launchPipelineExecution(executionParams: $params) {
-            __typename
-            ... on LaunchRunSuccess { run { runId } }
-            ... on PythonError { message }
-          }
-        }""", {"params": {
-            "selector": {"repositoryLocationName": "energy_platform", "repositoryName": "__repository__",
+    run_id = launch_run(port, {"selector": {"repositoryLocationName": "energy_platform", "repositoryName": "__repository__",
                          "jobName": INGEST_JOB},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2024-11-01"}]},
-            "runConfigData": {"execution": {"config": {"in_process": {}}}},  # one process: a step each costs imports
-            "mode": "default",
-        }})["launchPipelineExecution"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
+            # one process: a step each costs imports
+            "runConfigData": {"execution": {"config": {"in_process": {}}}}})
     deadline, status = time.monotonic() + 180, None
     while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
         time.sleep(1)
@@ -239,13 +226,6 @@ def test_a_run_launched_through_the_daemon_lands_in_postgresql(services, home):
     with connect(home / "warehouse.duckdb", read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM raw.prices_hourly WHERE date >= DATE '2024-11-01'").fetchone()[0] == 30 * 24
 
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"})
-    answer = json.loads(urllib.request.urlopen(request, timeout=60).read())
-    assert "errors" not in answer, answer
-    return answer["data"]
 
 
 def test_tracking_server_keeps_the_artifacts_and_serves_the_champion(services, home):
