@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+
 import dagster as dg
 import polars as pl
 
@@ -24,6 +25,15 @@ def _done(started: float, extra: str = "") -> None:
     print(f"      done in {time.perf_counter() - started:.1f} s{'; ' + extra if extra else ''}", flush=True)
 
 
+def _checks(result: dg.ExecuteInProcessResult) -> str:
+    """The run's check tally, then one line per check that did not pass: what the UI shows yellow/red."""
+    checks = result.get_asset_check_evaluations()
+    failed = [c for c in checks if not c.passed]
+    lines = [f"checks {len(checks) - len(failed)}/{len(checks)} passed"]
+    lines += [f"\n      {c.severity.value:<5} {c.asset_key.to_user_string()}.{c.check_name}: {c.description}" for c in failed]
+    return "".join(lines)
+
+
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
 
@@ -38,13 +48,11 @@ def run_demo() -> int:
 
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {month_keys[0][:7]}..{month_keys[-1][:7]} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
-    checks = result.get_asset_check_evaluations()
-    failed = [c.check_name for c in checks if not c.passed]
-    _done(t, f"checks {len(checks) - len(failed)}/{len(checks)} passed" + (f", failing: {', '.join(failed)}" if failed else ""))
+    _done(t, _checks(result))
 
     t = _step(2, total, "features: the feature store, one row per target day")
     result = run_job(defs, FEATURES_JOB, instance)
-    _done(t, f"{_metadata(result, 'features')['dagster/row_count']} rows written")
+    _done(t, f"{_metadata(result, 'features')['dagster/row_count']} rows written; {_checks(result)}")
 
     t = _step(3, total, "forecaster_model + champion_model: train, backtest on recent weeks, MLflow, gate")
     result = run_job(defs, TRAIN_JOB, instance)
@@ -52,14 +60,14 @@ def run_demo() -> int:
     _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}")
 
     t = _step(4, total, f"predictions: {len(day_keys)} target days {day_keys[0]}..{day_keys[-1]} in one run")
-    run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
-    _done(t)
+    result = run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
+    _done(t, _checks(result))
 
     realised = [k for k in day_keys if k <= str(last_data_day(settings))]
     t = _step(5, total, f"forecast_accuracy: {len(realised)} forecast days whose prices have arrived, and the drift checks")
     result = run_job(defs, ACCURACY_JOB, instance, partition_range=(realised[0], realised[-1]))
-    rolling = [c for c in result.get_asset_check_evaluations() if c.check_name == "rolling_rmae"]
-    _done(t, rolling[0].description if rolling else "")
+    rolling = [c.description for c in result.get_asset_check_evaluations() if c.check_name == "rolling_rmae"]
+    _done(t, "; ".join([*rolling, _checks(result)]))
 
     t = _step(6, total, "analytics_snapshot: publish analytics.duckdb for analysts and the dashboard")
     result = run_job(defs, PUBLISH_JOB, instance)
@@ -101,5 +109,7 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print(f"  mlflow:          {uri}  " + ("(its UI)" if settings.mlflow_artifact_root is None else f"(mlflow ui --backend-store-uri {uri})"))
     print(f"  dagster runs:    {settings.dagster_home}" + (f" (in {redacted(settings.dagster_pg_url)})" if settings.dagster_pg_url else ""))
     print(f"  analysts:        {settings.analytics_path}  (duckdb -readonly {settings.analytics_path})")
+    print("checks:            WARN/ERROR above are expected on the embedded sample (README \"What a fresh demo")
+    print("                   shows in yellow and red\"): real drift at the end of 2024, no predictions history yet")
     print("next:              make ui         (Dagster UI on http://127.0.0.1:3000)")
     print("                   make dashboard  (Streamlit on http://127.0.0.1:8501)")

@@ -24,3 +24,47 @@ def _no_inherited_mlflow_uri(monkeypatch):
     on every `mlflow.set_tracking_uri`, so one test's backend would leak into the next test's homes
     and the CLIs it spawns with `os.environ`."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+# Modules that start servers, browsers or killed subprocesses, train and gate models, or replay
+# days: `make test` runs them, `make test-fast` (the edit loop, `-m "not slow"`) leaves them out.
+SLOW_MODULES = {
+    "test_dagster_ui",  # `dagster dev` and a run launched over GraphQL
+    "test_dashboard_browser",  # Streamlit server + headless Chromium
+    "test_production_profile",  # PostgreSQL cluster + mlflow server
+    "test_fault_kills",  # trainings and swaps killed with SIGKILL, reruns
+    "test_run_lease",  # killed run workers, lease expiry
+    "test_replay",  # days replayed with training and gating
+    "test_lifecycle",  # real trainings tracked in MLflow
+    "test_registry_gate",  # real trainings, gate decisions, kills between alias moves
+    "test_monitoring_loop",  # sensors over trained champions
+    "test_serving_input",  # `mlflow models serve` over HTTP
+    "test_analytics_cli",  # the DuckDB CLI and concurrent reader processes
+    "test_home_relocation",  # a trained home copied and reused
+    "test_ingestion_xm",  # the ten-year backfill killed and rerun
+}
+
+
+# Single tests of otherwise fast modules that run the whole CLI or the ten-year backfill.
+SLOW_TESTS = {
+    "test_interrupted_backfill_then_rerun_is_consistent",  # a demo killed, then a whole demo
+    "test_project_definitions_validate_from_the_command_line",  # `dg check defs` in a subprocess
+    "test_range_backfill_is_one_run_with_checks",  # the ten-year backfill
+    "test_a_bad_stored_row_fails_its_blocking_check_and_nothing_downstream_materializes",
+    "test_a_bad_csv_does_not_stop_the_code_location_from_loading",  # code server subprocess
+    "test_the_cli_prints_one_line_and_exits_non_zero",  # the CLI in a subprocess, per damage
+    "test_backtest_json_on_embedded_slice",  # the backtest CLI in a subprocess
+    "test_the_sample_as_of_a_replay_day_twice_leaves_one_copy",
+    "test_the_xm_source_on_a_loopback_server",
+    "test_the_missing_day_of_the_source_stays_missing_and_warns",
+    "test_an_impossible_stored_value_is_a_blocking_error",
+    "test_lear_fits_real_lasso_and_beats_naive",
+    "test_concurrent_readers_only_ever_see_complete_snapshots",  # reader processes
+    "test_killed_publisher_leaves_a_readable_file_and_the_next_publish_cleans_up",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES or item.originalname in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
