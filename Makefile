@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: install demo test ui bench bench-forecaster dashboard clean prod-up prod-demo prod-ui prod-down
+.PHONY: install demo test test-fast lint ui bench bench-forecaster dashboard clean prod-up prod-demo prod-ui prod-down
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/energy-platform demo
 
+# Every test (what CI runs), two workers: much of the suite waits on servers and subprocesses.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# The edit loop: no servers, browsers, kills, trainings or replays (conftest.py's SLOW_MODULES).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 ui: install  # make ui PORT=3001
 	$(VENV)/bin/energy-platform ui --port $(or $(PORT),3000)
