@@ -12,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from energy_platform.defs.analytics import build_analytics_snapshot
+from energy_platform.defs.catalog import with_catalog
 from energy_platform.defs.ingestion import build_raw_price_checks, build_raw_prices
 from energy_platform.defs.lifecycle import (
     build_champion_asset,
@@ -89,7 +90,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # a step subprocess re-imports torch, MLflow and Evidently (~25 s each here), while the steps
         # are serialised by the warehouse pool anyway (README "Speed": UI vs CLI figures).
         executor=dg.in_process_executor,
-        assets=[raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy, analytics_snapshot, *operating],
+        assets=with_catalog([raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy,
+                             analytics_snapshot, *operating]),
         asset_checks=[*build_raw_price_checks(raw_prices), *drift_checks, rolling_rmae, *build_operating_checks(*operating)],
         jobs=jobs,
         schedules=schedules,
