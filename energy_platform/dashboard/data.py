@@ -8,13 +8,14 @@ The dashboard never opens the warehouse.
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import streamlit as st
 
+from energy_platform.scoring import pool, pool_trailing
 from energy_platform.settings import from_env
 
 TTL_SECONDS = 300
@@ -87,30 +88,13 @@ OVERVIEW = {
         """,
         [],
     ),
+    # Stored daily scores; every rMAE on the page is pooled from them by `energy_platform.scoring`
+    # (sum of the model's absolute errors / sum of the weekly naive's over the stated window, the
+    # Dagster check's definition), never a mean of daily ratios.
     "accuracy": (
         """
-        SELECT target_date, model_version, mae, rmae, coverage_80,
-               sum(mae * hours) OVER w / sum(naive_w_mae * hours) OVER w AS rmae_7d
-        FROM forecast_accuracy_daily
-        WINDOW w AS (PARTITION BY model_version ORDER BY target_date
-                     RANGE BETWEEN INTERVAL 6 DAY PRECEDING AND CURRENT ROW)
-        ORDER BY model_version, target_date
-        """,
-        [],
-    ),
-    # Every rMAE on the page is pooled over hours: sum of the model's absolute errors / sum of the
-    # weekly naive's, over the stated window (the Dagster check's definition), never a mean of
-    # daily ratios, which a few calm days with a tiny naive error would inflate.
-    "accuracy_summary": (
-        """
-        SELECT a.model_version AS version, count(*) AS days, min(a.target_date) AS desde,
-               max(a.target_date) AS hasta, sum(a.mae * a.hours) / sum(a.hours) AS mae,
-               sum(a.mae * a.hours) / sum(a.naive_w_mae * a.hours) AS rmae,
-               sum(a.coverage_80 * a.hours) / sum(a.hours) AS coverage_80,
-               (SELECT sum(b.mae * b.hours) / sum(b.naive_w_mae * b.hours) FROM forecast_accuracy_daily b
-                WHERE b.model_version = a.model_version
-                  AND b.target_date > max(a.target_date) - INTERVAL 28 DAY) AS rmae_28d
-        FROM forecast_accuracy_daily a GROUP BY a.model_version ORDER BY a.model_version
+        SELECT target_date, model_version, hours, mae, naive_w_mae, rmae, coverage_80
+        FROM forecast_accuracy_daily ORDER BY model_version, target_date
         """,
         [],
     ),
@@ -157,7 +141,27 @@ OVERVIEW = {
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def load_overview(path: str, token: tuple) -> dict[str, pl.DataFrame]:
     """Everything the page shows except the chosen date range, in one read-only connection."""
-    return _frames(path, OVERVIEW)
+    frames = _frames(path, OVERVIEW)
+    acc = frames["accuracy"]
+    frames["accuracy"] = acc.with_columns(pool_trailing(acc, 7, by=["model_version"]))
+    frames["accuracy_summary"] = accuracy_summary(acc)
+    return frames
+
+
+def accuracy_summary(daily: pl.DataFrame, recent_days: int = 28) -> pl.DataFrame:
+    """Per version: days, last day, MAE, rMAE and coverage over all its days, and the rMAE of its
+    last `recent_days` days (the header's figure, the window of the Dagster check)."""
+    if daily.is_empty():
+        return pl.DataFrame(schema={"version": pl.String, "days": pl.Int32, "desde": pl.Date, "hasta": pl.Date,
+                                    "mae": pl.Float64, "rmae": pl.Float64, "coverage_80": pl.Float64, "rmae_28d": pl.Float64})
+    recent = daily.filter(pl.col("target_date") > pl.col("target_date").max().over("model_version") - timedelta(days=recent_days))
+    return (
+        pool(daily, by=["model_version"])
+        .join(pool(recent, by=["model_version"]).select("model_version", pl.col("rmae").alias("rmae_28d")), on="model_version")
+        .select(pl.col("model_version").alias("version"), "days", pl.col("first_day").alias("desde"),
+                pl.col("last_day").alias("hasta"), "mae", "rmae", "coverage_80", "rmae_28d")
+        .sort("version")
+    )
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.monitoring.store import write_accuracy
+from energy_platform.scoring import pool, score
 from energy_platform.warehouse.db import connect
 
 HOURS = 24
@@ -55,11 +56,19 @@ class NoPredictionsError(ValueError):
         super().__init__(f"no forecasts for {target_date} in ml.predictions: nothing to evaluate")
 
 
-def _metrics():
-    # Imported here: the forecasting package pulls in PyTorch, which callers of drift do not need.
-    from energy_platform.forecasting import metrics
-
-    return metrics
+DAILY_SCHEMA = {
+    "target_date": pl.Date,
+    "model_version": pl.String,
+    "hours": pl.Int32,
+    "mae": pl.Float64,
+    "rmse": pl.Float64,
+    "smape": pl.Float64,
+    "naive_w_mae": pl.Float64,
+    "rmae": pl.Float64,
+    "pinball": pl.Float64,
+    "coverage_80": pl.Float64,
+    "computed_at": pl.Datetime("us"),
+}
 
 
 def accuracy_for_day(warehouse_path: str | Path, target_date: date) -> pl.DataFrame:
@@ -89,52 +98,16 @@ def accuracy_for_day(warehouse_path: str | Path, target_date: date) -> pl.DataFr
     if predictions.height == 0:
         raise NoPredictionsError(target_date)
 
-    m = _metrics()
-    joined = predictions.join(actual, on="hour", how="inner").join(naive, on="hour", how="left")
-    computed_at = datetime.now().replace(microsecond=0)
-    rows = []
-    for (version,), part in joined.group_by("model_version", maintain_order=True):
-        a = part["price"].to_numpy()
-        f = part["forecast"].to_numpy()
-        mae = m.mae(a, f)
-        naive_values = part["naive"]
-        if naive_values.null_count() == 0:
-            naive_mae = m.mae(a, naive_values.to_numpy())
-            rmae = mae / naive_mae if naive_mae > 0 else None
-        else:
-            naive_mae, rmae = None, None
-        rows.append(
-            {
-                "target_date": target_date,
-                "model_version": version,
-                "hours": part.height,
-                "mae": mae,
-                "rmse": m.rmse(a, f),
-                "smape": m.smape(a, f),
-                "naive_w_mae": naive_mae,
-                "rmae": rmae,
-                "pinball": m.pinball(a, part["p10"].to_numpy(), part["p50"].to_numpy(), part["p90"].to_numpy()),
-                "coverage_80": m.coverage(a, part["p10"].to_numpy(), part["p90"].to_numpy()),
-                "computed_at": computed_at,
-            }
-        )
-    return pl.DataFrame(
-        rows,
-        schema={
-            "target_date": pl.Date,
-            "model_version": pl.String,
-            "hours": pl.Int32,
-            "mae": pl.Float64,
-            "rmse": pl.Float64,
-            "smape": pl.Float64,
-            "naive_w_mae": pl.Float64,
-            "rmae": pl.Float64,
-            "pinball": pl.Float64,
-            "coverage_80": pl.Float64,
-            "computed_at": pl.Datetime("us"),
-        },
+    joined = (
+        predictions.join(actual, on="hour", how="inner").join(naive, on="hour", how="left")
+        .rename({"price": "actual", "naive": "naive_w"})
+        .with_columns(pl.lit(target_date).alias("target_date"))
     )
-
+    scores = score(joined, by=["model_version"])
+    return scores.select(
+        pl.lit(target_date).alias("target_date"), "model_version", "hours", "mae", "rmse", "smape", "naive_w_mae",
+        "rmae", "pinball", "coverage_80", pl.lit(datetime.now().replace(microsecond=0)).alias("computed_at"),
+    ).cast(DAILY_SCHEMA)
 
 @dataclass
 class RollingAccuracy:
@@ -156,16 +129,7 @@ class RollingAccuracy:
 def _pool(frame: pl.DataFrame) -> dict[str, float | int | None]:
     if frame.height == 0:
         return {"rmae": None, "mae": None, "naive_w_mae": None, "days": 0, "hours": 0}
-    hours = int(frame["hours"].sum())
-    model_abs = float((frame["mae"] * frame["hours"]).sum())
-    naive_abs = float((frame["naive_w_mae"] * frame["hours"]).sum())
-    return {
-        "rmae": model_abs / naive_abs if naive_abs > 0 else None,
-        "mae": model_abs / hours,
-        "naive_w_mae": naive_abs / hours,
-        "days": frame["target_date"].n_unique(),
-        "hours": hours,
-    }
+    return pool(frame).select("rmae", "mae", "naive_w_mae", "days", "hours").row(0, named=True)
 
 
 def rolling_rmae(

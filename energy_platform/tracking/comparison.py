@@ -16,7 +16,7 @@ from datetime import date
 
 import polars as pl
 
-from energy_platform.forecasting.metrics import mae
+from energy_platform.scoring import score
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,19 @@ def compare(backtest: pl.DataFrame, prices: pl.DataFrame, days: list[date], hori
     wide = wide.filter(pl.col("actual").is_not_null())
     if wide.is_empty():
         return Comparison(0, None, None, champion_problem=champion_problem)
-    naive = mae(wide["actual"], wide["naive"])
+    scored = [c for c in ("challenger", "persistence", "champion") if c in wide.columns]
+    long = pl.concat([
+        wide.select("target_date", "hour", "actual", pl.col("naive").alias("naive_w"), pl.col(c).alias("forecast"),
+                    pl.lit(c).alias("model"))
+        for c in scored
+    ])
+    rmaes = dict(score(long, by=["model"]).select("model", "rmae").iter_rows())
 
     def rmae(col: str) -> float | None:
-        if col not in wide.columns or wide[col].null_count() or not naive > 0:
-            return None
-        value = mae(wide["actual"], wide[col]) / naive
-        return value if math.isfinite(value) else None
+        if col not in scored or wide[col].null_count():
+            return None  # a model missing an hour is not comparable on these days
+        value = rmaes[col]
+        return value if value is not None and math.isfinite(value) else None
 
     return Comparison(
         days=wide["target_date"].n_unique(),
