@@ -67,7 +67,10 @@ def with_catalog(assets: list[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]
     """The assets with their owners and, where they write one table, its column schema."""
 
     def annotate(spec: dg.AssetSpec) -> dg.AssetSpec:
-        owner, table = CATALOG[spec.key.to_user_string()]
+        name = spec.key.to_user_string()
+        if name not in CATALOG:
+            raise KeyError(f"asset {name} has no owner in energy_platform/defs/catalog.py: add it to CATALOG")
+        owner, table = CATALOG[name]
         metadata = {"dagster/column_schema": column_schema(table), "dagster/table_name": table} if table else {}
         return spec.merge_attributes(owners=[owner], metadata=metadata)
 
