@@ -25,7 +25,7 @@ test: install
 
 # The edit loop: no servers, browsers, kills, trainings or replays (conftest.py's SLOW_MODULES).
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .
