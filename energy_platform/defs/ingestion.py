@@ -7,6 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
 from energy_platform.warehouse import quality
@@ -79,28 +80,31 @@ def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChec
     """Hard rules are blocking: when one fails at ERROR, nothing downstream of `raw_prices`
     materializes in the same run (and the run fails); soft ones (WARN) only report."""
 
+    def answer(context: dg.AssetCheckExecutionContext, outcome: CheckOutcome) -> dg.AssetCheckResult:
+        return for_every_planned_partition(context, _result(outcome))
+
     @dg.asset_check(asset=raw_prices, blocking=True, description="Every day between the first and last stored day has 24 priced hours (blocking).")
-    def every_day_has_24_hours(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return _result(quality.every_day_has_24_hours(warehouse.path))
+    def every_day_has_24_hours(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return answer(context, quality.every_day_has_24_hours(warehouse.path))
 
     @dg.asset_check(asset=raw_prices, blocking=True, description="No null, NaN or infinite price is stored (blocking).")
-    def no_null_or_nonfinite_price(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return _result(quality.no_null_or_nonfinite_price(warehouse.path))
+    def no_null_or_nonfinite_price(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return answer(context, quality.no_null_or_nonfinite_price(warehouse.path))
 
     @dg.asset_check(asset=raw_prices, blocking=True, description="Each hour is stored once, its timestamp agreeing with date and hour (blocking).")
-    def no_duplicate_hours(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        return _result(quality.no_duplicate_hours(warehouse.path))
+    def no_duplicate_hours(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        return answer(context, quality.no_duplicate_hours(warehouse.path))
 
     @dg.asset_check(
         asset=raw_prices, blocking=True,
         description="0 < price < 10,000 COP/kWh: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
     )
-    def prices_within_plausible_bounds(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
-        return _result(quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor))
+    def prices_within_plausible_bounds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
+        return answer(context, quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor))
 
     @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")
-    def latest_partition_fresh(warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
-        return _result(quality.latest_partition_fresh(warehouse.path, source.get().last_date()))
+    def latest_partition_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
+        return answer(context, quality.latest_partition_fresh(warehouse.path, source.get().last_date()))
 
     return [
         every_day_has_24_hours, no_null_or_nonfinite_price, no_duplicate_hours, prices_within_plausible_bounds,

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from energy_platform import monitoring
+from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 
@@ -72,7 +73,7 @@ def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecks
             champion = registry.get().champion() if kind == "features" else None
             training_range = (champion.data_start, champion.data_end) if champion and not champion.is_baseline else (None, None)
             inputs = monitoring.drift_check_inputs(kind, warehouse.path, monitor.window_days, monitor.reference_days, training_range)
-            return _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse)
+            return for_every_planned_partition(context, _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse))
 
         return _check
 
@@ -112,26 +113,31 @@ def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefi
 
     @dg.asset_check(asset=forecast_accuracy, pool=WAREHOUSE_POOL, description="Rolling 28-day rMAE of the served forecasts: WARN past a threshold, ERROR when no better than the weekly naive.")
     def rolling_rmae(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
-        end = monitoring.latest_scored_day(warehouse.path)
-        if end is None:
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="not enough data: no realised accuracy yet")
-        rolling = monitoring.rolling_rmae(warehouse.path, end, monitor.window_days)
-        if rolling.rmae is None or rolling.days < 7:
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       description=f"not enough data: {rolling.days} day(s) with realised accuracy", metadata={"days": rolling.days})
-        level = monitoring.classify_rolling(rolling.rmae, monitor.rmae_warn_above)
-        return dg.AssetCheckResult(
-            passed=level == "pass",
-            severity=dg.AssetCheckSeverity.ERROR if level == "error" else dg.AssetCheckSeverity.WARN,
-            description=f"rolling {monitor.window_days}-day rMAE {rolling.rmae:.3f} over {rolling.days} days ({level})",
-            metadata={
-                "rmae": dg.MetadataValue.float(rolling.rmae),
-                "mae": dg.MetadataValue.float(rolling.mae or float("nan")),
-                "naive_w_mae": dg.MetadataValue.float(rolling.naive_w_mae or float("nan")),
-                "days": rolling.days,
-                "window": f"{rolling.start}..{rolling.end}",
-                "per_version": dg.MetadataValue.json(json.loads(json.dumps(rolling.per_version, default=str))),
-            },
-        )
+        return for_every_planned_partition(context, _rolling_result(warehouse, monitor))
 
     return forecast_accuracy, rolling_rmae
+
+
+def _rolling_result(warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
+    end = monitoring.latest_scored_day(warehouse.path)
+    if end is None:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, description="not enough data: no realised accuracy yet")
+    rolling = monitoring.rolling_rmae(warehouse.path, end, monitor.window_days)
+    if rolling.rmae is None or rolling.days < 7:
+        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                   description=f"not enough data: {rolling.days} day(s) with realised accuracy", metadata={"days": rolling.days})
+    level = monitoring.classify_rolling(rolling.rmae, monitor.rmae_warn_above)
+    return dg.AssetCheckResult(
+        passed=level == "pass",
+        severity=dg.AssetCheckSeverity.ERROR if level == "error" else dg.AssetCheckSeverity.WARN,
+        description=f"rolling {monitor.window_days}-day rMAE {rolling.rmae:.3f} over {rolling.days} days ({level})",
+        metadata={
+            "rmae": dg.MetadataValue.float(rolling.rmae),
+            "mae": dg.MetadataValue.float(rolling.mae or float("nan")),
+            "naive_w_mae": dg.MetadataValue.float(rolling.naive_w_mae or float("nan")),
+            "days": rolling.days,
+            "window": f"{rolling.start}..{rolling.end}",
+            "per_version": dg.MetadataValue.json(json.loads(json.dumps(rolling.per_version, default=str))),
+        },
+    )
+

@@ -14,6 +14,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
+from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
 from energy_platform.warehouse import operating_quality as quality
@@ -129,9 +130,10 @@ def _checks_for(asset: dg.AssetsDefinition, kind: str, label: str) -> dg.AssetCh
     ]
 
     @dg.multi_asset_check(specs=specs, name=f"{label}_checks")
-    def checks(warehouse: WarehouseResource):
+    def checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
         for suffix, rule, _, _ in RULES:
-            yield _result(rule(warehouse.path, kind), asset, f"{label}_{suffix}")
+            result = _result(rule(warehouse.path, kind), asset, f"{label}_{suffix}")
+            yield for_every_planned_partition(context, result)
 
     return checks
 
