@@ -10,7 +10,7 @@ from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT
 from energy_platform.orchestration import run_job
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, describe
 
 RECENT_DAYS = 28  # prediction partitions the demo backfills: what monitoring and the dashboard need
 
@@ -96,7 +96,7 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print()
     print(f"raw.prices_hourly: {rows:,} rows, {first}..{last}")
     print(f"state:             {settings.home}")
-    print(f"  warehouse:       {settings.warehouse_path}")
+    print(f"  warehouse:       {describe(settings.warehouse_path)}")
     uri = redacted(settings.mlflow_tracking_uri)
     print(f"  mlflow:          {uri}  " + ("(its UI)" if settings.mlflow_artifact_root is None else f"(mlflow ui --backend-store-uri {uri})"))
     print(f"  dagster runs:    {settings.dagster_home}" + (f" (in {redacted(settings.dagster_pg_url)})" if settings.dagster_pg_url else ""))

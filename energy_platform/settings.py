@@ -13,6 +13,7 @@ from pathlib import Path
 
 from energy_platform.profile import (
     DAGSTER_PG_ENV,
+    WAREHOUSE_DATA_ENV,
     WAREHOUSE_ENV,
     dagster_pg_url,
     is_tracking_server,
@@ -37,10 +38,12 @@ class Settings:
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
-    warehouse: Path | None = None  # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere; None: in the home
+    # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere, or a DuckLake location (warehouse.db); None: in the home
+    warehouse: Path | str | None = None
 
     @property
-    def warehouse_path(self) -> Path:
+    def warehouse_path(self) -> Path | str:
+        """The warehouse's location: a DuckDB file, or a DuckLake catalog (`warehouse.db.is_lake`)."""
         return self.warehouse or self.home / "warehouse.duckdb"
 
     @property
@@ -124,7 +127,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
-        warehouse=warehouse_path(env.get(WAREHOUSE_ENV)),
+        warehouse=warehouse_path(env.get(WAREHOUSE_ENV), env.get(WAREHOUSE_DATA_ENV)),
     )
 
 

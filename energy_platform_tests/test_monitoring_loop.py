@@ -24,7 +24,7 @@ def env(tmp_path_factory):
 
 def _tick(env, cursor):
     sensor = env.defs.resolve_sensor_def("retrain_on_check_errors")
-    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources={"registry": env.defs.resources["registry"]}) as context:
+    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources={"registry": env.defs.resources["registry"], "warehouse": env.defs.resources["warehouse"]}) as context:
         return sensor.evaluate_tick(context)
 
 
@@ -100,6 +100,7 @@ def test_a_failed_run_is_recorded_as_an_alert(env):
     sensor = env.defs.resolve_sensor_def("record_run_failures")
     context = dg.build_run_status_sensor_context(
         sensor_name="record_run_failures", dagster_instance=env.instance, dagster_run=run, dagster_event=failure.dagster_event,
+        resources={"warehouse": env.defs.resources["warehouse"]},
     ).for_run_failure()
     sensor(context)
     with connect(env.warehouse, read_only=True) as conn:

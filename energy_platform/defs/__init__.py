@@ -77,8 +77,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     error_checks = [c.check_key for c in drift_checks] + [dg.AssetCheckKey(forecast_accuracy.key, "rolling_rmae")]
     sensors = [
-        build_retrain_sensor(train_job, error_checks, str(settings.warehouse_path), live, h),
-        build_failure_sensor(str(settings.warehouse_path), live),
+        build_retrain_sensor(train_job, error_checks, live, h),
+        build_failure_sensor(live),
         dg.AutomationConditionSensorDefinition(
             "platform_automation", target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
