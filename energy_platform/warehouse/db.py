@@ -25,6 +25,7 @@ not getting it (no extension, catalog unreachable) is a one-line `ProfileError`,
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import random
 import re
@@ -52,6 +53,7 @@ EXTENSION_PACKAGES = {
     "postgres_scanner": "duckdb_extension_postgres_scanner",
 }
 WRITE_ATTEMPTS = 5  # a conflicting DuckLake write is re-run this many times in all
+log = logging.getLogger(__name__)
 _DATA_PATH = re.compile(r"^(?P<url>.*?)\s*\(DATA_PATH\s+'(?P<data>(?:[^']|'')*)'\)\s*$", re.S)
 
 # A DuckDB file is a 4 KiB main header, two 4 KiB database headers, then fixed-size blocks.
@@ -139,10 +141,17 @@ def attach_lake(conn: duckdb.DuckDBPyConnection, location: str, alias: str = LAK
     if data_path:
         options.append(f"DATA_PATH '{data_path.replace(chr(39), chr(39) * 2)}'")
     sql = f"ATTACH '{url.replace(chr(39), chr(39) * 2)}' AS {alias}" + (f" ({', '.join(options)})" if options else "")
-    try:
-        conn.execute(sql)
-    except duckdb.Error as exc:
-        raise _lake_error(location, f"cannot attach the DuckLake catalog: {describe(one_line(exc))}") from exc
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            conn.execute(sql)
+            return
+        except duckdb.Error as exc:
+            # Two processes creating a new lake at once: the loser's CREATE of the catalog tables
+            # fails on PostgreSQL's unique index; once the winner committed, attaching finds the lake.
+            racing = "Failed to initialize DuckLake" in str(exc) and ("already exists" in str(exc) or "duplicate key" in str(exc))
+            if not racing or attempt == WRITE_ATTEMPTS:
+                raise _lake_error(location, f"cannot attach the DuckLake catalog: {describe(one_line(exc))}") from exc
+            time.sleep(0.2 * attempt * (0.5 + random.random()))
 
 
 _lakes: dict[tuple[str, int], duckdb.DuckDBPyConnection] = {}
@@ -335,7 +344,9 @@ def _retrying(path: str | Path, attempt: Callable[[], T], attempts: int = WRITE_
                     f"write to {describe(path)} still conflicted with concurrent writers after {attempts} attempts: "
                     f"{one_line(exc)}"
                 ) from exc
-            time.sleep(0.2 * 2 ** (n - 1) * (0.5 + random.random()))
+            wait = 0.2 * 2 ** (n - 1) * (0.5 + random.random())
+            log.warning("write to %s conflicted (attempt %d of %d), again in %.1f s: %s", describe(path), n, attempts, wait, one_line(exc))
+            time.sleep(wait)
     raise AssertionError("unreachable")
 
 
