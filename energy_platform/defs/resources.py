@@ -79,6 +79,13 @@ class RegistryResource(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str | None = None  # None: a tracking server keeps the artifacts
     price_floor: float | None = 0.0  # the market's lowest possible price; None for markets without one
+    ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI that metadata links open (Settings.mlflow_ui_url)
 
     def get(self) -> ModelRegistry:
         return ModelRegistry(self.tracking_uri, self.artifact_root)
+
+    def run_link(self, run_id: str | None) -> dg.MetadataValue | str:
+        """An MLflow run as a link the Dagster UI opens (the run id itself when there is none)."""
+        from energy_platform.tracking.links import run_url
+
+        return dg.MetadataValue.url(run_url(self.ui_url, run_id)) if run_id else ""
