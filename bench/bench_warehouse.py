@@ -37,6 +37,7 @@ from energy_platform.warehouse.prices import read_prices
 
 ROOT = Path(__file__).resolve().parent.parent
 DAILY_REPEATS = 3
+SECTION = "## The warehouse: DuckDB file vs DuckLake (bench/bench_warehouse.py)"
 
 
 def _timed(fn) -> float:
@@ -109,9 +110,11 @@ def main() -> int:
     ]
     table = "\n".join(lines)
     print(table)
-    out = ROOT / "bench" / "results" / "warehouse.md"
+    out = ROOT / "bench" / "results" / "profile.md"  # its own section, after the Dagster instance's
+    text = out.read_text() if out.exists() else ""
+    head = text.split(SECTION)[0].rstrip()
     out.write_text(
-        "Measured by `.venv/bin/python bench/bench_warehouse.py` "
+        f"{head}\n\n{SECTION}\n\nMeasured by `.venv/bin/python bench/bench_warehouse.py {rounds}` "
         f"(python {sys.version.split()[0]}, {os.cpu_count()} cores shared with other engineers' jobs, "
         f"PostgreSQL from {cluster.bindir} with fsync on, Dagster instance and MLflow on SQLite in every row), "
         f"{time.strftime('%Y-%m-%d')}; rounds alternate file and lake, the load average at each round's start given.\n\n{table}\n"
