@@ -152,3 +152,10 @@ def test_the_lake_schema_has_the_contract_without_constraints():
     assert not any("PRIMARY KEY" in s or "CHECK (" in s for s in lake_ddl())
     assert lake_location("ducklake:postgres:dbname=a", "/d/it's/") == "ducklake:postgres:dbname=a (DATA_PATH '/d/it''s/')"
     assert db.parse_lake(lake_location("ducklake:postgres:dbname=a", "/d/it's/")) == ("ducklake:postgres:dbname=a", "/d/it's/")
+
+
+def test_a_fresh_lake_publishes_the_contract_empty(cluster, tmp_path):
+    location = from_env(_lake_env(cluster, "lake_fresh", tmp_path / "data")).warehouse_path
+    summary = publish_analytics(location, tmp_path / "analytics.duckdb")
+    assert summary["tables"]["prices_hourly"] == 0 and summary["tables"]["forecasts"] == 0
+    assert read_prices(location).is_empty()

@@ -37,7 +37,14 @@ from pathlib import Path
 
 import duckdb
 
-from energy_platform.warehouse.db import WarehouseLockedError, _is_lock_error, attach_lake, describe, is_lake
+from energy_platform.warehouse.db import (
+    WarehouseLockedError,
+    _is_lock_error,
+    attach_lake,
+    check_warehouse,
+    describe,
+    is_lake,
+)
 from energy_platform.warehouse.schema import DDL as WAREHOUSE_DDL
 
 TMP_PREFIX = ".publishing-"  # temp files: .publishing-<pid>-<hex>-<target name>
@@ -445,6 +452,7 @@ def _attach_sources(
     present: set[str] = set()
     lake = is_lake(warehouse_path)
     if lake:
+        check_warehouse(warehouse_path)  # a new lake: created with its (empty) tables by the process's attach
         attach_lake(conn, warehouse_path, alias="wh", read_only=True)
     elif warehouse_path.exists():
         deadline = time.monotonic() + wait_seconds
