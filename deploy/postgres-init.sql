@@ -1,2 +1,3 @@
--- UNTESTED (docker-compose.yml): the MLflow database beside Dagster's.
+-- UNTESTED (docker-compose.yml): the MLflow database and the DuckLake catalog beside Dagster's.
 CREATE DATABASE mlflow;
+CREATE DATABASE lake;

@@ -11,7 +11,7 @@ from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT
 from energy_platform.orchestration import run_job
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, describe
 
 RECENT_DAYS = 28  # prediction partitions the demo backfills: what monitoring and the dashboard need
 
@@ -104,12 +104,24 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print()
     print(f"raw.prices_hourly: {rows:,} rows, {first}..{last}")
     print(f"state:             {settings.home}")
-    print(f"  warehouse:       {settings.warehouse_path}")
+    print(f"  warehouse:       {describe(settings.warehouse_path)}")
     uri = redacted(settings.mlflow_tracking_uri)
     print(f"  mlflow:          {uri}  " + ("(its UI)" if settings.mlflow_artifact_root is None else f"(mlflow ui --backend-store-uri {uri})"))
+    print(f"  mlflow runs:     {_experiment_runs(settings)}")
     print(f"  dagster runs:    {settings.dagster_home}" + (f" (in {redacted(settings.dagster_pg_url)})" if settings.dagster_pg_url else ""))
     print(f"  analysts:        {settings.analytics_path}  (duckdb -readonly {settings.analytics_path})")
     print("checks:            WARN/ERROR above are expected on the embedded sample (README \"What a fresh demo")
     print("                   shows in yellow and red\"): real drift at the end of 2024, no predictions history yet")
     print("next:              make ui         (Dagster UI on http://127.0.0.1:3000)")
     print("                   make dashboard  (Streamlit on http://127.0.0.1:8501)")
+
+
+def _experiment_runs(settings: Settings) -> str:
+    """The training runs in the MLflow UI (MLflow 3 opens an experiment elsewhere by default)."""
+    from mlflow import MlflowClient
+
+    from energy_platform.tracking import EXPERIMENT_NAME
+    from energy_platform.tracking.links import experiment_runs_url
+
+    experiment = MlflowClient(tracking_uri=settings.mlflow_tracking_uri).get_experiment_by_name(EXPERIMENT_NAME)
+    return experiment_runs_url(settings.mlflow_ui_url, experiment.experiment_id) if experiment else settings.mlflow_ui_url

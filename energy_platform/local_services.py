@@ -18,6 +18,7 @@ import glob
 import json
 import os
 import shutil
+import shlex
 import signal
 import socket
 import subprocess
@@ -200,7 +201,7 @@ def _up(root: Path, port: int, mlflow_port: int) -> dict:
     """Start what is not running yet (a second `up` reuses both); write the settings to source."""
     cluster = PostgresCluster(root / "postgres", port).start()
     urls = {}
-    for db in ("dagster", "mlflow"):
+    for db in ("dagster", "mlflow", "lake"):
         marker = root / f".created-{db}"
         urls[db] = cluster.url(db) if marker.exists() else cluster.create_database(db)
         marker.touch()
@@ -214,11 +215,14 @@ def _up(root: Path, port: int, mlflow_port: int) -> dict:
         "ENERGY_PLATFORM_HOME": str(root / "home"),
         DAGSTER_PG_ENV: urls["dagster"],
         "MLFLOW_TRACKING_URI": server_url,
+        # the warehouse on DuckLake: its catalog in the same cluster, its Parquet files beside it
+        "ENERGY_PLATFORM_WAREHOUSE": f"ducklake:postgres:dbname=lake host=127.0.0.1 port={cluster.port} user={PG_SUPERUSER}",
+        "ENERGY_PLATFORM_WAREHOUSE_DATA_PATH": str(root / "lake-data"),
         "postgres_pid": cluster.pid,
         "mlflow_server_pid": server_pid,
     }
     (root / "profile.json").write_text(json.dumps(profile, indent=2))
-    (root / "profile.env").write_text("".join(f"export {k}={v}\n" for k, v in profile.items() if k.isupper()))
+    (root / "profile.env").write_text("".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in profile.items() if k.isupper()))
     return profile
 
 

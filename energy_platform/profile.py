@@ -78,26 +78,40 @@ def dagster_pg_url(env_value: str | None) -> str | None:
 
 
 WAREHOUSE_ENV = "ENERGY_PLATFORM_WAREHOUSE"
-DUCKLAKE_NEEDS = (
-    "a DuckLake warehouse is not supported yet: the ducklake extension ships wheels "
-    "(duckdb-extension-ducklake) only for duckdb 1.5.5 and this install pins another duckdb, and the "
-    "warehouse module takes file paths only; leave ENERGY_PLATFORM_WAREHOUSE unset or a DuckDB file path"
-)
+WAREHOUSE_DATA_ENV = "ENERGY_PLATFORM_WAREHOUSE_DATA_PATH"
 
 
-def warehouse_path(env_value: str | None) -> Path | None:
-    """`ENERGY_PLATFORM_WAREHOUSE` as a DuckDB file path; None: the home's default file.
+def warehouse_path(env_value: str | None, data_path: str | None = None) -> Path | str | None:
+    """`ENERGY_PLATFORM_WAREHOUSE`: a DuckDB file path, or a DuckLake catalog; None: the home's file.
 
-    A catalog (`ducklake:…`, `md:…`, any `scheme:`) is refused rather than read as a file name.
+    A DuckLake (`ducklake:postgres:dbname=lake host=… user=…`, as DuckDB's ATTACH takes it) comes
+    back as a location string (`warehouse.db.lake_location`) carrying
+    `ENERGY_PLATFORM_WAREHOUSE_DATA_PATH`, once its extensions are known to be installed. Any other
+    `scheme:` (`md:`, `s3:`) is refused rather than read as a file name, and so is a data path
+    without a lake.
     """
+    from energy_platform.warehouse.db import _needed_extensions, extension_file, lake_location
+
     value = (env_value or "").strip()
+    data = (data_path or "").strip() or None
+    if value.lower().startswith("ducklake:"):
+        head = value.split(" ")[0]
+        try:
+            for name in _needed_extensions(value):
+                extension_file(name)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ProfileError(f"{WAREHOUSE_ENV}={head}…: {exc}") from None
+        if data and "://" not in data:  # a local or mounted folder; object storage URLs stay as written
+            data = str(Path(data).expanduser().resolve()) + "/"
+        return lake_location(value, data)
+    if data:
+        raise ProfileError(f"{WAREHOUSE_DATA_ENV} is set but {WAREHOUSE_ENV} is not a DuckLake catalog (ducklake:…): "
+                           f"unset it, or name the catalog")
     if not value:
         return None
-    if value.lower().startswith("ducklake:"):
-        raise ProfileError(f"{WAREHOUSE_ENV}={value.split(' ')[0]}…: {DUCKLAKE_NEEDS}")
     head = value.split(":", 1)[0]
     if ":" in value and len(head) > 1 and "/" not in head:
-        raise ProfileError(f"{WAREHOUSE_ENV}={head}:… is not a DuckDB file path; {DUCKLAKE_NEEDS}")
+        raise ProfileError(f"{WAREHOUSE_ENV}={head}:… is not a DuckDB file path nor a DuckLake catalog (ducklake:postgres:…)")
     return Path(value).expanduser().resolve()
 
 

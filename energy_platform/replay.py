@@ -22,7 +22,7 @@ from energy_platform.defs import (
 from energy_platform.orchestration import run_job
 from energy_platform.settings import Settings, get_settings
 from energy_platform.sources.sample import SampleSource
-from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.db import connect, exists
 
 # Lighter than the production default so that 180 replayed days fit in minutes on 2 cores.
 # Without the blend: the replay starts with half a year of history, and a blend weight fitted on
@@ -89,7 +89,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
                           f"(asked {start} + {days} days)")
     if settings.source != "sample":
         raise ReplayError(f"replay runs on the embedded sample; ENERGY_PLATFORM_SOURCE is {settings.source!r}")
-    if settings.warehouse_path.exists():
+    if exists(settings.warehouse_path):
         with connect(settings.warehouse_path, read_only=True) as conn:
             latest = conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
         if latest is not None and latest >= start - timedelta(days=1):
@@ -131,7 +131,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
             log.notes += _checks(result, ("rolling_rmae",))
         else:
             log.notes.append(f"no forecast of {as_of} to score yet")
-        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"registry": defs.resources["registry"]}) as context:
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"registry": defs.resources["registry"], "warehouse": defs.resources["warehouse"]}) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
         for request in tick.run_requests or []:

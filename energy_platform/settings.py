@@ -13,6 +13,7 @@ from pathlib import Path
 
 from energy_platform.profile import (
     DAGSTER_PG_ENV,
+    WAREHOUSE_DATA_ENV,
     WAREHOUSE_ENV,
     dagster_pg_url,
     is_tracking_server,
@@ -23,6 +24,7 @@ from energy_platform.profile import (
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
+DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,13 @@ class Settings:
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
-    warehouse: Path | None = None  # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere; None: in the home
+    mlflow_ui: str | None = None  # ENERGY_PLATFORM_MLFLOW_UI_URL: where people open the MLflow UI
+    # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere, or a DuckLake location (warehouse.db); None: in the home
+    warehouse: Path | str | None = None
 
     @property
-    def warehouse_path(self) -> Path:
+    def warehouse_path(self) -> Path | str:
+        """The warehouse's location: a DuckDB file, or a DuckLake catalog (`warehouse.db.is_lake`)."""
         return self.warehouse or self.home / "warehouse.duckdb"
 
     @property
@@ -54,6 +59,14 @@ class Settings:
     @property
     def mlflow_tracking_uri(self) -> str:
         return self.mlflow_uri or f"sqlite:///{self.mlflow_db_path}"
+
+    @property
+    def mlflow_ui_url(self) -> str:
+        """The MLflow UI links point at: the setting, else an http(s) tracking server, else `mlflow ui`'s default."""
+        if self.mlflow_ui:
+            return self.mlflow_ui.rstrip("/")
+        uri = self.mlflow_tracking_uri
+        return uri.rstrip("/") if is_tracking_server(uri) else DEFAULT_MLFLOW_UI
 
     @property
     def mlflow_artifact_root(self) -> Path | None:
@@ -124,7 +137,8 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
-        warehouse=warehouse_path(env.get(WAREHOUSE_ENV)),
+        mlflow_ui=(env.get("ENERGY_PLATFORM_MLFLOW_UI_URL") or "").strip() or None,
+        warehouse=warehouse_path(env.get(WAREHOUSE_ENV), env.get(WAREHOUSE_DATA_ENV)),
     )
 
 

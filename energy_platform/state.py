@@ -14,7 +14,8 @@ from energy_platform.warehouse.db import check_warehouse
 
 
 def check_state(warehouse: str | Path, tracking_uri: str | None = None, artifact_root: str | Path | None = None) -> None:
-    """The warehouse opens whole; MLflow's database answers and keeps its artifacts in this home."""
+    """The warehouse opens whole (a DuckLake location is attached, never looked for as a file);
+    MLflow's database answers and keeps its artifacts in this home."""
     check_warehouse(warehouse)
     if tracking_uri:
         check_tracking(tracking_uri, Path(artifact_root) if artifact_root else None)

@@ -24,7 +24,7 @@ def env(tmp_path_factory):
 
 def _tick(env, cursor):
     sensor = env.defs.resolve_sensor_def("retrain_on_check_errors")
-    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources={"registry": env.defs.resources["registry"]}) as context:
+    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources={"registry": env.defs.resources["registry"], "warehouse": env.defs.resources["warehouse"]}) as context:
         return sensor.evaluate_tick(context)
 
 
@@ -40,8 +40,15 @@ def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retra
     check = _price_drift(result)
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["drift_share"].value > 0.6
-    report = check.metadata["report"].value
-    assert report.startswith("file://") and report.endswith(".html")
+    # The report is an MLflow artifact linked by http (the Dagster UI opens it), the file kept too.
+    report, mlflow_run = check.metadata["report"].value, check.metadata["mlflow_run"].value
+    assert report.startswith("http://127.0.0.1:5000/#/experiments/") and "/artifactPath/drift_report/price_drift_" in report
+    assert report.startswith(mlflow_run) and check.metadata["all_drift_reports"].value.endswith("/runs")
+    run_id = mlflow_run.rsplit("/", 1)[1]
+    client = env.defs.resources["registry"].get().client
+    assert client.get_run(run_id).data.tags["severity"] == "error"
+    assert [a.path for a in client.list_artifacts(run_id, "drift_report")] == [report.split("/artifactPath/")[1]]
+    assert check.metadata["report_file"].value.endswith(".html")
 
     first = _tick(env, cursor)
     assert len(first.run_requests) == 1
@@ -100,6 +107,7 @@ def test_a_failed_run_is_recorded_as_an_alert(env):
     sensor = env.defs.resolve_sensor_def("record_run_failures")
     context = dg.build_run_status_sensor_context(
         sensor_name="record_run_failures", dagster_instance=env.instance, dagster_run=run, dagster_event=failure.dagster_event,
+        resources={"warehouse": env.defs.resources["warehouse"]},
     ).for_run_failure()
     sensor(context)
     with connect(env.warehouse, read_only=True) as conn:

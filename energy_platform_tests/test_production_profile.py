@@ -1,8 +1,10 @@
-"""The production profile on real services: Dagster and MLflow on PostgreSQL, an MLflow tracking server.
+"""The production profile on real services: Dagster and MLflow on PostgreSQL, an MLflow tracking server,
+the warehouse on DuckLake.
 
 A PostgreSQL cluster from the system's packages on 127.0.0.1 (a free port, a temporary folder)
 and an `mlflow server` on it with `--artifacts-destination`; the platform reaches them through
-its settings only (`ENERGY_PLATFORM_DAGSTER_PG_URL`, `MLFLOW_TRACKING_URI`). Skipped only when
+its settings only (`ENERGY_PLATFORM_DAGSTER_PG_URL`, `MLFLOW_TRACKING_URI`,
+`ENERGY_PLATFORM_WAREHOUSE` = a DuckLake catalog in the same cluster, Parquet in the temporary folder). Skipped only when
 PostgreSQL is not installed (`.ci/run` installs it). Every process started here is stopped and
 checked gone.
 """
@@ -24,7 +26,7 @@ import psycopg2
 import pytest
 from mlflow import MlflowClient
 
-from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB, build_definitions
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
 from energy_platform.local_services import (
     MlflowServer,
     PostgresCluster,
@@ -35,7 +37,8 @@ from energy_platform.orchestration import run_job
 from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
 from energy_platform.settings import from_env
 from energy_platform.tracking import MODEL_NAME
-from energy_platform.warehouse.db import connect
+from energy_platform.tracking.links import MONITORING_EXPERIMENT
+from energy_platform.warehouse.db import connect, is_lake
 from energy_platform_tests.platform_env import free_port, launch_run, make_env, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +83,8 @@ def services(home):
     try:
         cluster.start()
         pg_pid = cluster.pid
-        urls = {db: cluster.create_database(db) for db in ("dagster", "mlflow", "mlflow_server")}
+        urls = {db: cluster.create_database(db) for db in ("dagster", "mlflow", "mlflow_server", "lake")}
+        urls["lake_data"] = str(root / "lake-data")
         os.environ[DAGSTER_PG_ENV] = urls["dagster"]  # what the generated dagster.yaml reads, for the module
         server = MlflowServer(urls["mlflow_server"], root / "served-artifacts", root / "mlflow-server.log").start()
         ui = _start_dagster_dev(home, urls, root / "dagster-dev.log")
@@ -101,7 +105,10 @@ def services(home):
 
 
 def _profile_env(urls: dict) -> dict[str, str]:
-    return {DAGSTER_PG_ENV: urls["dagster"], "MLFLOW_TRACKING_URI": urls["mlflow"]}
+    lake = urls["lake"].replace("postgresql+psycopg2://postgres@127.0.0.1:", "").split("/")  # port, db
+    return {DAGSTER_PG_ENV: urls["dagster"], "MLFLOW_TRACKING_URI": urls["mlflow"],
+            "ENERGY_PLATFORM_WAREHOUSE": f"ducklake:postgres:dbname={lake[1]} host=127.0.0.1 port={lake[0]} user=postgres",
+            "ENERGY_PLATFORM_WAREHOUSE_DATA_PATH": urls["lake_data"]}
 
 
 def _start_dagster_dev(home: Path, urls: dict, log: Path) -> tuple[subprocess.Popen, int]:
@@ -157,8 +164,8 @@ def test_a_profile_asked_for_is_never_a_silent_fallback(tmp_path):
         from_env({"MLFLOW_TRACKING_URI": "file:///tmp/mlruns"})
     with pytest.raises(ProfileError, match="psycopg2"):
         from_env({DAGSTER_PG_ENV: "postgres://u@127.0.0.1/db"})
-    with pytest.raises(ProfileError, match="duckdb 1.5.5"):  # never read as a file name
-        from_env({"ENERGY_PLATFORM_WAREHOUSE": "ducklake:postgres:dbname=lake host=127.0.0.1 user=postgres"})
+    # a DuckLake is a location, never read as a file name (its errors: test_warehouse_ducklake.py)
+    assert is_lake(from_env({"ENERGY_PLATFORM_WAREHOUSE": "ducklake:postgres:dbname=lake host=127.0.0.1 user=postgres"}).warehouse_path)
     assert from_env({"ENERGY_PLATFORM_WAREHOUSE": str(tmp_path / "w.duckdb")}).warehouse_path == tmp_path / "w.duckdb"
     # a home whose instance was generated for PostgreSQL, opened without the variable
     pg = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path), DAGSTER_PG_ENV: "postgresql+psycopg2://u@127.0.0.1:1/db"})
@@ -185,11 +192,12 @@ def test_pipeline_on_dagster_and_mlflow_in_postgresql(services, home):
     try:
         assert type(env.instance.run_storage).__name__ == "PostgresRunStorage"
         _pipeline(env, ingest=True)
+        published = run_job(env.defs, PUBLISH_JOB, env.instance)  # the analysts' file, FROM the lake
     finally:
         env.instance.dispose()
 
     runs = dict(_query(urls["dagster"], "SELECT status, count(*) FROM runs GROUP BY status"))
-    assert runs == {"SUCCESS": 4}, runs
+    assert runs == {"SUCCESS": 5}, runs  # ingest, features, train, predict, publish
     (materialized,) = _query(urls["dagster"], "SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")[0]
     assert materialized >= 10 + 3  # ten monthly raw_prices partitions, features, model, champion, prediction
     assert not list(env.settings.dagster_home.rglob("*.db")), "a SQLite store was made beside PostgreSQL"
@@ -200,8 +208,20 @@ def test_pipeline_on_dagster_and_mlflow_in_postgresql(services, home):
     mlflow.set_tracking_uri(urls["mlflow"])
     mlflow.set_registry_uri(urls["mlflow"])
     assert mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion") is not None
+    # The warehouse is the DuckLake: its catalog in PostgreSQL, its rows read back through it, no file.
+    assert is_lake(env.warehouse) and not list(home.glob("warehouse.duckdb*"))
     with connect(env.warehouse, read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM ml.predictions").fetchone()[0] == 24
+        prices = conn.execute("SELECT count(*), count(DISTINCT (date, hour)), min(date), max(date) FROM raw.prices_hourly").fetchone()
+        assert conn.execute("SELECT count(*) FROM ml.model_versions").fetchone()[0] >= 2  # baseline + the trained one
+    assert prices[:2] == (305 * 24, 305 * 24) and str(prices[2]) == "2024-01-01" and str(prices[3]) == "2024-10-31"
+    tables = {t for (t,) in _query(urls["lake"], "SELECT table_name FROM ducklake_table WHERE end_snapshot IS NULL")}
+    assert {"prices_hourly", "predictions", "daily", "model_versions"} <= tables, tables
+    assert list(Path(urls["lake_data"]).rglob("*.parquet")), "no Parquet under the lake's DATA_PATH"
+    summary = published.asset_materializations_for_node("analytics_snapshot")[-1].metadata
+    with connect(summary["path"].value, read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM forecasts").fetchone()[0] == 24
+        assert conn.execute("SELECT count(*) FROM prices_hourly").fetchone()[0] == 305 * 24
 
 
 def test_a_run_launched_through_the_daemon_lands_in_postgresql(services, home):
@@ -223,7 +243,8 @@ def test_a_run_launched_through_the_daemon_lands_in_postgresql(services, home):
     events = {e for (e,) in _query(services["urls"]["dagster"],
                                    f"SELECT DISTINCT dagster_event_type FROM event_logs WHERE run_id = '{run_id}'")}
     assert {"PIPELINE_ENQUEUED", "PIPELINE_STARTING", "ASSET_MATERIALIZATION"} <= events, events
-    with connect(home / "warehouse.duckdb", read_only=True) as conn:
+    lake = from_env({"ENERGY_PLATFORM_HOME": str(home), **_profile_env(services["urls"])}).warehouse_path
+    with connect(lake, read_only=True) as conn:  # the daemon's run worker wrote into the lake
         assert conn.execute("SELECT count(*) FROM raw.prices_hourly WHERE date >= DATE '2024-11-01'").fetchone()[0] == 30 * 24
 
 
@@ -236,6 +257,7 @@ def test_tracking_server_keeps_the_artifacts_and_serves_the_champion(services, h
     try:
         assert env.settings.mlflow_artifact_root is None
         _pipeline(env, ingest=False)  # the warehouse of the previous test, a new registry behind the server
+        run_job(env.defs, INGEST_JOB, env.instance, partition_key="2024-10-01")  # its price_drift check writes a report
     finally:
         env.instance.dispose()
 
@@ -247,6 +269,13 @@ def test_tracking_server_keeps_the_artifacts_and_serves_the_champion(services, h
     served = services["root"] / "served-artifacts"
     assert list(served.rglob("MLmodel")), "no model under the server's --artifacts-destination"
     assert sorted(p for p in (home / "mlartifacts").rglob("*")) == local_before, "the client wrote artifacts locally"
+
+    # The price drift check logged its Evidently report through the server: served, linked by http.
+    monitoring = client.get_experiment_by_name(MONITORING_EXPERIMENT)
+    assert monitoring is not None and monitoring.artifact_location.startswith("mlflow-artifacts:")
+    drift_run = client.search_runs([monitoring.experiment_id], max_results=1)[0]
+    assert drift_run.data.tags["check"] == "price_drift"
+    assert list(served.rglob("price_drift_*.html")), "no drift report under the server's --artifacts-destination"
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     mlflow.set_tracking_uri(server.url)

@@ -46,7 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     h, live = settings.horizon_days, settings.source == "xm"
     artifact_root = str(settings.mlflow_artifact_root) if settings.mlflow_artifact_root else None  # None: a tracking server's store
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
-                                price_floor=settings.price_floor)
+                                price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     features = build_features_asset(raw_prices, h)
     forecaster_model = build_forecaster_model_asset(features, h)
@@ -78,8 +78,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     error_checks = [c.check_key for c in drift_checks] + [dg.AssetCheckKey(forecast_accuracy.key, "rolling_rmae")]
     sensors = [
-        build_retrain_sensor(train_job, error_checks, str(settings.warehouse_path), live, h),
-        build_failure_sensor(str(settings.warehouse_path), live),
+        build_retrain_sensor(train_job, error_checks, live, h),
+        build_failure_sensor(live),
         dg.AutomationConditionSensorDefinition(
             "platform_automation", target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,

@@ -8,6 +8,7 @@ import polars as pl
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from energy_platform.warehouse.analytics import publish_analytics
+from energy_platform.warehouse.db import is_lake
 
 
 def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = None) -> dg.AssetsDefinition:
@@ -24,6 +25,8 @@ def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = Non
         description="analytics.duckdb: read-only snapshot for analysts and the dashboard, swapped in atomically.",
     )
     def analytics_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        if not analytics_path and is_lake(warehouse.path):
+            raise dg.Failure("a DuckLake warehouse has no folder to put analytics.duckdb beside: pass analytics_path")
         target = Path(analytics_path) if analytics_path else Path(warehouse.path).with_name("analytics.duckdb")
         summary = publish_analytics(warehouse.path, target)
         context.log.info(f"published {target} in {summary['seconds']} s")

@@ -77,7 +77,8 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         description="Train the forecaster, backtest it on recent weeks, log to MLflow, register as `challenger`.",
     )
     def forecaster_model(
-        context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object]
+        context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object],
+        registry: RegistryResource,
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
@@ -94,6 +95,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         return dg.MaterializeResult(metadata={
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
+            "mlflow_run": registry.run_link(registered.run_id),
             "backtest_rmae": dg.MetadataValue.float(m["backtest_rmae"]),
             "backtest_mae": dg.MetadataValue.float(m["backtest_mae"]),
             "backtest_pinball": dg.MetadataValue.float(m.get("backtest_pinball", float("nan"))),
@@ -202,6 +204,7 @@ def build_predictions_asset(
                 "model_kind": champion.kind,
                 "served_by": champion.describe(),
                 "mlflow_run_id": champion.run_id or "",
+                "mlflow_run": registry.run_link(champion.run_id),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

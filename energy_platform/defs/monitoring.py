@@ -11,6 +11,7 @@ from energy_platform import monitoring
 from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
+from energy_platform.tracking.links import run_url, try_log_report
 
 
 class MonitoringResource(dg.ConfigurableResource):
@@ -30,7 +31,8 @@ class MonitoringResource(dg.ConfigurableResource):
 
 
 def _drift_result(
-    context, check_name: str, asset: str, inputs, monitor: MonitoringResource, warehouse: WarehouseResource
+    context, check_name: str, asset: str, inputs, monitor: MonitoringResource, warehouse: WarehouseResource,
+    registry: RegistryResource,
 ) -> dg.AssetCheckResult:
     reference, current, columns, ref_range = inputs
     result = monitoring.evaluate_drift(
@@ -49,8 +51,20 @@ def _drift_result(
         "current": f"{current_range[0]}..{current_range[1]} ({result.current_rows} rows)" if current_range else "none",
         "method": f"{result.method} (threshold {result.threshold})",
     }
-    if result.report_path:
-        metadata["report"] = dg.MetadataValue.url(Path(result.report_path).resolve().as_uri())
+    if result.report_path:  # in MLflow (served over http, opens from the Dagster UI); the local file kept too
+        link, error = try_log_report(
+            registry.tracking_uri, registry.artifact_root, registry.ui_url, result.report_path,
+            run_name=f"{check_name} {current_range[1] if current_range else ''}".strip(),
+            tags={"check": check_name, "asset": asset, "severity": severity, "dagster_run_id": context.run.run_id},
+            metrics={"drift_share": result.drift_share, "columns_drifted": len(result.drifted_columns)},
+        )
+        if link is not None:
+            metadata["report"] = dg.MetadataValue.url(link.url)
+            metadata["mlflow_run"] = dg.MetadataValue.url(run_url(registry.ui_url, link.run_id, link.experiment_id))
+            metadata["all_drift_reports"] = dg.MetadataValue.url(link.runs_url)
+        metadata["report_file"] = dg.MetadataValue.path(str(Path(result.report_path).resolve()))
+        if error:
+            metadata["report_mlflow_error"] = error
     if result.report_error:
         metadata["report_error"] = result.report_error
     if severity == "not_enough_data":
@@ -73,7 +87,8 @@ def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecks
             champion = registry.get().champion() if kind == "features" else None
             training_range = (champion.data_start, champion.data_end) if champion and not champion.is_baseline else (None, None)
             inputs = monitoring.drift_check_inputs(kind, warehouse.path, monitor.window_days, monitor.reference_days, training_range)
-            return for_every_planned_partition(context, _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse))
+            result = _drift_result(context, name, asset.key.to_user_string(), inputs, monitor, warehouse, registry)
+            return for_every_planned_partition(context, result)
 
         return _check
 

@@ -15,11 +15,14 @@ WAREHOUSE_POOL = "duckdb_warehouse"  # every DuckDB-writing step; limited to 1 i
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The pipeline's DuckDB file; connections are opened per write, never held.
+    """The pipeline's warehouse: a DuckDB file or a DuckLake catalog (`path` is its location, see
+    warehouse/db.py); connections are opened per write, never held.
 
-    Every asset and check of the platform takes this resource, so its set-up is where a run
-    checks the home's state (`state.check_state`) before any step writes: a damaged warehouse
-    or MLflow database fails the run at once, in one line.
+    Every asset, check and sensor of the platform takes this resource, so its set-up is where a
+    run (or a sensor tick) checks the home's state (`state.check_state`) before any step writes: a
+    damaged warehouse, an unreachable DuckLake or MLflow database fails at once, in one line.
+    Sensors read and write the warehouse only through the methods below: on a DuckLake they work
+    from any host the daemon runs on, without the run pool (the lake has no file lock).
     """
 
     path: str
@@ -34,6 +37,17 @@ class WarehouseResource(dg.ConfigurableResource):
         if context.instance is not None:
             check_instance(context.instance, self.dagster_pg_url)
         check_state(self.path, self.tracking_uri, self.artifact_root)
+
+    def latest_price_day(self) -> date | None:
+        from energy_platform.warehouse.prices import latest_day
+
+        return latest_day(self.path)
+
+    def record_alert(self, kind: str, message: str, *, dagster_run_id: str | None = None,
+                     job_name: str | None = None, once: bool = False) -> None:
+        from energy_platform.monitoring import record_alert
+
+        record_alert(self.path, kind, message, dagster_run_id=dagster_run_id, job_name=job_name, once=once)
 
 
 class SourceResource(dg.ConfigurableResource):
@@ -65,6 +79,13 @@ class RegistryResource(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str | None = None  # None: a tracking server keeps the artifacts
     price_floor: float | None = 0.0  # the market's lowest possible price; None for markets without one
+    ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI that metadata links open (Settings.mlflow_ui_url)
 
     def get(self) -> ModelRegistry:
         return ModelRegistry(self.tracking_uri, self.artifact_root)
+
+    def run_link(self, run_id: str | None) -> dg.MetadataValue | str:
+        """An MLflow run as a link the Dagster UI opens (the run id itself when there is none)."""
+        from energy_platform.tracking.links import run_url
+
+        return dg.MetadataValue.url(run_url(self.ui_url, run_id)) if run_id else ""

@@ -1,4 +1,9 @@
-"""Sensors that close the loop: retrain on an ERROR check, record every failed run."""
+"""Sensors that close the loop: retrain on an ERROR check, record every failed run.
+
+They reach the warehouse only through `WarehouseResource` (its location comes from the resource's
+configuration, checked at set-up like a run's), the registry through `RegistryResource`, and
+otherwise read the Dagster instance: no path baked into the definitions.
+"""
 
 import json
 from datetime import date
@@ -6,17 +11,10 @@ from datetime import date
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from energy_platform.defs.resources import RegistryResource
-from energy_platform.monitoring import record_alert
+from energy_platform.defs.resources import RegistryResource, WarehouseResource
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
-from energy_platform.warehouse.db import connect
 
 COOLDOWN_DAYS = 7  # a drought drifts for weeks: one retraining per week of new data is enough
-
-
-def _data_day(warehouse_path: str) -> date | None:
-    with connect(warehouse_path, read_only=True) as conn:
-        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
 
 
 def _is_error_failure(record) -> bool:
@@ -27,7 +25,7 @@ def _is_error_failure(record) -> bool:
 
 
 def build_retrain_sensor(
-    train_job, check_keys: list[dg.AssetCheckKey], warehouse_path: str, live: bool, horizon_days: int
+    train_job, check_keys: list[dg.AssetCheckKey], live: bool, horizon_days: int
 ) -> dg.SensorDefinition:
     @dg.sensor(
         job=train_job,
@@ -35,7 +33,7 @@ def build_retrain_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
         description="One retraining run per new ERROR result of a drift or accuracy check.",
     )
-    def retrain_on_check_errors(context: dg.SensorEvaluationContext, registry: RegistryResource):
+    def retrain_on_check_errors(context: dg.SensorEvaluationContext, registry: RegistryResource, warehouse: WarehouseResource):
         # The cursor holds the newest check-evaluation id already seen (a check that keeps failing
         # without being re-evaluated requests nothing more) and the data day of the last request
         # (the cooldown counts days of data, so a replay behaves like the live platform). The
@@ -51,7 +49,7 @@ def build_retrain_sensor(
             context.update_cursor(json.dumps(cursor))
             return dg.SkipReason(f"{len(new)} new check result(s), none failed at ERROR")
         names = sorted(r.key.name for r in errors)
-        day = _data_day(warehouse_path)
+        day = warehouse.latest_price_day()
         last = cursor["last_request_day"] and date.fromisoformat(cursor["last_request_day"])
         if last and day and (day - last).days < COOLDOWN_DAYS:
             context.update_cursor(json.dumps(cursor))
@@ -65,7 +63,7 @@ def build_retrain_sensor(
         run_key = f"retrain-after-check-{cursor['seen']}"
         message = f"retraining requested on data to {day}: ERROR from {', '.join(names)} (run key {run_key})"
         context.log.warning(message)
-        record_alert(warehouse_path, "retraining_requested", message, once=True)  # a retried tick: one row
+        warehouse.record_alert("retraining_requested", message, once=True)  # a retried tick: one row
         return dg.RunRequest(
             run_key=run_key,
             tags={"energy_platform/trigger": "check_error", "energy_platform/checks": ",".join(names)},
@@ -74,15 +72,15 @@ def build_retrain_sensor(
     return retrain_on_check_errors
 
 
-def build_failure_sensor(warehouse_path: str, live: bool) -> dg.SensorDefinition:
+def build_failure_sensor(live: bool) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
         description="Every failed run goes to monitoring.alerts (and the log) where the team sees it.",
     )
-    def record_run_failures(context: dg.RunFailureSensorContext) -> None:
+    def record_run_failures(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
         run = context.dagster_run
         message = context.failure_event.message or "run failed"
         context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
-        record_alert(warehouse_path, "run_failure", message, dagster_run_id=run.run_id, job_name=run.job_name)
+        warehouse.record_alert("run_failure", message, dagster_run_id=run.run_id, job_name=run.job_name)
 
     return record_run_failures

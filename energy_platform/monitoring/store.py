@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, write
 
 if TYPE_CHECKING:
     from energy_platform.monitoring.drift import DriftResult
@@ -71,7 +71,8 @@ def write_accuracy(warehouse_path: str | Path, frame: pl.DataFrame) -> int:
         ],
         pl.col("computed_at").cast(pl.Datetime("us")),
     )
-    with write_transaction(warehouse_path, {"incoming_accuracy": rows}) as conn:
+
+    def replace(conn) -> None:
         conn.execute(
             "DELETE FROM monitoring.forecast_accuracy f USING incoming_accuracy i "
             "WHERE f.target_date = i.target_date AND f.model_version = i.model_version"
@@ -80,6 +81,8 @@ def write_accuracy(warehouse_path: str | Path, frame: pl.DataFrame) -> int:
             f"INSERT INTO monitoring.forecast_accuracy ({', '.join(ACCURACY_COLUMNS)}) "
             f"SELECT {', '.join(ACCURACY_COLUMNS)} FROM incoming_accuracy"
         )
+
+    write(warehouse_path, replace, {"incoming_accuracy": rows})
     return rows.height
 
 

@@ -12,6 +12,11 @@ next publish). Publishes into one folder take turns on an exclusive `flock` of t
 which the kernel drops when its holder dies: a temp file found while holding it is a dead
 publisher's, whatever pid its name carries (after a restart a pid is often someone else's).
 
+On a DuckLake warehouse the same build reads FROM the lake: the publisher loads the DuckLake
+extensions into the temporary file's connection and ATTACHes the catalog read-only (one consistent
+snapshot for the whole copy; lake writers never wait for it), and the analysts' file stays a local
+DuckDB file swapped in as above, openable by any DuckDB client without the extension.
+
 The table and view names below, and their documented columns, are a public API
 (README, "For analysts"). A fresh warehouse (no file, or tables not written yet) publishes the same
 tables, empty.
@@ -32,7 +37,14 @@ from pathlib import Path
 
 import duckdb
 
-from energy_platform.warehouse.db import WarehouseLockedError, _is_lock_error
+from energy_platform.warehouse.db import (
+    WarehouseLockedError,
+    _is_lock_error,
+    attach_lake,
+    check_warehouse,
+    describe,
+    is_lake,
+)
 from energy_platform.warehouse.schema import DDL as WAREHOUSE_DDL
 
 TMP_PREFIX = ".publishing-"  # temp files: .publishing-<pid>-<hex>-<target name>
@@ -431,13 +443,18 @@ def _cleanup_stale(directory: Path, target_name: str) -> None:
 
 
 def _attach_sources(
-    conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: float
+    conn: duckdb.DuckDBPyConnection, warehouse_path: Path | str, wait_seconds: float
 ) -> dict[str, str]:
     """ATTACH the warehouse read-only (waiting for a writer's lock) and map each source table to
     its qualified name; tables the warehouse does not have yet map to an empty stand-in with the
-    contract's columns (schema.py), so a fresh warehouse publishes empty tables."""
+    contract's columns (schema.py), so a fresh warehouse publishes empty tables. A DuckLake is
+    attached read-only through its extensions (no lock to wait for)."""
     present: set[str] = set()
-    if warehouse_path.exists():
+    lake = is_lake(warehouse_path)
+    if lake:
+        check_warehouse(warehouse_path)  # a new lake: created with its (empty) tables by the process's attach
+        attach_lake(conn, warehouse_path, alias="wh", read_only=True)
+    elif warehouse_path.exists():
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
@@ -452,6 +469,7 @@ def _attach_sources(
                         ) from exc
                     raise
                 time.sleep(0.2)
+    if lake or warehouse_path.exists():
         present = {
             f"{schema}.{name}"
             for schema, name in conn.execute(
@@ -519,7 +537,7 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         "INSERT INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             [r["table_name"], r["kind"], r["row_count"], r["source_table"], r["warehouse_rows"],
-             published_at, str(warehouse_path)]
+             published_at, describe(warehouse_path)]
             for r in rows
         ],
     )
@@ -531,7 +549,7 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         "source_table": "Warehouse table it was copied from (NULL for views).",
         "warehouse_rows": "Rows of the warehouse source when published (0 if it did not exist yet).",
         "published_at": "When this snapshot was built (local time).",
-        "warehouse_path": "Warehouse file the snapshot was built from.",
+        "warehouse_path": "Warehouse the snapshot was built from: a DuckDB file, or a DuckLake catalog (ducklake:…, password hidden).",
     }
     for column, comment in metadata_columns.items():
         conn.execute(f"COMMENT ON COLUMN metadata.{column} IS {_quote(comment)}")
@@ -572,7 +590,7 @@ def publish_analytics(
     `_fail_after_build` is a test hook: raise just before the swap.
     """
     started = time.perf_counter()
-    warehouse_path = Path(warehouse_path).resolve()
+    warehouse_path = warehouse_path if is_lake(warehouse_path) else Path(warehouse_path).resolve()
     target = Path(analytics_path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     with _publishing(target.parent, wait_seconds):

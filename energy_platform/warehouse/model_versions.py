@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, write
 
 
 def sync_model_versions(path: str | Path, cards: list) -> int:
@@ -24,10 +24,13 @@ def sync_model_versions(path: str | Path, cards: list) -> int:
     columns = ("version, mlflow_run_id, registered_at, train_start, train_end, data_fingerprint, backtest_start, "
                "backtest_end, backtest_mae, backtest_rmae, backtest_pinball, backtest_coverage_80, dagster_run_id, "
                "gate_decision, aliases, kind, git_commit, gate_reason, history_days")
-    with write_transaction(path) as conn:
+
+    def replace(conn) -> None:
         conn.execute("DELETE FROM ml.model_versions")
         if rows:
             conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 19)})", rows)
+
+    write(path, replace)
     return len(rows)
 
 

@@ -17,7 +17,7 @@ import polars as pl
 
 from energy_platform.sources.operating import HISTORY_START, OperatingSource
 from energy_platform.sources.operating_files import DAILY_SCHEMA, HYDROLOGY_SCHEMA, ONI_SCHEMA
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, exists, write
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,26 @@ def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) 
         pl.lit(datetime.now().replace(microsecond=0)).alias("ingested_at"),
     )
     columns = ", ".join(rows.columns)
-    with write_transaction(path, {"incoming": rows}) as conn:
+
+    def replace(conn) -> None:
         conn.execute(f"DELETE FROM {table.name} WHERE {table.key} IN (SELECT {table.key} FROM incoming)")
         conn.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM incoming")
+
+    write(path, replace, {"incoming": rows})
     return rows.height
 
 
 def read_operating(path: str | Path, kind: str) -> pl.DataFrame:
     """The stored series `kind` in key order, in the source frame's schema (empty if none yet)."""
     table = TABLES[kind]
-    if not Path(path).exists():
+    if not exists(path):
         return pl.DataFrame(schema=table.schema)
     with connect(path, read_only=True) as conn:
-        exists = conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?", [table.name]
+        stored = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema || '.' || table_name = ?", [table.name]
         ).fetchall()[0][0]
-        if not exists:
+        if not stored:
             return pl.DataFrame(schema=table.schema)
         frame = conn.sql(f"SELECT {', '.join(table.schema)} FROM {table.name} ORDER BY {table.key}").pl()
     return frame.cast(table.schema)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, write
 
 COLUMNS = [
     "target_date", "hour", "ts", "forecast", "p10", "p50", "p90",
@@ -24,12 +24,15 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
     if bad.height:
         raise ValueError(f"a forecast day must have 24 hours; got {bad.to_dicts()}")
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
-    with write_transaction(path, {"incoming": rows}) as conn:
+
+    def replace(conn) -> None:
         conn.execute(
             "DELETE FROM ml.predictions p USING (SELECT DISTINCT target_date, model_version FROM incoming) i "
             "WHERE p.target_date = i.target_date AND p.model_version = i.model_version"
         )
         conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM incoming")
+
+    write(path, replace, {"incoming": rows})
     return rows.height
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, exists, write
 
 PRICE_COLUMNS = ["date", "hour", "ts", "price", "source", "ingested_at"]
 
@@ -16,7 +16,8 @@ def replace_prices(path: str | Path, frame: pl.DataFrame, start: date, end: date
     """Replace the stored rows of every day present in `frame` (all within [start, end]) at once.
 
     Running the same range twice leaves exactly one copy; a crash mid-write leaves the previous
-    rows, because DuckDB rolls the uncommitted transaction back on the next open. Days the source
+    rows, because DuckDB rolls the uncommitted transaction back on the next open (a DuckLake
+    never commits it). A write that conflicts with a concurrent one on a DuckLake is re-run (db.write). Days the source
     did not answer for are left as stored: a short answer never deletes history.
     """
     outside = frame.filter(~pl.col("date").is_between(start, end))
@@ -26,15 +27,18 @@ def replace_prices(path: str | Path, frame: pl.DataFrame, start: date, end: date
         pl.lit(source).alias("source"),
         pl.lit(datetime.now().replace(microsecond=0)).alias("ingested_at"),
     )
-    with write_transaction(path, {"incoming": rows}) as conn:
+
+    def replace(conn) -> None:
         conn.execute("DELETE FROM raw.prices_hourly WHERE date IN (SELECT DISTINCT date FROM incoming)")
         conn.execute(f"INSERT INTO raw.prices_hourly ({', '.join(PRICE_COLUMNS)}) SELECT * FROM incoming")
+
+    write(path, replace, {"incoming": rows})
     return rows.height
 
 
 def read_prices(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
     """Stored rows (ts, date, hour, price) in time order, optionally limited to [start, end]."""
-    if not Path(path).exists():
+    if not exists(path):  # a file not made yet; a DuckLake always answers (its tables made on attach)
         return pl.DataFrame(schema={"ts": pl.Datetime("us"), "date": pl.Date, "hour": pl.Int32, "price": pl.Float64})
     with connect(path, read_only=True) as conn:
         return conn.sql(
@@ -43,6 +47,14 @@ def read_prices(path: str | Path, start: date | None = None, end: date | None = 
             "AND coalesce(?::DATE, DATE '9999-12-31') ORDER BY ts",
             params=[start, end],
         ).pl()
+
+
+def latest_day(path: str | Path) -> date | None:
+    """The newest stored day of prices (None for an empty or not yet created warehouse)."""
+    if not exists(path):
+        return None
+    with connect(path, read_only=True) as conn:
+        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
 
 
 def incomplete_days(path: str | Path, start: date, end: date) -> list[date]:

@@ -7,6 +7,9 @@ frame itself (its columns follow the forecaster's feature spec), see warehouse/f
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+
 import duckdb
 
 DDL = [
@@ -173,3 +176,61 @@ DDL = [
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in DDL:
         conn.execute(statement)
+
+
+def lake_ddl() -> list[str]:
+    """The same schema for DuckLake, which refuses PRIMARY KEY and CHECK constraints.
+
+    A key column keeps NOT NULL (DuckLake has it); uniqueness is then upheld by the writes
+    themselves (every write deletes the keys it replaces, in the same transaction) and checked
+    by the asset checks (`no_duplicate_hours`), as the file's constraint did not need to be.
+    """
+    out = []
+    for statement in DDL:
+        statement = re.sub(r",\s*PRIMARY KEY \([^)]*\)", "", statement)
+        statement = re.sub(r"\s+PRIMARY KEY\b", " NOT NULL", statement)
+        statement = re.sub(r"\s+CHECK \([^()]*\)", "", statement)
+        out.append(statement)
+    return out
+
+
+_COLUMNS_SQL = (
+    "SELECT schema_name, table_name, column_name FROM duckdb_columns() WHERE database_name = ? "
+    "AND schema_name IN ('raw', 'ml', 'monitoring')"
+)
+
+
+@lru_cache(maxsize=1)
+def _expected_columns() -> frozenset[tuple[str, str, str]]:
+    with duckdb.connect(":memory:") as conn:
+        conn.execute("ATTACH ':memory:' AS contract")
+        conn.execute("USE contract")
+        for statement in lake_ddl():
+            conn.execute(statement)
+        return frozenset(conn.execute(_COLUMNS_SQL, ["contract"]).fetchall())
+
+
+def ensure_lake_schema(conn: duckdb.DuckDBPyConnection, catalog: str) -> bool:
+    """Create or complete the schema in the DuckLake `catalog`, in one transaction (one snapshot).
+
+    Unlike a file, where idempotent DDL costs nothing, every COMMENT or ALTER on a lake is a new
+    snapshot: so the DDL runs only when a table or column of the contract is missing. Returns
+    whether it ran. Two processes creating it at once conflict; the caller retries.
+    """
+    present = set(conn.execute(_COLUMNS_SQL, [catalog]).fetchall())
+    if _expected_columns() <= present:
+        return False
+    cursor = conn.cursor()
+    try:
+        cursor.execute(f"USE {catalog}")
+        cursor.execute("BEGIN TRANSACTION")
+        try:
+            for statement in lake_ddl():
+                cursor.execute(statement)
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+    finally:
+        cursor.close()
+    return True
