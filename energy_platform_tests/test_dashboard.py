@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -40,9 +39,7 @@ def _texts(elements) -> str:
 
 
 def test_full_dashboard_renders_every_section(monkeypatch, published_home):
-    started = time.perf_counter()
-    at = _run(monkeypatch, published_home)
-    seconds = time.perf_counter() - started
+    at = _run(monkeypatch, published_home)  # its speed is measured in bench/bench_analytics.py, not here
     assert not at.exception, at.exception
     assert not at.error, _texts(at.error)
     assert [s.value for s in at.subheader] == HEADINGS
@@ -51,7 +48,6 @@ def test_full_dashboard_renders_every_section(monkeypatch, published_home):
     assert any("2025-01-02" in m.label for m in at.metric), [m.label for m in at.metric]
     assert any("rMAE" in m.label for m in at.metric)
     assert len(at.dataframe) >= 4
-    assert seconds < 10, f"first render took {seconds:.1f} s"
 
 
 def test_missing_file_says_to_run_the_demo(monkeypatch, tmp_path):

@@ -231,9 +231,7 @@ def test_a_run_launched_through_the_daemon_lands_in_postgresql(services, home):
     wait_for_http(f"http://127.0.0.1:{port}/server_info", proc, services["root"] / "dagster-dev.log", 240)
     run_id = launch_run(port, {"selector": {"repositoryLocationName": "energy_platform", "repositoryName": "__repository__",
                          "jobName": INGEST_JOB},
-            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2024-11-01"}]},
-            # one process: a step each costs imports
-            "runConfigData": {"execution": {"config": {"in_process": {}}}}})
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2024-11-01"}]}})
     deadline, status = time.monotonic() + 180, None
     while time.monotonic() < deadline and status not in ("SUCCESS", "FAILURE", "CANCELED"):
         time.sleep(1)

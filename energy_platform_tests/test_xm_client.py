@@ -255,8 +255,8 @@ def test_a_dripping_server_is_cut_at_the_request_deadline(xm):
         frame = c.fetch_hourly("PrecBolsNaci", JAN1, JAN1)  # the retry gets a good answer
     first = time.monotonic() - started
     assert frame.height == 24 and len(xm.requests) == 2
-    assert 1.0 <= first < 1.25, first
-    assert 2 <= xm.requests[0].bytes_sent <= 3
+    assert 1.0 <= first < 5.0, first  # the read timeout (5 s) never fires on a 0.7 s drip: the deadline did
+    assert 2 <= xm.requests[0].bytes_sent <= 3  # cut at ~1.0 s, before the fourth byte (2.1 s)
 
 
 def test_a_dripping_server_for_ever_ends_at_the_fetch_deadline_naming_it(xm):
