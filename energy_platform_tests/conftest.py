@@ -32,6 +32,7 @@ SLOW_MODULES = {
     "test_dagster_ui",  # `dagster dev` and a run launched over GraphQL
     "test_dashboard_browser",  # Streamlit server + headless Chromium
     "test_production_profile",  # PostgreSQL cluster + mlflow server
+    "test_warehouse_ducklake",  # PostgreSQL cluster, concurrent writer processes
     "test_fault_kills",  # trainings and swaps killed with SIGKILL, reruns
     "test_run_lease",  # killed run workers, lease expiry
     "test_replay",  # days replayed with training and gating
