@@ -20,11 +20,11 @@ demo: install
 	$(VENV)/bin/energy-platform demo
 
 # Every test (what CI runs), two workers: much of the suite waits on servers and subprocesses.
-test: install
+test: install lint
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # The edit loop: no servers, browsers, kills, trainings or replays (conftest.py's SLOW_MODULES).
-test-fast: install
+test-fast: install lint
 	$(PY) -m pytest -q -n 2 -m "not slow"
 
 lint: install

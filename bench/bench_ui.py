@@ -68,7 +68,7 @@ def main() -> None:
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
              "-w", str(ROOT / "workspace.yaml")],
-            cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
             env={**os.environ, "ENERGY_PLATFORM_HOME": str(home), "DAGSTER_HOME": str(env.settings.dagster_home),
                  "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")},
         )

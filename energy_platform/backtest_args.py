@@ -39,9 +39,11 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src = p.add_mutually_exclusive_group()
     src.add_argument("--csv", type=Path, metavar="PATH", help="hourly CSV (timestamp, price, exogenous...)")
     src.add_argument("--source", choices=["sample"], help="'sample': the embedded XM data 2015-2024 (default when no --csv)")
-    p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD", help=f"first test day (default: the {DEFAULT_TEST_DAYS} days ending at --test-end)")
+    p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD",
+                   help=f"first test day (default: the {DEFAULT_TEST_DAYS} days ending at --test-end)")
     p.add_argument("--test-end", type=_date, metavar="YYYY-MM-DD", help="last test day (default: last complete day of the data)")
-    p.add_argument("--horizon-days", type=int, default=2, metavar="H", help="forecast day d from prices up to d-H (default 2, the XM case; 1 = epftoolbox protocol)")
+    p.add_argument("--horizon-days", type=int, default=2, metavar="H",
+                   help="forecast day d from prices up to d-H (default 2, the XM case; 1 = epftoolbox protocol)")
     p.add_argument("--recalibrate-every", type=int, default=1, metavar="K", help="refit every K test days (default 1, daily, as the paper)")
     p.add_argument("--window-days", type=int, default=1456, metavar="W", help="days of history per fit, lag days included (default 1456, four years)")
     p.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated subset of: " + ",".join(MODEL_NAMES) + " (default all)")

@@ -46,7 +46,8 @@ def run_demo() -> int:
     day_keys = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()[-RECENT_DAYS:]
     total = 6
 
-    t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {month_keys[0][:7]}..{month_keys[-1][:7]} in one run from '{settings.source}'")
+    months = f"{month_keys[0][:7]}..{month_keys[-1][:7]}"
+    t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {months} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
     _done(t, _checks(result))
 

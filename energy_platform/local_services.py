@@ -14,11 +14,12 @@ trusts local connections and listens on 127.0.0.1 only. Every process started he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
-import shutil
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,7 +160,7 @@ class MlflowServer:
                 if self.process is None or self.process.poll() is not None:
                     raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-3000:]}") from None
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"mlflow server did not answer within {seconds} s: {self.log.read_text()[-3000:]}")
+                    raise TimeoutError(f"mlflow server did not answer within {seconds} s: {self.log.read_text()[-3000:]}") from None
                 time.sleep(1)
 
     def stop(self, grace: float = 10) -> None:
@@ -176,10 +177,8 @@ class MlflowServer:
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.process.wait(10)
-        try:  # workers that outlived their parent
+        with contextlib.suppress(ProcessLookupError):  # workers that outlived their parent
             os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> MlflowServer:
         return self.start()

@@ -17,7 +17,13 @@ from datetime import date, timedelta
 import dagster as dg
 
 from energy_platform.defs import (
-    ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions,
+    ACCURACY_JOB,
+    FEATURES_JOB,
+    INGEST_JOB,
+    PREDICT_JOB,
+    PUBLISH_JOB,
+    TRAIN_JOB,
+    build_definitions,
 )
 from energy_platform.orchestration import run_job
 from energy_platform.settings import Settings, get_settings
@@ -131,14 +137,16 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
             log.notes += _checks(result, ("rolling_rmae",))
         else:
             log.notes.append(f"no forecast of {as_of} to score yet")
-        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources={"registry": defs.resources["registry"], "warehouse": defs.resources["warehouse"]}) as context:
+        resources = {"registry": defs.resources["registry"], "warehouse": defs.resources["warehouse"]}
+        with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=resources) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
         for request in tick.run_requests or []:
             log.notes.append("RETRAINING REQUESTED by " + request.tags.get("energy_platform/checks", "a check"))
             log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, first_day, training))
         if day.weekday() == 0 and not tick.run_requests:
-            log.notes.append("weekly retraining: " + _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, first_day, training))
+            weekly = _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, first_day, training)
+            log.notes.append("weekly retraining: " + weekly)
         echo(log.line())
         logs.append(log)
     run_job(defs, PUBLISH_JOB, instance)

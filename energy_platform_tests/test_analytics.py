@@ -189,7 +189,7 @@ def test_publish_copies_every_table_with_counts_and_comments(seeded):
         comments = dict(conn.execute(
             "SELECT table_name, comment FROM duckdb_tables() UNION ALL SELECT view_name, comment FROM duckdb_views() "
             "WHERE NOT internal").fetchall())
-        for name in API + ["metadata"]:
+        for name in [*API, "metadata"]:
             assert comments.get(name), f"{name} has no COMMENT"
         for t in TABLES:
             for column in t.columns:
@@ -385,7 +385,7 @@ def test_failed_publish_keeps_previous_file_and_cleans_up(seeded, tmp_path):
     # a broken warehouse file: the build raises mid-way, nothing changes
     broken = tmp_path / "broken.duckdb"
     broken.write_bytes(b"not a duckdb file" * 1000)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - whichever error: what matters is that nothing changes
         publish_analytics(broken, analytics)
     assert (_snapshot(analytics), analytics.stat().st_ino) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analytics.duckdb", "broken.duckdb"]
@@ -437,7 +437,7 @@ def test_publish_waits_for_a_warehouse_writer_then_names_the_lock(seeded, tmp_pa
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(WarehouseLockedError, match="warehouse.duckdb"):
+        with pytest.raises(WarehouseLockedError, match=r"warehouse\.duckdb"):
             publish_analytics(warehouse, analytics, wait_seconds=0.3)
         assert _snapshot(analytics) == before
         summary = publish_analytics(warehouse, analytics, wait_seconds=10)  # waits for the writer to go
@@ -468,5 +468,5 @@ def test_docs_show_exactly_the_tested_example_queries():
     docs = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     for title, sql in EXAMPLE_QUERIES:
         assert title in docs and sql in docs, title
-    for name in API + ["metadata"]:
+    for name in [*API, "metadata"]:
         assert f"`{name}`" in docs, name

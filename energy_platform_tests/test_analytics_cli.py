@@ -77,7 +77,7 @@ def test_every_published_column_and_table_has_a_comment_the_readme_query_shows(a
     rc, rows, err = _cli(analytics, TABLE_DOCS_QUERY)
     assert rc == 0, err
     comments = {r["name"]: r["comment"] for r in rows}
-    assert all(comments.get(name) for name in API + ["metadata"]), comments
+    assert all(comments.get(name) for name in [*API, "metadata"]), comments
 
 
 

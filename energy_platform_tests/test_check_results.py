@@ -1,6 +1,5 @@
 """A range run leaves no check "Skipped": every planned (check, partition) gets the check's answer."""
 
-import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from energy_platform.defs import INGEST_JOB

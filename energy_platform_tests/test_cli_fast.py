@@ -55,7 +55,7 @@ def test_declared_model_names_are_the_registry():
     from energy_platform.backtest_args import MODEL_NAMES
     from energy_platform.forecasting.models import MODELS
 
-    assert MODEL_NAMES == tuple(MODELS)
+    assert tuple(MODELS) == MODEL_NAMES
 
 
 @pytest.mark.parametrize(("target", "default"), [("ui", "3000"), ("dashboard", "8501")])

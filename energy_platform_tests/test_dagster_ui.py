@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def dagster_dev(tmp_path):
     env = make_env(tmp_path)  # the home with its dagster.yaml, as `make ui` prepares it
     port = free_port()
-    log = open(tmp_path / "dagster_dev.log", "w")
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - the server writes it for its lifetime
     proc = subprocess.Popen(
         [os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
          "-w", str(ROOT / "workspace.yaml")],

@@ -310,7 +310,7 @@ def test_two_pipelines_at_once_on_one_fresh_home(tmp_path):
                 proc.wait()
     print(f"two pipelines at once: {time.monotonic() - started:.1f} s; return codes {[o[0] for o in outcomes]}")
     assert any(code == 0 for code, _, _ in outcomes), [err[-3000:] for _, _, err in outcomes]
-    for code, out, err in outcomes:
+    for code, _out, err in outcomes:
         if code != 0:  # a clear failure: a named error on its last line, not a hang
             print(err[-3000:])
             assert "Error" in err.strip().splitlines()[-1], err

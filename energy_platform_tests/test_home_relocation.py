@@ -57,7 +57,8 @@ def test_a_copied_home_serves_from_its_own_artifacts(trained_home, tmp_path):
         uris = _stored_uris(env.settings.mlflow_db_path)
         assert uris and not any(str(trained_home) in u for u in uris), uris
         files = [u for u in uris if u.startswith("file:")]  # MLflow's own Default experiment keeps its ./mlruns
-        assert len(files) >= 4 and all(u.startswith(env.settings.mlflow_artifacts.as_uri() + "/") or u == env.settings.mlflow_artifacts.as_uri() for u in files), files
+        root = env.settings.mlflow_artifacts.as_uri()
+        assert len(files) >= 4 and all(u.startswith(root + "/") or u == root for u in files), files
         check_home(env.settings)  # idempotent: nothing left to rewrite
 
         run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-02")

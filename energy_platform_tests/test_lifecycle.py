@@ -84,7 +84,7 @@ def test_a_first_deployment_serves_the_persistence_baseline(env, client):
 
 def test_a_useless_first_model_is_refused_and_the_baseline_keeps_serving(env, client):
     baseline = str(registry.alias_version(client, registry.CHAMPION).version)
-    trained, gate = _train(env, UNTRAINED)  # data to 2024-11-30
+    _, gate = _train(env, UNTRAINED)  # data to 2024-11-30
     assert gate["decision"] == "refused", gate["reason"]
     assert "persistence" in gate["reason"] or "weekly naive" in gate["reason"]
     assert gate["champion_version"] == baseline and gate["champion_kind"] == "baseline"
@@ -119,7 +119,7 @@ def test_a_better_model_replaces_the_baseline(env, client):
 def test_a_worse_challenger_is_refused_on_fresh_days(env, client):
     champion = str(registry.alias_version(client, registry.CHAMPION).version)
     _ingest(env, ("2024-12-01", "2024-12-01"))  # data to 2024-12-31
-    trained, gate = _train(env, UNTRAINED)
+    _, gate = _train(env, UNTRAINED)
     assert gate["decision"].startswith("refused"), gate["reason"]
     assert str(registry.alias_version(client, registry.CHAMPION).version) == champion
 
@@ -188,7 +188,7 @@ def test_mlflow_models_serve_answers_a_rest_request(env, tmp_path):
          "-h", "127.0.0.1", "-p", str(port)],
         env={**os.environ, "MLFLOW_TRACKING_URI": env.settings.mlflow_tracking_uri,
              "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")},  # its uvicorn
-        stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=open(tmp_path / "serve.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log", 120)

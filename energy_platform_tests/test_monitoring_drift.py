@@ -189,7 +189,7 @@ def test_warehouse_inputs_and_record(tmp_path):
     assert fcols == [f"price_lag1_h{h:02d}" for h in range(4)] + ["is_holiday"]
     assert fcur.height == 28 and fref.height == 60
 
-    pref, pcur, pcols = prediction_drift_inputs(path, *ref_range)
+    _, pcur, pcols = prediction_drift_inputs(path, *ref_range)
     assert {"forecast", "p10", "p90"} <= set(pcols) and "hour" not in pcols
     assert pcur.height == 28 * 24 and set(pcur["model_version"]) == {"2"}  # latest created = served
     _, only_v1, _ = prediction_drift_inputs(path, *ref_range, model_version="1")

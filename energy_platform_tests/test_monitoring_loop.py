@@ -24,7 +24,8 @@ def env(tmp_path_factory):
 
 def _tick(env, cursor):
     sensor = env.defs.resolve_sensor_def("retrain_on_check_errors")
-    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources={"registry": env.defs.resources["registry"], "warehouse": env.defs.resources["warehouse"]}) as context:
+    resources = {"registry": env.defs.resources["registry"], "warehouse": env.defs.resources["warehouse"]}
+    with dg.build_sensor_context(instance=env.instance, cursor=cursor, definitions=env.defs, resources=resources) as context:
         return sensor.evaluate_tick(context)
 
 

@@ -60,7 +60,7 @@ def prices() -> pl.DataFrame:
 def empty_backend(tmp_path_factory):
     """An MLflow database with its schema and experiment, made once (migrations take seconds)."""
     root = tmp_path_factory.mktemp("mlflow")
-    ModelRegistry(f"sqlite:///{root}/mlflow.db", root / "mlartifacts").client
+    _ = ModelRegistry(f"sqlite:///{root}/mlflow.db", root / "mlartifacts").client  # creates the backend
     return root
 
 
@@ -83,7 +83,7 @@ def register(reg: ModelRegistry, prices: pl.DataFrame, model: ChosenModel, *, rm
              data_end: date = END - timedelta(days=28), claimed_error: float = 1.0, alias: str | None = CHALLENGER) -> str:
     """A registered version as training registers one, with the behaviour of `model`."""
     days = [END - timedelta(days=13 - i) for i in range(14)]
-    reg.client  # the backend and experiment exist before the run starts
+    _ = reg.client  # the backend and experiment exist before the run starts
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=["mlflow"])  # not inferred: seconds
         served = forecast_days(InMemoryPyfunc(model), prices, days, H, 30)
@@ -227,7 +227,7 @@ reg.promote({version!r})
 
 
 def test_the_mlflow_run_of_a_killed_process_is_ended_at_the_next_start(reg, tmp_path):
-    reg.client
+    _ = reg.client  # creates the backend
     _run_and_kill(f"""
 import os, signal, mlflow
 from energy_platform.tracking.registry import ModelRegistry

@@ -115,7 +115,7 @@ def test_the_same_bad_file_fails_the_gz_reader_and_the_source(tmp_path):
     with pytest.raises(SourceError, match="line 7: column 'price': non-finite price 'inf'"):
         get_source(f"csv:{path}").last_date()
     (tmp_path / "broken.csv.gz").write_bytes(b"not gzip")
-    with pytest.raises(CsvFormatError, match="broken.csv.gz: not a readable gzip file"):
+    with pytest.raises(CsvFormatError, match=r"broken\.csv\.gz: not a readable gzip file"):
         read_hourly_csv(tmp_path / "broken.csv.gz")
 
 
@@ -128,9 +128,9 @@ def test_floor_and_ceiling_are_parameters(tmp_path):
     assert get_source(f"csv:{path}", price_floor=None).first_date() == date(2020, 1, 1)
     zero = _write(tmp_path, _day_with(7, "0"))
     assert read_hourly_csv(zero).height == 24  # the floor itself is a legal price
-    with pytest.raises(CsvFormatError, match="implausible price 5000.0 .*>= 1000"):
+    with pytest.raises(CsvFormatError, match=r"implausible price 5000\.0 .*>= 1000"):
         read_hourly_csv(_write(tmp_path, _day_with(2, "5000")), ceiling=1000)
-    with pytest.raises(CsvFormatError, match="implausible price -2000000.0"):
+    with pytest.raises(CsvFormatError, match=r"implausible price -2000000\.0"):
         read_hourly_csv(_write(tmp_path, _day_with(2, "-2e6")), floor=None)
 
 
@@ -140,7 +140,7 @@ def test_a_header_with_other_accepted_names_reads(tmp_path):
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(SourceError, match="nope.csv: file not found"):
+    with pytest.raises(SourceError, match=r"nope\.csv: file not found"):
         get_source(f"csv:{tmp_path / 'nope.csv'}").first_date()
 
 

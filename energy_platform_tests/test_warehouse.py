@@ -42,7 +42,7 @@ def test_short_answer_never_deletes_other_days(tmp_path, january):
 
 
 def test_rows_outside_the_range_are_refused(tmp_path, january):
-    with pytest.raises(ValueError, match="outside the range 2016-01-01..2016-01-15"):
+    with pytest.raises(ValueError, match=r"outside the range 2016-01-01\.\.2016-01-15"):
         replace_prices(tmp_path / "w.duckdb", january, date(2016, 1, 1), date(2016, 1, 15), "sample")
 
 
@@ -110,9 +110,8 @@ def test_a_held_lock_is_retried_then_named(tmp_path, january):
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
-        with pytest.raises(WarehouseLockedError) as err:
-            with connect(path, wait_seconds=1.0):
-                pass
+        with pytest.raises(WarehouseLockedError) as err, connect(path, wait_seconds=1.0):
+            pass
         assert time.monotonic() - started >= 1.0
         assert str(path) in str(err.value) and "analytics.duckdb" in str(err.value)
     finally:

@@ -19,6 +19,7 @@ so the client is tested against the contract rather than against itself.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -445,10 +446,8 @@ def _make_handler(fake: FakeXm) -> type[BaseHTTPRequestHandler]:
             fault = fake._next_fault()
             if fault is not None and fault.kind == "drop":
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             if fault is not None and fault.kind in ("drip", "huge"):
                 record.status = 200

@@ -61,7 +61,7 @@ def section(title: str, render, *args) -> None:
     st.subheader(title)
     try:
         render(*args)
-    except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+    except Exception as exc:
         st.error(f"No se pudo mostrar esta sección: {type(exc).__name__}: {exc}")
 
 
@@ -175,7 +175,7 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
     picked = c1.date_input("Rango de fechas", value=(default_start, hi), min_value=min(lo, fresh["first_price_date"] or lo),
                            max_value=hi, format="YYYY-MM-DD", key="rango")
     version = c2.selectbox(
-        "Versión del modelo", [data.CHAMPION] + versions, placeholder="Elija una versión",
+        "Versión del modelo", [data.CHAMPION, *versions], placeholder="Elija una versión",
         format_func=lambda v: "Campeón vigente en cada día" if v == data.CHAMPION else f"Versión {v}", key="version",
     )
     if not isinstance(picked, (tuple, list)) or len(picked) != 2:
@@ -356,7 +356,7 @@ def main() -> None:
         return
     try:
         ov = data.load_overview(str(path), token)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         st.title("⚡ Precio de bolsa nacional — pronóstico horario")
         st.error(f"No se pudo leer `{path}`: {type(exc).__name__}: {exc}")
         return

@@ -99,7 +99,9 @@ def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChec
         asset=raw_prices, blocking=True,
         description="0 < price < 10,000 COP/kWh: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
     )
-    def prices_within_plausible_bounds(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:
+    def prices_within_plausible_bounds(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
+    ) -> dg.AssetCheckResult:
         return answer(context, quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor))
 
     @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")

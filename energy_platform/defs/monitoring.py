@@ -126,7 +126,8 @@ def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefi
             "by_model_version": markdown_preview(summary),
         })
 
-    @dg.asset_check(asset=forecast_accuracy, pool=WAREHOUSE_POOL, description="Rolling 28-day rMAE of the served forecasts: WARN past a threshold, ERROR when no better than the weekly naive.")
+    @dg.asset_check(asset=forecast_accuracy, pool=WAREHOUSE_POOL,
+                    description="Rolling 28-day rMAE of the served forecasts: WARN past a threshold, ERROR when no better than the weekly naive.")
     def rolling_rmae(context, warehouse: WarehouseResource, monitor: MonitoringResource) -> dg.AssetCheckResult:
         return for_every_planned_partition(context, _rolling_result(warehouse, monitor))
 

@@ -21,8 +21,8 @@ from energy_platform.warehouse import operating_quality as quality
 from energy_platform.warehouse.operating import (
     OperatingIngest,
     ingest_hydrology,
-    ingest_operating_daily,
     ingest_oni,
+    ingest_operating_daily,
 )
 from energy_platform.warehouse.quality import CheckOutcome
 

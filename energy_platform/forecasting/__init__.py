@@ -9,6 +9,7 @@ from energy_platform.forecasting.model import MLPConfig, MLPForecaster
 from energy_platform.forecasting.models import MODELS, make_model
 
 __all__ = [
+    "MODELS",
     "BacktestResult",
     "FeatureSpec",
     "ForecastFitError",
@@ -17,7 +18,6 @@ __all__ = [
     "Lear",
     "MLPConfig",
     "MLPForecaster",
-    "MODELS",
     "NaiveLag",
     "RobustAsinhScaler",
     "backtest",

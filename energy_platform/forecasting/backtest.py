@@ -38,7 +38,7 @@ class BacktestResult:
         widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
 
         def line(vals: list[str]) -> str:
-            return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths)))
+            return "  ".join(v.rjust(w) if i else v.ljust(w) for i, (v, w) in enumerate(zip(vals, widths, strict=False)))
 
         return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 

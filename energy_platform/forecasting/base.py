@@ -83,7 +83,7 @@ def training_set(
     idx = panel.index_of(days)
     window_idx = np.arange(panel.index_of([start])[0], idx[-1] + 1)
     gaps = np.isnan(panel.prices[window_idx]).any(axis=1)
-    for name, m in panel.exog.items():
+    for m in panel.exog.values():
         gaps |= np.isnan(m[window_idx]).any(axis=1)
     if gaps.any():
         bad = panel.day(window_idx[int(np.flatnonzero(gaps)[0])])

@@ -16,9 +16,8 @@ import polars as pl
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoLarsIC
 
-from energy_platform.forecasting.base import forecast_frame, prediction_features, training_set
+from energy_platform.forecasting.base import forecast_frame, min_window_days, prediction_features, training_set
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.forecasting.base import min_window_days
 from energy_platform.forecasting.features import HOURS, DailyPanel, FeatureSpec, RobustAsinhScaler, daily_panel, feature_names
 
 

@@ -190,7 +190,7 @@ def feature_matrix(panel: DailyPanel, spec: FeatureSpec, idx: np.ndarray) -> np.
     dow[np.arange(len(idx)), [d.weekday() for d in days]] = 1.0
     cutoff_days = [d - timedelta(days=spec.horizon_days) for d in days]
     cal = np.column_stack([holiday_flags(days, spec.country), holiday_flags(cutoff_days, spec.country)])
-    return np.hstack(blocks + [dow, cal.reshape(len(idx), 2)])
+    return np.hstack([*blocks, dow, cal.reshape(len(idx), 2)])
 
 
 def target_matrix(panel: DailyPanel, idx: np.ndarray) -> np.ndarray:

@@ -43,7 +43,7 @@ def rmae(actual: object, forecast: object, naive_weekly: object) -> float:
 def pinball(actual: object, p10: object, p50: object, p90: object) -> float:
     """Mean pinball loss over the quantiles 0.1, 0.5, 0.9 (same units as the price)."""
     a, *qs = _arrays(actual, p10, p50, p90)
-    losses = [np.mean(np.maximum(q * (a - f), (q - 1) * (a - f))) for q, f in zip(QUANTILES, qs)]
+    losses = [np.mean(np.maximum(q * (a - f), (q - 1) * (a - f))) for q, f in zip(QUANTILES, qs, strict=False)]
     return float(np.mean(losses))
 
 

@@ -9,7 +9,6 @@ from energy_platform.forecasting.baselines import Lear, naive_d, naive_w
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.model import MLPForecaster
 
-
 # Chosen on validation periods before each test start (bench/results/forecaster.md,
 # bench/results/validation.jsonl): the MLPConfig defaults on NP and PJM 2016-H1 and Colombia
 # 2015-16, 2019-20 and 2022; for H >= 2 a shorter validation slice (Colombia 2022), so the

@@ -29,6 +29,7 @@ p-value method the threshold is the p-value below which a column drifts).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -240,10 +241,8 @@ def _write_html(snapshot, path: Path) -> tuple[str | None, str | None]:
         os.replace(tmp, path)
         return str(path), None
     except Exception as exc:  # the drift result matters more than its HTML
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         return None, f"could not write drift report {path}: {type(exc).__name__}: {exc}"
 
 

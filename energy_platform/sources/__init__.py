@@ -24,4 +24,4 @@ def get_source(spec: str, xm_url: str | None = None, price_floor: float | None =
     raise SourceError(f"unknown source {spec!r}: use 'sample', 'xm' or 'csv:<path>'")
 
 
-__all__ = ["PriceSource", "SourceError", "CsvFormatError", "CsvSource", "SampleSource", "get_source", "read_hourly_csv"]
+__all__ = ["CsvFormatError", "CsvSource", "PriceSource", "SampleSource", "SourceError", "get_source", "read_hourly_csv"]

@@ -19,6 +19,7 @@ naive local timestamp.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -121,10 +122,8 @@ def _cut_at(response: httpx.Response, deadline: float) -> threading.Timer | None
         return None
 
     def cut() -> None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), cut)
     timer.daemon = True
@@ -537,7 +536,8 @@ def _parse_number(raw: Any, error, where: str, floor: float | None = None) -> fl
     if not math.isfinite(value):
         raise error(f"{where}: non-finite value {raw!r}")
     if floor is not None and value < floor:
-        raise error(f"{where}: negative value {raw!r} (below the floor {floor:g})" if floor == 0 else f"{where}: value {raw!r} below the floor {floor:g}")
+        raise error(f"{where}: negative value {raw!r} (below the floor {floor:g})" if floor == 0
+                    else f"{where}: value {raw!r} below the floor {floor:g}")
     return value
 
 

@@ -250,6 +250,14 @@ def backtest_days(card: VersionCard) -> list[date]:
 
 
 __all__ = [
-    "BACKTEST_ARTIFACT", "CHALLENGER", "CHAMPION", "MIN_FRESH_DAYS", "PREVIOUS", "SERVED_FORECASTS_ARTIFACT",
-    "KIND_BASELINE", "ModelRegistry", "RegistryError", "backtest_days",
+    "BACKTEST_ARTIFACT",
+    "CHALLENGER",
+    "CHAMPION",
+    "KIND_BASELINE",
+    "MIN_FRESH_DAYS",
+    "PREVIOUS",
+    "SERVED_FORECASTS_ARTIFACT",
+    "ModelRegistry",
+    "RegistryError",
+    "backtest_days",
 ]

@@ -16,6 +16,7 @@ schema"). A killed creation now leaves only its temporary file, removed by the n
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -123,10 +124,8 @@ def create_tracking_db(db_path: Path) -> None:
             _initialize_tables(engine)
         finally:
             engine.dispose()
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, db_path)
-        except FileExistsError:
-            pass
     finally:
         tmp.unlink(missing_ok=True)
         os.close(fd)

@@ -34,7 +34,6 @@ from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER
 from energy_platform.tracking.version_card import KIND_MODEL
 
 
-
 @dataclass(frozen=True)
 class TrainingParams:
     horizon_days: int = 2

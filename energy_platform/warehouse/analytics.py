@@ -255,7 +255,8 @@ TABLES: list[Published] = [
             "current_end": "Last day of the window compared with the reference.",
             "n_columns": "Columns compared.",
             "drift_share": "Share of columns found drifted, 0-1.",
-            "drifted_columns": "JSON object: each drifted column -> its drift score (Wasserstein distance in reference standard deviations for numbers); {} when none drifted.",
+            "drifted_columns": "JSON object: each drifted column -> its drift score (Wasserstein distance in reference "
+                               "standard deviations for numbers); {} when none drifted.",
             "severity": "pass, warn, error or not_enough_data.",
             "report_path": "Path of the Evidently HTML report under ENERGY_PLATFORM_HOME/reports/.",
         },

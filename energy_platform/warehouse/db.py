@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TypeVar
 
@@ -183,10 +183,8 @@ def _forget_lake(location: str) -> None:
     with _lakes_lock:
         base = _lakes.pop((location, os.getpid()), None)
     if base is not None:
-        try:
+        with suppress(duckdb.Error):
             base.close()
-        except duckdb.Error:
-            pass
 
 
 def _is_conflict(exc: BaseException) -> bool:

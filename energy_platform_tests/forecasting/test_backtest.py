@@ -31,7 +31,8 @@ class SpyModel:
 
 def test_walk_forward_refits_every_k_days_and_collects_forecasts(prices):
     spy = SpyModel()
-    res = backtest(prices, [spy, naive_d(horizon_days=2), naive_w(horizon_days=2)], date(2022, 6, 1), date(2022, 6, 10), recalibrate_every=4, window_days=60)
+    res = backtest(prices, [spy, naive_d(horizon_days=2), naive_w(horizon_days=2)], date(2022, 6, 1), date(2022, 6, 10),
+                   recalibrate_every=4, window_days=60)
     assert spy.fits == [date(2022, 5, 30), date(2022, 6, 3), date(2022, 6, 7)]
     assert res.forecasts.height == 3 * 10 * 24
     assert res.forecasts.columns == ["model", "target_date", "hour", "ts", "actual", "forecast", "p10", "p50", "p90"]

@@ -34,7 +34,7 @@ def test_lear_fits_real_lasso_and_beats_naive(prices_exog):
     assert 0 < (m._coef != 0).sum(axis=1).mean() < m._coef.shape[1]
     # The exogenous load of day d drives the price of hour h: its coefficient must be picked.
     names = [f"load_forecast_lag0_h{h:02d}" for h in range(24)]
-    from energy_platform.forecasting.features import feature_names, FeatureSpec
+    from energy_platform.forecasting.features import FeatureSpec, feature_names
 
     all_names = feature_names(FeatureSpec(1), ["load_forecast"])
     cols = [all_names.index(n) for n in names]

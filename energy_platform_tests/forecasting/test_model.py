@@ -164,14 +164,14 @@ def test_tail_epochs_forecast_from_nets_that_saw_the_newest_days_and_warm_start_
     m = MLPForecaster(horizon_days=2, **{**TINY, "tail_epochs": 2, "blend_naive": True})
     m.fit(prices, TRAIN_END, 200)
     assert len(m._bases) == len(m._members) == TINY["n_members"]
-    for base, member in zip(m._bases, m._members):
-        assert any(not torch.equal(a, b) for a, b in zip(base.state_dict().values(), member.state_dict().values()))
+    for base, member in zip(m._bases, m._members, strict=False):
+        assert any(not torch.equal(a, b) for a, b in zip(base.state_dict().values(), member.state_dict().values(), strict=False))
     bases = [copy.deepcopy(b.state_dict()) for b in m._bases]
     m.fit(prices, TRAIN_END + timedelta(days=1), 200)
     assert m.last_fit["warm"]
     again = MLPForecaster(horizon_days=2, **{**TINY, "tail_epochs": 2, "blend_naive": True})
     again.fit(prices, TRAIN_END, 200)
-    assert all(torch.equal(a, b) for a, b in zip(bases[0].values(), again._bases[0].state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(bases[0].values(), again._bases[0].state_dict().values(), strict=False))
     out = m.predict(prices, TARGET + timedelta(days=1))
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     m.save(tmp_path / "m.pt")
