@@ -51,7 +51,9 @@ from energy_platform.forecasting.features import (
     FeatureSpec,
     RobustAsinhScaler,
     _with_calendar,
+    daily_panel,
 )
+from energy_platform.forecasting import plausibility
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
 
@@ -190,7 +192,8 @@ class MLPForecaster:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
-        data = training_set(prices, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        data = training_set(panel, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
         warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
         previous = self._bases or self._members
         self._members, self._bases = [], []  # a failed fit leaves no model that could forecast
@@ -232,6 +235,7 @@ class MLPForecaster:
         self._input_dim = X.shape[1]
         self._exog = data.exog
         self._members, self._bases = members, bases
+        self._remember_minima(panel, train_end)
         self._fits += 1
         self.train_end = train_end
         self.last_fit = {
@@ -317,6 +321,25 @@ class MLPForecaster:
         level = min(1.0, 0.8 * (1 + 1 / score.size))
         return float(np.quantile(score, level))
 
+    # -- plausibility --------------------------------------------------------------------------
+    def _remember_minima(self, panel: DailyPanel, train_end: date) -> None:
+        """Daily minima of the lookback ending at `train_end`, so a request with a short history
+        (the pyfunc's) still knows the lowest price of the 365 days before its cutoff."""
+        first = max(plausibility.lookback_days(train_end)[0], panel.start)
+        idx = np.arange(*panel.index_of([first, train_end + timedelta(days=1)]))
+        self._minima_start, self._minima = first, plausibility.daily_minima(panel.prices[idx])
+
+    def _lowest_before(self, panel: DailyPanel, cutoff: date) -> float:
+        """The lowest price of the 365 days ending at `cutoff`: the given history up to the
+        cutoff (never after it), completed by the minima remembered at fit time."""
+        first, _ = plausibility.lookback_days(cutoff)
+        lo, hi = max(first, panel.start), min(cutoff, panel.end)
+        start, mins = self._minima_start, self._minima
+        if lo <= hi:
+            idx = np.arange(*panel.index_of([lo, hi + timedelta(days=1)]))
+            start, mins = plausibility.merge_minima(start, mins, lo, plausibility.daily_minima(panel.prices[idx]))
+        return plausibility.lowest_price(start, mins, cutoff)
+
     # -- forecasting ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not self._members:
@@ -325,7 +348,10 @@ class MLPForecaster:
     def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
         with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
             xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
-            q = torch.stack([net(xt) for net in self._members]).mean(0).numpy()[0]
+            per_member = torch.stack([net(xt) for net in self._members]).numpy()[:, 0]
+        q = per_member.mean(0)
+        # seed-to-seed spread: the std across members of p50 in price units, mean over hours
+        self.last_member_spread = float(self._price_scaler.inverse(per_member[..., 1]).std(0).mean())
         if self._blend != 1.0:
             q = self._blended(q, self._naive_scaled(x)[0])
         lo = np.minimum(q[:, 0] - self._interval_shift, q[:, 1])
@@ -334,10 +360,11 @@ class MLPForecaster:
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
         self._check_fitted()
-        x = prediction_features(prices, self.spec, target, self._exog)
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        x = prediction_features(panel, self.spec, target, self._exog)
         q = self._price_scaler.inverse(self._predict_scaled(x))
-        if self.config.price_floor is not None:  # keeps the order: clipping is monotone
-            q = np.maximum(q, self.config.price_floor)
+        lowest = self._lowest_before(panel, target - timedelta(days=self.horizon_days))
+        q = plausibility.clamp(q, lowest, self.config.price_floor)
         return forecast_frame(q[:, 1], q[:, 0], q[:, 2])
 
     def predict_from_history(self, history: pl.DataFrame) -> pl.DataFrame:
@@ -392,6 +419,8 @@ class MLPForecaster:
             "blend": float(self._blend),
             "fits": int(self._fits),
             "train_end": self.train_end.isoformat(),
+            "minima_start": self._minima_start.isoformat(),
+            "minima": self._minima.tolist(),
             "members": [net.state_dict() for net in self._members],
         }
 
@@ -409,6 +438,9 @@ class MLPForecaster:
         model._blend = float(state.get("blend", 1.0))  # states saved before the blend existed
         model._fits = int(state["fits"])
         model.train_end = date.fromisoformat(state["train_end"])
+        # states saved before the plausibility rule: no remembered minima (the request's history only)
+        model._minima_start = date.fromisoformat(state.get("minima_start", state["train_end"]))
+        model._minima = np.asarray(state.get("minima", []), dtype=float)
         cfg = model.config
         for sd in state["members"]:
             net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)

@@ -21,8 +21,18 @@ def forecaster_preset(horizon_days: int) -> dict[str, object]:
     return dict(HORIZON_PRESETS[min(max(horizon_days, 1), 2)])
 
 
+def market_floor() -> float | None:
+    """The market's lowest possible price, `ENERGY_PLATFORM_PRICE_FLOOR` (default 0, XM's bolsa;
+    `none` for markets with negative prices such as PJM): no quantile is forecast below it."""
+    import os
+
+    from energy_platform.settings import _price_floor
+
+    return _price_floor(os.environ.get("ENERGY_PLATFORM_PRICE_FLOOR", "0"))
+
+
 def _forecaster(horizon_days: int = 1, seed: int = 0, country: str = "CO", **overrides: object) -> MLPForecaster:
-    settings = {**forecaster_preset(horizon_days), **overrides}
+    settings = {**forecaster_preset(horizon_days), "price_floor": market_floor(), **overrides}
     return MLPForecaster(horizon_days=horizon_days, seed=seed, country=country, **settings)
 
 
