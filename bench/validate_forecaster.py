@@ -55,6 +55,7 @@ def main() -> int:
     ap.add_argument("--window-days", type=int, help="override the period's training window")
     ap.add_argument("--baselines", action="store_true", help="also run naive_d and lear")
     ap.add_argument("--label", default="")
+    ap.add_argument("--forecasts-out", type=Path, help="also write the hourly forecasts (parquet), for analysis")
     args = ap.parse_args()
     p = PERIODS[args.period]
     end = date.fromisoformat(p["end"])
@@ -72,6 +73,8 @@ def main() -> int:
     every = p.get("every", 1)
     result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=every, window_days=window)
     wall = time.perf_counter() - t0
+    if args.forecasts_out:
+        result.forecasts.write_parquet(args.forecasts_out)
     for m in result.metrics:
         is_fc = m["model"] == "forecaster"
         row = {"period": args.period, "label": args.label, "variant": variant if is_fc else {},
