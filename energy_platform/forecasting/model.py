@@ -53,7 +53,7 @@ from energy_platform.forecasting.features import (
     _with_calendar,
     daily_panel,
 )
-from energy_platform.forecasting import plausibility
+from energy_platform.forecasting import calibration, plausibility
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
 
@@ -86,6 +86,11 @@ class MLPConfig:
     price_floor: float | None = None  # a market whose price cannot go below it (XM's bolsa: 0)
     blend_naive: bool = True  # shrink p50 towards the latest known day by a weight fitted on validation
     tail_epochs: int = 2  # after early stopping, epochs over the whole window incl. the validation slice
+    # The output stage (issue 12, a forecast a trader can trust; chosen on validation, bench/results/trust.md)
+    snapshot_bases: bool = False  # average the early-stopped nets with the tail-trained members (free snapshots)
+    smooth: float = 0.0  # weight w of the [w, 1-2w, w] smoothing across neighbouring hours (scaled space)
+    conformal: str = "additive"  # band offset: "additive" (scaled-space units) or "scaled" (x the nets' band width)
+    conformal_halflife: float | None = None  # days; weight the validation slice's newest days most
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -231,7 +236,10 @@ class MLPForecaster:
             naive_val = self._naive_scaled(data.X[-n_val:])
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
-        self._interval_shift = self._conformal_shift(val_pred, Yva.numpy()) if cfg.calibrate_intervals else 0.0
+        val_pred = plausibility.smooth_profile(val_pred, cfg.smooth)
+        self._interval_shift = (
+            calibration.offset(val_pred, Yva.numpy(), cfg.conformal, cfg.conformal_halflife) if cfg.calibrate_intervals else 0.0
+        )
         self._input_dim = X.shape[1]
         self._exog = data.exog
         self._members, self._bases = members, bases
@@ -314,13 +322,6 @@ class MLPForecaster:
         delta = (self._blend - 1.0) * (q[..., 1] - naive)
         return q + delta[..., None]
 
-    @staticmethod
-    def _conformal_shift(pred: np.ndarray, y: np.ndarray) -> float:
-        """Conformalised quantile regression: the offset that makes the band cover 80 % on validation."""
-        score = np.maximum(pred[..., 0] - y, y - pred[..., 2]).ravel()
-        level = min(1.0, 0.8 * (1 + 1 / score.size))
-        return float(np.quantile(score, level))
-
     # -- plausibility --------------------------------------------------------------------------
     def _remember_minima(self, panel: DailyPanel, train_end: date) -> None:
         """Daily minima of the lookback ending at `train_end`, so a request with a short history
@@ -349,14 +350,16 @@ class MLPForecaster:
         with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
             xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
             per_member = torch.stack([net(xt) for net in self._members]).numpy()[:, 0]
-        q = per_member.mean(0)
+            if self.config.snapshot_bases and self._bases:
+                q = torch.stack([net(xt) for net in self._members + self._bases]).mean(0).numpy()[0]
+            else:
+                q = per_member.mean(0)
         # seed-to-seed spread: the std across members of p50 in price units, mean over hours
         self.last_member_spread = float(self._price_scaler.inverse(per_member[..., 1]).std(0).mean())
         if self._blend != 1.0:
             q = self._blended(q, self._naive_scaled(x)[0])
-        lo = np.minimum(q[:, 0] - self._interval_shift, q[:, 1])
-        hi = np.maximum(q[:, 2] + self._interval_shift, q[:, 1])
-        return np.column_stack([lo, q[:, 1], hi])
+        q = plausibility.smooth_profile(q, self.config.smooth)
+        return calibration.apply(q, self._interval_shift, self.config.conformal)
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
         self._check_fitted()
@@ -422,6 +425,7 @@ class MLPForecaster:
             "minima_start": self._minima_start.isoformat(),
             "minima": self._minima.tolist(),
             "members": [net.state_dict() for net in self._members],
+            **({"bases": [net.state_dict() for net in self._bases]} if self.config.snapshot_bases else {}),
         }
 
     @classmethod
@@ -447,6 +451,11 @@ class MLPForecaster:
             net.load_state_dict(sd)
             net.eval()
             model._members.append(net)
+        for sd in state.get("bases", []):  # kept only when they forecast too (snapshot_bases)
+            net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)
+            net.load_state_dict(sd)
+            net.eval()
+            model._bases.append(net)
         return model
 
     def save(self, path: str | Path) -> None:

@@ -79,3 +79,18 @@ def clamp(q: np.ndarray, lowest: float, floor: float | None) -> np.ndarray:
     out[..., 0] = np.minimum(out[..., 0], out[..., 1])
     out[..., 2] = np.maximum(out[..., 2], out[..., 1])
     return out
+
+
+def smooth_profile(q: np.ndarray, weight: float) -> np.ndarray:
+    """A light smoothing across neighbouring hours: x[h] <- (1-2w) x[h] + w x[h-1] + w x[h+1].
+
+    Applied to each quantile of `q` (... x 24 x 3) with the day's ends mirrored (hour 0 and 23
+    lean on their one neighbour with weight w). Equal shifts of neighbouring hours commute with
+    it, and the quantiles stay ordered (each is a positive average of ordered triples)."""
+    if not weight:
+        return q
+    if not 0 < weight <= 1 / 3:
+        raise ValueError(f"smoothing weight must lie in (0, 1/3], got {weight}")
+    prev = np.concatenate([q[..., :1, :], q[..., :-1, :]], axis=-2)
+    nxt = np.concatenate([q[..., 1:, :], q[..., -1:, :]], axis=-2)
+    return (1 - 2 * weight) * q + weight * (prev + nxt)
