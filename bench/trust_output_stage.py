@@ -21,6 +21,7 @@ import argparse
 import copy
 import itertools
 import json
+import pickle
 import sys
 import time
 from datetime import date, timedelta
@@ -93,7 +94,7 @@ def score_variant(rec: Recorder, v: dict, actual, weekly, days, lowest, floor) -
     for f in rec.fits:
         base = f["base_val"][:n_members].mean(0)
         w = MLPForecaster._blend_weight(base, f["naive"], f["y"]) if rec.m.config.blend_naive else 1.0
-        val = plausibility.smooth_profile(_blended(base, f["naive"], w), v["smooth"])
+        val = plausibility.smooth_profile(_blended(base, f["naive"], w), v["smooth"], v.get("last_hour", 23))
         shift = calibration.offset(val, f["y"], v["conformal"], v["halflife"])
         fits.append((w, shift))
     qs, spreads = [], []
@@ -104,7 +105,7 @@ def score_variant(rec: Recorder, v: dict, actual, weekly, days, lowest, floor) -
         seeds = (mem + bas) / 2 if v["snapshot"] else mem  # what each seed contributes
         q = seeds.mean(0)
         spreads.append(float(scaler.inverse(seeds[..., 1]).std(0).mean()))
-        q = plausibility.smooth_profile(_blended(q, p["naive"], w), v["smooth"])
+        q = plausibility.smooth_profile(_blended(q, p["naive"], w), v["smooth"], v.get("last_hour", 23))
         q = scaler.inverse(calibration.apply(q, shift, v["conformal"]))
         qs.append(plausibility.clamp(q, low, floor))
     q = np.stack(qs)
@@ -126,6 +127,9 @@ def main() -> int:
     ap.add_argument("--period", choices=PERIODS, required=True)
     ap.add_argument("--variant", default="{}", help="JSON overrides of MLPConfig for the recorded nets")
     ap.add_argument("--label", default="")
+    ap.add_argument("--record", type=Path, help="pickle the recorded nets' outputs here (re-score with --rescore)")
+    ap.add_argument("--rescore", type=Path, help="score a grid on a recording instead of running the backtest")
+    ap.add_argument("--grid", default=None, help="JSON {key: [values]} replacing the default grid")
     args = ap.parse_args()
     p = PERIODS[args.period]
     start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
@@ -133,12 +137,20 @@ def main() -> int:
     panel = daily_panel(read_hourly_csv(p["csv"], floor=None) if p["csv"] else SampleSource().frame)
     overrides = json.loads(args.variant)
     floor_kw = {"price_floor": p["floor"]} if "floor" in p else {}
-    model = make_model("forecaster", horizon_days=p["horizon"], seed=0, **{**floor_kw, **overrides})
-    rec = Recorder(model)
     every = p.get("every", 1)
-    t0 = time.perf_counter()
-    result = backtest(panel, [rec], start, end, recalibrate_every=every, window_days=p["window"])
-    wall = time.perf_counter() - t0
+    if args.rescore:
+        with args.rescore.open("rb") as fh:
+            rec, result, wall, overrides = pickle.load(fh)
+        model = rec.m
+    else:
+        model = make_model("forecaster", horizon_days=p["horizon"], seed=0, **{**floor_kw, **overrides})
+        rec = Recorder(model)
+        t0 = time.perf_counter()
+        result = backtest(panel, [rec], start, end, recalibrate_every=every, window_days=p["window"])
+        wall = time.perf_counter() - t0
+        if args.record:
+            with args.record.open("wb") as fh:
+                pickle.dump((rec, result, wall, overrides), fh)
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     idx = panel.index_of(days)
     actual, weekly = panel.prices[idx], panel.rows(panel.prices, idx - 7)
@@ -146,8 +158,11 @@ def main() -> int:
     floor = model.config.price_floor
     cfg = model.config
     as_configured = dict(snapshot=cfg.snapshot_bases, smooth=cfg.smooth, conformal=cfg.conformal, halflife=cfg.conformal_halflife)
-    grid = [dict(snapshot=s, smooth=w, conformal=c, halflife=h)
-            for s, w, c, h in itertools.product([False, True], [0.0, 0.1, 0.2, 0.3], ["additive", "scaled"], [None, 28.0, 14.0, 7.0])]
+    if cfg.smooth_last_hour != 23:
+        as_configured["last_hour"] = cfg.smooth_last_hour
+    axes = dict(snapshot=[False, True], smooth=[0.0, 0.1, 0.2, 0.3], conformal=["additive", "scaled"], halflife=[None, 28.0, 14.0, 7.0])
+    axes.update(json.loads(args.grid) if args.grid else {})
+    grid = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     recorded = np.stack([pr["out"] for pr in rec.preds])
     with OUT.open("a") as fh:
         for v in grid:

@@ -10,7 +10,11 @@ Quantiles never cross: the net outputs p50 and two softplus offsets (p10 = p50 -
 p90 = p50 + b). The point forecast is p50, the MAE-optimal forecast. Members differ only by seed
 and are averaged quantile by quantile (an average of ordered triples stays ordered). The 10-90
 band is then widened or narrowed by one conformal offset measured on the validation slice (the
-end of the training window), so it covers ~80 % of hours out of sample, not only in training.
+end of the training window), so it covers ~80 % of hours out of sample, not only in training
+(`calibration.py`: additive or scaled by the nets' band width, optionally weighting the newest
+days most). Last, the plausibility rules (`plausibility.py`): no p50 below 0.9 x the lowest price
+of the 365 days up to the cutoff, no quantile below the market floor. The output-stage choices
+(snapshot averaging, smoothing across hours, the conformal variant) are in bench/results/trust.md.
 
 Early stopping keeps the newest days (the validation slice) out of training, yet they are the
 most informative ones when a market's level moves. So after early stopping each member trains
@@ -89,6 +93,7 @@ class MLPConfig:
     # The output stage (issue 12, a forecast a trader can trust; chosen on validation, bench/results/trust.md)
     snapshot_bases: bool = False  # average the early-stopped nets with the tail-trained members (free snapshots)
     smooth: float = 0.0  # weight w of the [w, 1-2w, w] smoothing across neighbouring hours (scaled space)
+    smooth_last_hour: int = 23  # smooth hours 0..this one only (6: the overnight profile)
     conformal: str = "additive"  # band offset: "additive" (scaled-space units) or "scaled" (x the nets' band width)
     conformal_halflife: float | None = None  # days; weight the validation slice's newest days most
 
@@ -236,7 +241,7 @@ class MLPForecaster:
             naive_val = self._naive_scaled(data.X[-n_val:])
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
-        val_pred = plausibility.smooth_profile(val_pred, cfg.smooth)
+        val_pred = plausibility.smooth_profile(val_pred, cfg.smooth, cfg.smooth_last_hour)
         self._interval_shift = (
             calibration.offset(val_pred, Yva.numpy(), cfg.conformal, cfg.conformal_halflife) if cfg.calibrate_intervals else 0.0
         )
@@ -358,7 +363,7 @@ class MLPForecaster:
         self.last_member_spread = float(self._price_scaler.inverse(per_member[..., 1]).std(0).mean())
         if self._blend != 1.0:
             q = self._blended(q, self._naive_scaled(x)[0])
-        q = plausibility.smooth_profile(q, self.config.smooth)
+        q = plausibility.smooth_profile(q, self.config.smooth, self.config.smooth_last_hour)
         return calibration.apply(q, self._interval_shift, self.config.conformal)
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:

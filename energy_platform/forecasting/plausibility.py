@@ -81,16 +81,19 @@ def clamp(q: np.ndarray, lowest: float, floor: float | None) -> np.ndarray:
     return out
 
 
-def smooth_profile(q: np.ndarray, weight: float) -> np.ndarray:
+def smooth_profile(q: np.ndarray, weight: float, last_hour: int = 23) -> np.ndarray:
     """A light smoothing across neighbouring hours: x[h] <- (1-2w) x[h] + w x[h-1] + w x[h+1].
 
-    Applied to each quantile of `q` (... x 24 x 3) with the day's ends mirrored (hour 0 and 23
-    lean on their one neighbour with weight w). Equal shifts of neighbouring hours commute with
-    it, and the quantiles stay ordered (each is a positive average of ordered triples)."""
+    Applied to each quantile of `q` (... x 24 x 3) for hours 0..`last_hour` (the others keep
+    their values), with the day's ends mirrored (hour 0 and 23 lean on their one neighbour with
+    weight w). The quantiles stay ordered (each is a positive average of ordered triples)."""
     if not weight:
         return q
     if not 0 < weight <= 1 / 3:
         raise ValueError(f"smoothing weight must lie in (0, 1/3], got {weight}")
     prev = np.concatenate([q[..., :1, :], q[..., :-1, :]], axis=-2)
     nxt = np.concatenate([q[..., 1:, :], q[..., -1:, :]], axis=-2)
-    return (1 - 2 * weight) * q + weight * (prev + nxt)
+    out = (1 - 2 * weight) * q + weight * (prev + nxt)
+    if last_hour < q.shape[-2] - 1:
+        out[..., last_hour + 1 :, :] = q[..., last_hour + 1 :, :]
+    return out
