@@ -359,11 +359,18 @@ class MLPForecaster:
                 q = torch.stack([net(xt) for net in self._members + self._bases]).mean(0).numpy()[0]
             else:
                 q = per_member.mean(0)
-        # seed-to-seed spread: the std across members of p50 in price units, mean over hours
-        self.last_member_spread = float(self._price_scaler.inverse(per_member[..., 1]).std(0).mean())
+        naive = self._naive_scaled(x)[0]
+
+        def smooth(z: np.ndarray) -> np.ndarray:
+            return plausibility.smooth_profile(z, self.config.smooth, self.config.smooth_last_hour)
+
+        # Seed-to-seed spread: the std across members of the p50 each would forecast on its own
+        # (blended and smoothed like the ensemble), in price units, mean over the 24 hours.
+        own = smooth(self._blended(per_member, naive) if self._blend != 1.0 else per_member)
+        self.last_member_spread = float(self._price_scaler.inverse(own[..., 1]).std(0).mean())
         if self._blend != 1.0:
-            q = self._blended(q, self._naive_scaled(x)[0])
-        q = plausibility.smooth_profile(q, self.config.smooth, self.config.smooth_last_hour)
+            q = self._blended(q, naive)
+        q = smooth(q)
         return calibration.apply(q, self._interval_shift, self.config.conformal)
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
