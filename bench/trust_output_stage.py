@@ -107,6 +107,9 @@ def score_variant(rec: Recorder, v: dict, actual, weekly, days, lowest, floor) -
         spreads.append(float(scaler.inverse(seeds[..., 1]).std(0).mean()))
         q = plausibility.smooth_profile(_blended(q, p["naive"], w), v["smooth"], v.get("last_hour", 23))
         q = scaler.inverse(calibration.apply(q, shift, v["conformal"]))
+        if v.get("p10_bound"):  # what-if: the band's lower edge bounded like the median
+            q = q.copy()
+            q[..., 0] = np.maximum(q[..., 0], plausibility.median_bound(low)) if np.isfinite(low) else q[..., 0]
         qs.append(plausibility.clamp(q, low, floor) if v.get("clamp", True) else q)
     q = np.stack(qs)
     cov_q = metrics.coverage_by_quarter(days, actual, q[..., 0], q[..., 2])

@@ -5,7 +5,9 @@ Two rules, applied to the 24 x (p10, p50, p90) forecast after the nets, the blen
 - the median is never below `MIN_FACTOR` (0.9) x the lowest hourly price of the `LOOKBACK_DAYS`
   (365) days ending at the cutoff (the latest day the model knows, target - H): history up to
   the cutoff only, no look-ahead. For a negative minimum (markets with negative prices) the
-  bound is min - 0.1 x |min|, the same 10 % margin on the other side of zero;
+  bound is min - 0.1 x |min|, the same 10 % margin on the other side of zero. The band's lower
+  edge p10 gets the same bound (the trader's p10 = 0, below any price since 2021): on Colombia
+  2018 validation it left coverage unchanged (0.777) and cut the pinball loss 5.92 -> 5.82;
 - no quantile is below the market floor (`ENERGY_PLATFORM_PRICE_FLOOR`; None for markets with
   negative prices such as PJM: then no floor clamp).
 
@@ -68,12 +70,13 @@ def merge_minima(a_start: date, a: np.ndarray, b_start: date, b: np.ndarray) -> 
 
 
 def clamp(q: np.ndarray, lowest: float, floor: float | None) -> np.ndarray:
-    """Apply both rules to quantiles `q` (... x 3: p10, p50, p90), keeping them ordered.
+    """Apply both rules to quantiles `q` (... x 3: p10, p50, p90), keeping them ordered
+    (p10 and p50 at or above the median bound, every quantile at or above the floor).
 
     `lowest` is the lookback's lowest price (NaN: no median bound); `floor` the market floor."""
     out = np.array(q, dtype=float, copy=True)
     if np.isfinite(lowest):
-        out[..., 1] = np.maximum(out[..., 1], median_bound(lowest))
+        out[..., :2] = np.maximum(out[..., :2], median_bound(lowest))
     if floor is not None:
         out = np.maximum(out, floor)
     out[..., 0] = np.minimum(out[..., 0], out[..., 1])

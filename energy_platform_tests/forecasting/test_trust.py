@@ -59,13 +59,13 @@ def test_clamp_never_leaves_p50_below_the_bound_nor_any_quantile_below_the_floor
     rng = np.random.default_rng(1)
     q = np.sort(rng.normal(50, 60, (500, 24, 3)), axis=-1)
     out = plausibility.clamp(q, lowest=40.0, floor=0.0)
-    assert (out[..., 1] >= 36.0).all() and (out >= 0.0).all()
+    assert (out[..., :2] >= 36.0).all() and (out >= 0.0).all()
     assert (np.diff(out, axis=-1) >= 0).all()  # still ordered
-    untouched = (q[..., 1] >= 36.0) & (q[..., 0] >= 0)
+    untouched = q[..., 0] >= 36.0
     assert np.array_equal(out[untouched], q[untouched])
     # no floor (PJM): negative bands stay, only the median bound applies
     free = plausibility.clamp(q, lowest=-20.0, floor=None)
-    assert (free[..., 1] >= -22.0).all() and (free[..., 0] < 0).any()
+    assert (free[..., :2] >= -22.0).all() and (free[..., 0] < 0).any()
     assert np.array_equal(plausibility.clamp(q, float("nan"), None), q)
 
 
