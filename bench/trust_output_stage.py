@@ -31,15 +31,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate_forecaster import PERIODS, TEST_STARTS  # noqa: E402
+from validate_forecaster import PERIODS, TEST_STARTS
 
-from energy_platform.forecasting import calibration, metrics, plausibility  # noqa: E402
-from energy_platform.forecasting.backtest import backtest, lowest_before_each  # noqa: E402
-from energy_platform.forecasting.base import prediction_features, training_set  # noqa: E402
-from energy_platform.forecasting.features import DailyPanel, daily_panel  # noqa: E402
-from energy_platform.forecasting.model import MLPForecaster  # noqa: E402
-from energy_platform.forecasting.models import make_model  # noqa: E402
-from energy_platform.sources import SampleSource, read_hourly_csv  # noqa: E402
+from energy_platform.forecasting import calibration, metrics, plausibility
+from energy_platform.forecasting.backtest import backtest, lowest_before_each
+from energy_platform.forecasting.base import prediction_features, training_set
+from energy_platform.forecasting.features import DailyPanel, daily_panel
+from energy_platform.forecasting.model import MLPForecaster
+from energy_platform.forecasting.models import make_model
+from energy_platform.sources import SampleSource, read_hourly_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "trust_variants.jsonl"

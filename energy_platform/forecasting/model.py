@@ -41,6 +41,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from energy_platform.forecasting import calibration, plausibility
 from energy_platform.forecasting.base import (
     QUANTILES,
     forecast_frame,
@@ -57,7 +58,6 @@ from energy_platform.forecasting.features import (
     _with_calendar,
     daily_panel,
 )
-from energy_platform.forecasting import calibration, plausibility
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
 
