@@ -12,8 +12,8 @@ and are averaged quantile by quantile (an average of ordered triples stays order
 band is then widened or narrowed by one conformal offset measured on the validation slice (the
 end of the training window), so it covers ~80 % of hours out of sample, not only in training
 (`calibration.py`: additive or scaled by the nets' band width, optionally weighting the newest
-days most). Last, the plausibility rules (`plausibility.py`): no p50 below 0.9 x the lowest price
-of the 365 days up to the cutoff, no quantile below the market floor. The output-stage choices
+days most). Last, the plausibility rules (`plausibility.py`): no p50 (nor p10) below 0.9 x the
+lowest price of the 365 days up to the cutoff, no quantile below the market floor. The output-stage choices
 (snapshot averaging, smoothing across hours, the conformal variant) are in bench/results/trust.md.
 
 Early stopping keeps the newest days (the validation slice) out of training, yet they are the
