@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -33,14 +34,14 @@ RUNS: dict[str, dict] = {
         args=["--csv", str(DATA / "NP.csv"), "--test-start", "2016-12-27", "--test-end", "2018-12-24",
               "--horizon-days", "1", "--recalibrate-every", "1", "--window-days", "1456",
               "--models", "forecaster,naive_d,naive_w"],
-        market="NP",
+        market="NP", env={"ENERGY_PLATFORM_PRICE_FLOOR": "none"},  # epftoolbox files: no market floor
     ),
     "pjm": dict(
         title="PJM (COMED zone), epftoolbox protocol",
         args=["--csv", str(DATA / "PJM.csv"), "--test-start", "2016-12-27", "--test-end", "2018-12-24",
               "--horizon-days", "1", "--recalibrate-every", "1", "--window-days", "1456",
               "--models", "forecaster,naive_d,naive_w"],
-        market="PJM",
+        market="PJM", env={"ENERGY_PLATFORM_PRICE_FLOOR": "none"},  # PJM has negative prices
     ),
     "np_lear": dict(
         title="NP, our LEAR (one 1456-day window, weekly recalibration to save time)",
@@ -80,7 +81,8 @@ def execute(run: str) -> None:
     cmd = command(run)
     print(f"[{run}] {shown(cmd)}", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    env = {**os.environ, **RUNS[run].get("env", {})}
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"[{run}] failed ({proc.returncode}): {proc.stderr.strip()}")
     rows = json.loads(proc.stdout)
@@ -123,6 +125,12 @@ def report(notes: str = "") -> str:
                 f"{fmt(r.get('pinball'))} | {fmt(r.get('coverage_80'))} | {r['test_days']} | {r.get('fits', '-')} | "
                 f"{fmt(r['fit_seconds'], 1)} | {fmt(r.get('fit_seconds_per_fit'), 2)} |"
             )
+        for r in data["metrics"]:
+            if "coverage_80_by_quarter" in r and r["model"] == "forecaster":
+                quarters = ", ".join(f"{q} {c:.3f}" for q, c in r["coverage_80_by_quarter"].items())
+                lines += ["", f"Forecaster (issue 12 item 3): jaggedness ratio {fmt(r.get('jaggedness_ratio'))}, "
+                          f"below-floor share {fmt(r.get('below_floor_share'), 4)}, seed spread {fmt(r.get('seed_spread'), 2)}, "
+                          f"10-90 coverage by quarter: {quarters}."]
         if spec["market"]:
             lines += ["", f"Published (Lago et al. 2021, epftoolbox forecasts, same test days), {spec['market']}:", "",
                       "| model | rMAE | MAE | sMAPE % | RMSE |", "|---|---|---|---|---|"]

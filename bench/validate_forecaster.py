@@ -31,14 +31,19 @@ EPF = ROOT.parent / "shared" / "data" / "epftoolbox"  # the shared data beside t
 
 PERIODS: dict[str, dict] = {
     # NP and PJM: all the history before 2016 trains the first day (1092-day window).
-    "np_val": dict(csv=EPF / "NP.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092),
-    "pjm_val": dict(csv=EPF / "PJM.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092),
+    # No market floor on the epftoolbox files (PJM has negative hours): ENERGY_PLATFORM_PRICE_FLOOR=none.
+    "np_val": dict(csv=EPF / "NP.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092, floor=None),
+    "pjm_val": dict(csv=EPF / "PJM.csv", start="2016-01-04", end="2016-06-30", horizon=1, window=1092, floor=None),
     # Colombia: 2022 (session 1's validation year).
     "co_val": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1456),
     # Regime changes: the dry 2019-20 (prices doubled in early 2020) and El Nino 2015-16 (the
     # data starts 2015-01-01, so only a 270-day window fits before it).
     "co_2020": dict(csv=None, start="2019-07-01", end="2020-06-30", horizon=2, window=1456),
     "co_nino": dict(csv=None, start="2015-10-01", end="2016-09-30", horizon=2, window=270),
+    # Issue 12 (trust): the year before each Colombia test period (2019-20 and 2023-24), with the
+    # benchmark's protocol there: H=2, weekly recalibration, 1092-day window, floor 0.
+    "co_2018": dict(csv=None, start="2018-01-01", end="2018-12-31", horizon=2, window=1092, every=7, test_start="2019-01-01"),
+    "co_2022": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1092, every=7),
 }
 TEST_STARTS = {"np": date(2016, 12, 27), "pjm": date(2016, 12, 27), "co": date(2023, 1, 1)}
 
@@ -50,27 +55,38 @@ def main() -> int:
     ap.add_argument("--window-days", type=int, help="override the period's training window")
     ap.add_argument("--baselines", action="store_true", help="also run naive_d and lear")
     ap.add_argument("--label", default="")
+    ap.add_argument("--forecasts-out", type=Path, help="also write the hourly forecasts (parquet), for analysis")
     args = ap.parse_args()
     p = PERIODS[args.period]
     end = date.fromisoformat(p["end"])
     assert end < TEST_STARTS[args.period.split("_")[0]], "validation must end before the test period"
+    assert end < date.fromisoformat(p.get("test_start", "9999-12-31")), "validation must end before the test period"
     frame = read_hourly_csv(p["csv"], floor=None) if p["csv"] else SampleSource().frame
     panel = daily_panel(frame)
     variant = json.loads(args.variant)
-    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, **variant)]
+    floor = {"price_floor": p["floor"]} if "floor" in p and "price_floor" not in variant else {}
+    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, **floor, **variant)]
     if args.baselines:
         models += [make_model(n, horizon_days=p["horizon"]) for n in ("naive_d", "lear")]
     window = args.window_days or p["window"]
     t0 = time.perf_counter()
-    result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=1, window_days=window)
+    every = p.get("every", 1)
+    result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=every, window_days=window)
     wall = time.perf_counter() - t0
+    if args.forecasts_out:
+        result.forecasts.write_parquet(args.forecasts_out)
     for m in result.metrics:
         is_fc = m["model"] == "forecaster"
         row = {"period": args.period, "label": args.label, "variant": variant if is_fc else {},
                "config": models[0].config.to_dict() if is_fc else None,
                "window_days": window, "model": m["model"], "rmae": round(m["rmae"], 4), "mae": round(m["mae"], 3),
                "coverage_80": round(m["coverage_80"], 3) if "coverage_80" in m else None,
-               "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1)}
+               "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1), "recalibrate_every": every}
+        for k in ("jaggedness_ratio", "below_floor_share", "seed_spread"):
+            if k in m:
+                row[k] = round(m[k], 4)
+        if "coverage_80_by_quarter" in m:
+            row["coverage_80_by_quarter"] = {q: round(v, 3) for q, v in m["coverage_80_by_quarter"].items()}
         print(json.dumps(row))
         with OUT.open("a") as f:
             f.write(json.dumps(row) + "\n")

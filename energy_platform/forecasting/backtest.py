@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from energy_platform.forecasting import metrics
+from energy_platform.forecasting import metrics, plausibility
 from energy_platform.forecasting.base import Forecaster
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import HOURS, DailyPanel, daily_panel
@@ -121,7 +121,8 @@ def backtest(
     idx = panel.index_of(days)
     actual = panel.prices[idx]
     weekly = panel.rows(panel.prices, idx - 7)
-    out = {m.name: {"q": np.full((len(days), HOURS, 3), np.nan), "fit": 0.0, "fits": 0, "pred": 0.0} for m in models}
+    out = {m.name: {"q": np.full((len(days), HOURS, 3), np.nan), "fit": 0.0, "fits": 0, "pred": 0.0, "spread": []}
+           for m in models}
     for i, d in enumerate(days):
         for m in models:
             rec = out[m.name]
@@ -133,6 +134,8 @@ def backtest(
             t0 = time.perf_counter()
             f = m.predict(panel, d)
             rec["pred"] += time.perf_counter() - t0
+            if getattr(m, "last_member_spread", None) is not None:
+                rec["spread"].append(m.last_member_spread)
             if m.has_intervals:
                 rec["q"][i] = f.select("p10", "p50", "p90").to_numpy()
             else:
@@ -140,13 +143,21 @@ def backtest(
         if progress:
             progress(i + 1, len(days), d)
     return BacktestResult(
-        metrics=[_model_metrics(m, out[m.name], actual, weekly, len(days)) for m in models],
+        metrics=[_model_metrics(m, out[m.name], actual, weekly, days, panel) for m in models],
         forecasts=_forecast_frame(models, out, days, actual),
     )
 
 
-def _model_metrics(m: Forecaster, rec: dict, actual: np.ndarray, weekly: np.ndarray, n_days: int) -> dict:
+def lowest_before_each(panel: DailyPanel, days: Sequence[date], horizon_days: int) -> np.ndarray:
+    """For each test day d, the lowest price of the 365 days ending at its cutoff d - H."""
+    mins = plausibility.daily_minima(panel.prices)
+    return np.array([plausibility.lowest_price(panel.start, mins, d - timedelta(days=horizon_days)) for d in days])
+
+
+def _model_metrics(m: Forecaster, rec: dict, actual: np.ndarray, weekly: np.ndarray, days: list[date],
+                   panel: DailyPanel) -> dict:
     q = rec["q"]
+    n_days = len(days)
     row = {
         "model": m.name,
         "mae": metrics.mae(actual, q[..., 1]),
@@ -162,6 +173,14 @@ def _model_metrics(m: Forecaster, rec: dict, actual: np.ndarray, weekly: np.ndar
     if m.has_intervals:
         row["pinball"] = metrics.pinball(actual, q[..., 0], q[..., 1], q[..., 2])
         row["coverage_80"] = metrics.coverage(actual, q[..., 0], q[..., 2])
+        row["coverage_80_by_quarter"] = metrics.coverage_by_quarter(days, actual, q[..., 0], q[..., 2])
+        lowest = np.repeat(lowest_before_each(panel, days, m.horizon_days), HOURS)
+        floor = getattr(getattr(m, "config", None), "price_floor", None)
+        row["below_floor_share"] = metrics.below_floor_share(q[..., 0], q[..., 1], lowest, floor)
+        row["price_floor"] = floor
+    row["jaggedness_ratio"] = metrics.jaggedness_ratio(actual, q[..., 1])
+    if rec["spread"]:
+        row["seed_spread"] = float(np.mean(rec["spread"]))  # mean over days and hours of the std across members' p50
     return row
 
 

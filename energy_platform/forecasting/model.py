@@ -10,7 +10,11 @@ Quantiles never cross: the net outputs p50 and two softplus offsets (p10 = p50 -
 p90 = p50 + b). The point forecast is p50, the MAE-optimal forecast. Members differ only by seed
 and are averaged quantile by quantile (an average of ordered triples stays ordered). The 10-90
 band is then widened or narrowed by one conformal offset measured on the validation slice (the
-end of the training window), so it covers ~80 % of hours out of sample, not only in training.
+end of the training window), so it covers ~80 % of hours out of sample, not only in training
+(`calibration.py`: additive or scaled by the nets' band width, optionally weighting the newest
+days most). Last, the plausibility rules (`plausibility.py`): no p50 (nor p10) below 0.9 x the
+lowest price of the 365 days up to the cutoff, no quantile below the market floor. The output-stage choices
+(snapshot averaging, smoothing across hours, the conformal variant) are in bench/results/trust.md.
 
 Early stopping keeps the newest days (the validation slice) out of training, yet they are the
 most informative ones when a market's level moves. So after early stopping each member trains
@@ -37,6 +41,7 @@ import polars as pl
 import torch
 from torch import nn
 
+from energy_platform.forecasting import calibration, plausibility
 from energy_platform.forecasting.base import (
     QUANTILES,
     forecast_frame,
@@ -51,6 +56,7 @@ from energy_platform.forecasting.features import (
     FeatureSpec,
     RobustAsinhScaler,
     _with_calendar,
+    daily_panel,
 )
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
@@ -84,6 +90,12 @@ class MLPConfig:
     price_floor: float | None = None  # a market whose price cannot go below it (XM's bolsa: 0)
     blend_naive: bool = True  # shrink p50 towards the latest known day by a weight fitted on validation
     tail_epochs: int = 2  # after early stopping, epochs over the whole window incl. the validation slice
+    # The output stage (issue 12, a forecast a trader can trust; chosen on validation, bench/results/trust.md)
+    snapshot_bases: bool = False  # average the early-stopped nets with the tail-trained members (free snapshots)
+    smooth: float = 0.0  # weight w of the [w, 1-2w, w] smoothing across neighbouring hours (scaled space)
+    smooth_last_hour: int = 23  # smooth hours 0..this one only (6: the overnight profile)
+    conformal: str = "additive"  # band offset: "additive" (scaled-space units) or "scaled" (x the nets' band width)
+    conformal_halflife: float | None = None  # days; weight the validation slice's newest days most
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -190,7 +202,8 @@ class MLPForecaster:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
-        data = training_set(prices, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        data = training_set(panel, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
         warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
         previous = self._bases or self._members
         self._members, self._bases = [], []  # a failed fit leaves no model that could forecast
@@ -228,10 +241,14 @@ class MLPForecaster:
             naive_val = self._naive_scaled(data.X[-n_val:])
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
-        self._interval_shift = self._conformal_shift(val_pred, Yva.numpy()) if cfg.calibrate_intervals else 0.0
+        val_pred = plausibility.smooth_profile(val_pred, cfg.smooth, cfg.smooth_last_hour)
+        self._interval_shift = (
+            calibration.offset(val_pred, Yva.numpy(), cfg.conformal, cfg.conformal_halflife) if cfg.calibrate_intervals else 0.0
+        )
         self._input_dim = X.shape[1]
         self._exog = data.exog
         self._members, self._bases = members, bases
+        self._remember_minima(panel, train_end)
         self._fits += 1
         self.train_end = train_end
         self.last_fit = {
@@ -310,12 +327,24 @@ class MLPForecaster:
         delta = (self._blend - 1.0) * (q[..., 1] - naive)
         return q + delta[..., None]
 
-    @staticmethod
-    def _conformal_shift(pred: np.ndarray, y: np.ndarray) -> float:
-        """Conformalised quantile regression: the offset that makes the band cover 80 % on validation."""
-        score = np.maximum(pred[..., 0] - y, y - pred[..., 2]).ravel()
-        level = min(1.0, 0.8 * (1 + 1 / score.size))
-        return float(np.quantile(score, level))
+    # -- plausibility --------------------------------------------------------------------------
+    def _remember_minima(self, panel: DailyPanel, train_end: date) -> None:
+        """Daily minima of the lookback ending at `train_end`, so a request with a short history
+        (the pyfunc's) still knows the lowest price of the 365 days before its cutoff."""
+        first = max(plausibility.lookback_days(train_end)[0], panel.start)
+        idx = np.arange(*panel.index_of([first, train_end + timedelta(days=1)]))
+        self._minima_start, self._minima = first, plausibility.daily_minima(panel.prices[idx])
+
+    def _lowest_before(self, panel: DailyPanel, cutoff: date) -> float:
+        """The lowest price of the 365 days ending at `cutoff`: the given history up to the
+        cutoff (never after it), completed by the minima remembered at fit time."""
+        first, _ = plausibility.lookback_days(cutoff)
+        lo, hi = max(first, panel.start), min(cutoff, panel.end)
+        start, mins = self._minima_start, self._minima
+        if lo <= hi:
+            idx = np.arange(*panel.index_of([lo, hi + timedelta(days=1)]))
+            start, mins = plausibility.merge_minima(start, mins, lo, plausibility.daily_minima(panel.prices[idx]))
+        return plausibility.lowest_price(start, mins, cutoff)
 
     # -- forecasting ---------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -325,19 +354,32 @@ class MLPForecaster:
     def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
         with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
             xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
-            q = torch.stack([net(xt) for net in self._members]).mean(0).numpy()[0]
+            per_member = torch.stack([net(xt) for net in self._members]).numpy()[:, 0]
+            if self.config.snapshot_bases and self._bases:
+                q = torch.stack([net(xt) for net in self._members + self._bases]).mean(0).numpy()[0]
+            else:
+                q = per_member.mean(0)
+        naive = self._naive_scaled(x)[0]
+
+        def smooth(z: np.ndarray) -> np.ndarray:
+            return plausibility.smooth_profile(z, self.config.smooth, self.config.smooth_last_hour)
+
+        # Seed-to-seed spread: the std across members of the p50 each would forecast on its own
+        # (blended and smoothed like the ensemble), in price units, mean over the 24 hours.
+        own = smooth(self._blended(per_member, naive) if self._blend != 1.0 else per_member)
+        self.last_member_spread = float(self._price_scaler.inverse(own[..., 1]).std(0).mean())
         if self._blend != 1.0:
-            q = self._blended(q, self._naive_scaled(x)[0])
-        lo = np.minimum(q[:, 0] - self._interval_shift, q[:, 1])
-        hi = np.maximum(q[:, 2] + self._interval_shift, q[:, 1])
-        return np.column_stack([lo, q[:, 1], hi])
+            q = self._blended(q, naive)
+        q = smooth(q)
+        return calibration.apply(q, self._interval_shift, self.config.conformal)
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
         self._check_fitted()
-        x = prediction_features(prices, self.spec, target, self._exog)
+        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
+        x = prediction_features(panel, self.spec, target, self._exog)
         q = self._price_scaler.inverse(self._predict_scaled(x))
-        if self.config.price_floor is not None:  # keeps the order: clipping is monotone
-            q = np.maximum(q, self.config.price_floor)
+        lowest = self._lowest_before(panel, target - timedelta(days=self.horizon_days))
+        q = plausibility.clamp(q, lowest, self.config.price_floor)
         return forecast_frame(q[:, 1], q[:, 0], q[:, 2])
 
     def predict_from_history(self, history: pl.DataFrame) -> pl.DataFrame:
@@ -392,7 +434,10 @@ class MLPForecaster:
             "blend": float(self._blend),
             "fits": int(self._fits),
             "train_end": self.train_end.isoformat(),
+            "minima_start": self._minima_start.isoformat(),
+            "minima": self._minima.tolist(),
             "members": [net.state_dict() for net in self._members],
+            **({"bases": [net.state_dict() for net in self._bases]} if self.config.snapshot_bases else {}),
         }
 
     @classmethod
@@ -409,12 +454,20 @@ class MLPForecaster:
         model._blend = float(state.get("blend", 1.0))  # states saved before the blend existed
         model._fits = int(state["fits"])
         model.train_end = date.fromisoformat(state["train_end"])
+        # states saved before the plausibility rule: no remembered minima (the request's history only)
+        model._minima_start = date.fromisoformat(state.get("minima_start", state["train_end"]))
+        model._minima = np.asarray(state.get("minima", []), dtype=float)
         cfg = model.config
         for sd in state["members"]:
             net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)
             net.load_state_dict(sd)
             net.eval()
             model._members.append(net)
+        for sd in state.get("bases", []):  # kept only when they forecast too (snapshot_bases)
+            net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)
+            net.load_state_dict(sd)
+            net.eval()
+            model._bases.append(net)
         return model
 
     def save(self, path: str | Path) -> None:
