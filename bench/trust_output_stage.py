@@ -89,7 +89,7 @@ def _blended(q: np.ndarray, naive: np.ndarray, w: float) -> np.ndarray:
 
 
 def score_variant(rec: Recorder, v: dict, actual, weekly, days, lowest, floor) -> tuple[dict, np.ndarray]:
-    n_members = v.get("members", None)
+    n_members = v.get("members")
     fits = []
     for f in rec.fits:
         base = f["base_val"][:n_members].mean(0)
@@ -98,7 +98,7 @@ def score_variant(rec: Recorder, v: dict, actual, weekly, days, lowest, floor) -
         shift = calibration.offset(val, f["y"], v["conformal"], v["halflife"])
         fits.append((w, shift))
     qs, spreads = [], []
-    for p, low in zip(rec.preds, lowest):
+    for p, low in zip(rec.preds, lowest, strict=False):
         w, shift = fits[p["fit"]]
         scaler = rec.fits[p["fit"]]["scaler"]
         mem, bas = p["members"][:n_members], p["bases"][:n_members]
@@ -165,7 +165,7 @@ def main() -> int:
         as_configured["last_hour"] = cfg.smooth_last_hour
     axes = dict(snapshot=[False, True], smooth=[0.0, 0.1, 0.2, 0.3], conformal=["additive", "scaled"], halflife=[None, 28.0, 14.0, 7.0])
     axes.update(json.loads(args.grid) if args.grid else {})
-    grid = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    grid = [dict(zip(axes, combo, strict=False)) for combo in itertools.product(*axes.values())]
     recorded = np.stack([pr["out"] for pr in rec.preds])
     with OUT.open("a") as fh:
         for v in grid:
