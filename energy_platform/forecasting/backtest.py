@@ -19,6 +19,7 @@ from energy_platform.forecasting import metrics, plausibility
 from energy_platform.forecasting.base import Forecaster
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import HOURS, DailyPanel, daily_panel
+from energy_platform.scoring import score
 
 Progress = Callable[[int, int, date], None]
 
@@ -142,9 +143,12 @@ def backtest(
                 rec["q"][i, :, 1] = f["forecast"].to_numpy()
         if progress:
             progress(i + 1, len(days), d)
+    forecasts = _forecast_frame(models, out, days, actual)
+    naive_w = pl.Series("naive_w", np.tile(weekly.ravel(), len(models))).fill_nan(None)
+    scores = {r["model"]: r for r in score(forecasts.with_columns(naive_w), by=["model"]).iter_rows(named=True)}
     return BacktestResult(
-        metrics=[_model_metrics(m, out[m.name], actual, weekly, days, panel) for m in models],
-        forecasts=_forecast_frame(models, out, days, actual),
+        metrics=[_model_metrics(m, scores[m.name], out[m.name], actual, days, panel) for m in models],
+        forecasts=forecasts,
     )
 
 
@@ -154,16 +158,15 @@ def lowest_before_each(panel: DailyPanel, days: Sequence[date], horizon_days: in
     return np.array([plausibility.lowest_price(panel.start, mins, d - timedelta(days=horizon_days)) for d in days])
 
 
-def _model_metrics(m: Forecaster, rec: dict, actual: np.ndarray, weekly: np.ndarray, days: list[date],
+def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, days: list[date],
                    panel: DailyPanel) -> dict:
+    """The pooled scores of `energy_platform.scoring` (the platform's one definition), plus the
+    backtest's own: timings, per-quarter coverage, plausibility, jaggedness, seed spread."""
     q = rec["q"]
     n_days = len(days)
     row = {
         "model": m.name,
-        "mae": metrics.mae(actual, q[..., 1]),
-        "rmae": metrics.rmae(actual, q[..., 1], weekly),
-        "smape": metrics.smape(actual, q[..., 1]),
-        "rmse": metrics.rmse(actual, q[..., 1]),
+        **{k: scored[k] for k in ("mae", "rmae", "smape", "rmse")},
         "test_days": n_days,
         "fit_seconds": round(rec["fit"], 3),
         "fits": rec["fits"],
@@ -171,8 +174,7 @@ def _model_metrics(m: Forecaster, rec: dict, actual: np.ndarray, weekly: np.ndar
         "predict_seconds": round(rec["pred"], 3),
     }
     if m.has_intervals:
-        row["pinball"] = metrics.pinball(actual, q[..., 0], q[..., 1], q[..., 2])
-        row["coverage_80"] = metrics.coverage(actual, q[..., 0], q[..., 2])
+        row["pinball"], row["coverage_80"] = scored["pinball"], scored["coverage_80"]
         row["coverage_80_by_quarter"] = metrics.coverage_by_quarter(days, actual, q[..., 0], q[..., 2])
         lowest = np.repeat(lowest_before_each(panel, days, m.horizon_days), HOURS)
         floor = getattr(getattr(m, "config", None), "price_floor", None)
