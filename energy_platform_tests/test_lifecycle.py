@@ -165,6 +165,8 @@ def test_a_new_champion_adds_its_forecasts_beside_the_old_ones(env, client):
 def test_incomplete_history_fails_naming_the_days(env):
     with connect(env.warehouse) as conn:
         conn.execute("DELETE FROM raw.prices_hourly WHERE date = DATE '2024-12-25' AND hour = 5")
+    # The forecaster serves from features.daily: the change reaches it through the features asset.
+    run_job(env.defs, FEATURES_JOB, env.instance)
     with pytest.raises(Exception, match="2024-12-25"):
         run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-28")
     assert read_predictions(env.warehouse, date(2024, 12, 28)).is_empty()

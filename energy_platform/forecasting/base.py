@@ -6,6 +6,7 @@ before any fitting starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol, runtime_checkable
@@ -195,8 +196,10 @@ def prediction_features_from_frame(frame: pl.DataFrame, spec: FeatureSpec, targe
     required = _required_columns(names, spec)
     nulls = [c for c in required if row[c][0] is None]
     if nulls:
+        days = sorted({target - timedelta(days=int(m.group(1))) for c in nulls if (m := re.search(r"_lag(\d+)_h\d\d$", c))})
         raise ForecastInputError(
             f"missing history to forecast {target} with horizon {spec.horizon_days}: "
-            f"{len(nulls)} unknown price input(s) in its feature row, first {nulls[0]}"
+            f"{len(nulls)} unknown input(s) in its feature row, first {nulls[0]}"
+            + (f"; days without all 24 prices: {', '.join(str(d) for d in days)}" if days else "")
         )
     return row.select(names).cast(pl.Float64).fill_null(np.nan).to_numpy()
