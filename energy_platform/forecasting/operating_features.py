@@ -11,6 +11,15 @@ How missing data is treated (never filled with a guess):
   says how many did (null mean when none);
 - hydrology and ONI are the newest month known at the cutoff, whatever its age; the month itself
   is a column (`hydrology_month`, `oni_month`) so a stale value is visible, not hidden.
+
+As model inputs (`OPERATING_GROUPS`, switched on per group in `FeatureSpec.operating_groups`),
+an unknown value stays null in `features.daily` and NaN in the feature matrix. The forecaster
+(`model.MLPForecaster._scale_x`) replaces it by the training window's median of that column
+(0 after its median/MAD scaling) and sets the group's missing flag, an input the net learnt
+from the window's own gaps; it never refuses a forecast because an operating value is late, and
+refuses to train a group that has no value at all in the window. Why not refuse: a trader's
+forecast must not fail because XM publishes one demand day late; why not forward-fill: the
+stale value would be passed off as known, and the flag lets the net discount it instead.
 """
 
 from __future__ import annotations
