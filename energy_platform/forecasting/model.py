@@ -231,7 +231,8 @@ class MLPForecaster:
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
         data = self._training_data(prices, train_end, window_days)
-        warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
+        # the net's inputs: the features plus one missing flag per operating group (see _scale_x)
+        warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1] + len(self.spec.operating_groups)
         previous = self._bases or self._members
         self._members, self._bases = [], []  # a failed fit leaves no model that could forecast
         self._fit_scalers(data.X, data.Y, data.names, data.exog)

@@ -170,3 +170,13 @@ def test_a_non_numeric_operating_column_is_a_clear_400(data, fitted):
     request = _request(prices, op, fitted, date(2022, 4, 15)).with_columns(pl.lit("wet").alias("reservoir_useful_volume_pct"))
     with pytest.raises(MlflowException, match="column reservoir_useful_volume_pct is not numeric"):
         in_memory_forecaster(fitted).predict(request.to_pandas())
+
+
+def test_a_refit_with_operating_groups_warm_starts(data):
+    """The missing flags widen the net's input: a refit must still recognise its own net."""
+    prices, op = data
+    model = MLPForecaster(horizon_days=H, operating_groups=("demand", "enso"), **TINY)
+    panel = daily_panel(prices, op)
+    model.fit(panel, date(2022, 3, 31), 400)
+    model.fit(panel, date(2022, 4, 7), 400)
+    assert model.last_fit["warm"] is True
