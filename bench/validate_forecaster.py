@@ -23,7 +23,9 @@ from pathlib import Path
 from energy_platform.forecasting.backtest import backtest
 from energy_platform.forecasting.features import daily_panel
 from energy_platform.forecasting.models import make_model
+from energy_platform.forecasting.operating_features import OperatingData, parse_groups
 from energy_platform.sources import SampleSource, read_hourly_csv
+from energy_platform.sources.operating import get_operating_source
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "results" / "validation.jsonl"
@@ -44,7 +46,13 @@ PERIODS: dict[str, dict] = {
     # benchmark's protocol there: H=2, weekly recalibration, 1092-day window, floor 0.
     "co_2018": dict(csv=None, start="2018-01-01", end="2018-12-31", horizon=2, window=1092, every=7, test_start="2019-01-01"),
     "co_2022": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1092, every=7),
+    # Issue 12's operating-data ablation: the validation year before each Colombian test period
+    # (2019-20 and 2023-24), H=2, weekly recalibration, 1092-day window.
+    "co_val18": dict(csv=None, start="2018-01-01", end="2018-12-31", horizon=2, window=1092, recalibrate=7),
+    "co_val22": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1092, recalibrate=7),
 }
+# Test periods: never evaluated here (the lead runs them once, bench_forecaster.py).
+TEST_PERIODS = {"co": [(date(2019, 1, 1), date(2020, 12, 31)), (date(2023, 1, 1), date(2024, 12, 31))]}
 TEST_STARTS = {"np": date(2016, 12, 27), "pjm": date(2016, 12, 27), "co": date(2023, 1, 1)}
 
 
@@ -56,28 +64,39 @@ def main() -> int:
     ap.add_argument("--baselines", action="store_true", help="also run naive_d and lear")
     ap.add_argument("--label", default="")
     ap.add_argument("--forecasts-out", type=Path, help="also write the hourly forecasts (parquet), for analysis")
+    ap.add_argument("--groups", default="none", help="operating groups of the forecaster: none, all or demand,hydrology,enso")
+    ap.add_argument("--naive", action="store_true", help="also run naive_d (for MAE / naive_d MAE)")
     args = ap.parse_args()
     p = PERIODS[args.period]
     end = date.fromisoformat(p["end"])
-    assert end < TEST_STARTS[args.period.split("_")[0]], "validation must end before the test period"
-    assert end < date.fromisoformat(p.get("test_start", "9999-12-31")), "validation must end before the test period"
+    start = date.fromisoformat(p["start"])
+    if "recalibrate" in p or "every" in p:  # issue 12's periods lie outside every test period
+        for lo, hi in TEST_PERIODS.get(args.period.split("_")[0], []):
+            assert end < lo or start > hi, f"{args.period} overlaps the test period {lo}..{hi}"
+    else:
+        assert end < TEST_STARTS[args.period.split("_")[0]], "validation must end before the test period"
     frame = read_hourly_csv(p["csv"], floor=None) if p["csv"] else SampleSource().frame
-    panel = daily_panel(frame)
+    groups = parse_groups(args.groups)
+    operating = OperatingData.from_source(get_operating_source("sample")) if groups else None
+    panel = daily_panel(frame, operating)
     variant = json.loads(args.variant)
     floor = {"price_floor": p["floor"]} if "floor" in p and "price_floor" not in variant else {}
-    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, **floor, **variant)]
+    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, operating_groups=groups, **floor, **variant)]
     if args.baselines:
         models += [make_model(n, horizon_days=p["horizon"]) for n in ("naive_d", "lear")]
+    elif args.naive:
+        models += [make_model("naive_d", horizon_days=p["horizon"])]
     window = args.window_days or p["window"]
     t0 = time.perf_counter()
-    every = p.get("every", 1)
-    result = backtest(panel, models, date.fromisoformat(p["start"]), end, recalibrate_every=every, window_days=window)
+    every = p.get("recalibrate", p.get("every", 1))
+    result = backtest(panel, models, start, end, recalibrate_every=every, window_days=window)
     wall = time.perf_counter() - t0
     if args.forecasts_out:
         result.forecasts.write_parquet(args.forecasts_out)
     for m in result.metrics:
         is_fc = m["model"] == "forecaster"
         row = {"period": args.period, "label": args.label, "variant": variant if is_fc else {},
+               "operating_groups": list(groups) if is_fc else [],
                "config": models[0].config.to_dict() if is_fc else None,
                "window_days": window, "model": m["model"], "rmae": round(m["rmae"], 4), "mae": round(m["mae"], 3),
                "coverage_80": round(m["coverage_80"], 3) if "coverage_80" in m else None,

@@ -39,6 +39,13 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     src = p.add_mutually_exclusive_group()
     src.add_argument("--csv", type=Path, metavar="PATH", help="hourly CSV (timestamp, price, exogenous...)")
     src.add_argument("--source", choices=["sample"], help="'sample': the embedded XM data 2015-2024 (default when no --csv)")
+    p.add_argument("--operating-data", type=Path, metavar="DIR",
+                   help="folder with operating_daily.csv, hydrology_monthly.csv, oni_monthly.csv (Colombia's "
+                        "operating data, see the README); with --csv. --source sample includes the embedded ones")
+    p.add_argument("--operating-groups", default="default", metavar="G[,G]",
+                   help="operating inputs of the forecaster: comma-separated subset of demand,hydrology,enso, "
+                        "or 'all' or 'none'; 'default' (the default) = the groups chosen on validation when "
+                        "operating data is given, none otherwise")
     p.add_argument("--test-start", type=_date, metavar="YYYY-MM-DD",
                    help=f"first test day (default: the {DEFAULT_TEST_DAYS} days ending at --test-end)")
     p.add_argument("--test-end", type=_date, metavar="YYYY-MM-DD", help="last test day (default: last complete day of the data)")

@@ -3,6 +3,11 @@
 The model is the registered pyfunc, so the predictions asset, `mlflow models serve` and a
 notebook all run the same preprocessing. Inputs are checked here first so that a day with
 missing history fails naming the dates instead of forecasting from a gap.
+
+A model that reads operating data gets, on each hourly row of its request, the day's demand and
+generation and the month's hydrology and ONI (`hourly_operating_columns`), null where unknown:
+the REST shape. The predictions asset serves the forecaster from its `features.daily` row
+instead (`forecast_from_features`): the same `build_feature_frame`, stored once.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from energy_platform.forecasting.operating_features import OperatingData, hourly_operating_columns, operating_inputs
 from energy_platform.warehouse.prices import read_prices
 
 
@@ -34,10 +40,35 @@ def history_window(prices: pl.DataFrame, target: date, horizon_days: int, histor
     return window.sort("ts")
 
 
-def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, history_days: int) -> pl.DataFrame:
+def forecaster_of(model):
+    """The MLPForecaster inside a pyfunc (loaded or in memory), or None (the persistence baseline)."""
+    python_model = getattr(model, "python_model", None)
+    if python_model is None and hasattr(model, "unwrap_python_model"):
+        python_model = model.unwrap_python_model()
+    return getattr(python_model, "forecaster", None)
+
+
+def operating_groups_of(model) -> tuple[str, ...]:
+    forecaster = forecaster_of(model)
+    return tuple(forecaster.spec.operating_groups) if forecaster is not None else ()
+
+
+def request_frame(model, history: pl.DataFrame, operating: OperatingData | None) -> pl.DataFrame:
+    """The REST request for `history`: `ts`, `price` and the operating columns the model reads."""
+    groups = operating_groups_of(model)
+    frame = history.select("ts", "price")
+    if not groups:
+        return frame
+    return hourly_operating_columns(frame, operating or OperatingData.empty(), groups).with_columns(
+        pl.col(c).cast(pl.Float64) for c in operating_inputs(groups)
+    )
+
+
+def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, history_days: int,
+                 operating: OperatingData | None = None) -> pl.DataFrame:
     """24 rows `target_date, hour, ts, forecast, p10, p50, p90, feature_cutoff` from a pyfunc model."""
     history = history_window(prices, target, horizon_days, history_days)
-    out = pl.from_pandas(model.predict(history.select("ts", "price").to_pandas()))
+    out = pl.from_pandas(model.predict(request_frame(model, history, operating).to_pandas()))
     out = out.with_columns(pl.col("ts").cast(pl.Datetime("us")))
     days = out["ts"].dt.date().unique().to_list()
     if days != [target] or out.height != 24:
@@ -55,3 +86,19 @@ def forecast_range(warehouse_path, model, start: date, end: date, horizon_days: 
     targets = pl.date_range(start, end, "1d", eager=True).to_list()
     prices = read_prices(warehouse_path, start - timedelta(days=history_days), end)
     return pl.concat([forecast_day(model, prices, d, horizon_days, history_days) for d in targets])
+
+
+def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end: date, horizon_days: int) -> pl.DataFrame:
+    """The forecaster's 24 hours of every target day of [start, end] from its `features.daily` row
+    (same columns as `forecast_day`); a day without its row fails naming it."""
+    frames = []
+    for target in pl.date_range(start, end, "1d", eager=True).to_list():
+        q = forecaster.predict(features, target)
+        frames.append(q.select(
+            pl.lit(target).alias("target_date"),
+            pl.col("hour").cast(pl.Int32),
+            (pl.lit(target).cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour"))).alias("ts"),
+            "forecast", "p10", "p50", "p90",
+            pl.lit(target - timedelta(days=horizon_days)).alias("feature_cutoff"),
+        ))
+    return pl.concat(frames)

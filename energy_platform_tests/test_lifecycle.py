@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 import urllib.request
-from datetime import date
+from datetime import date, timedelta
 
 import mlflow
 import polars as pl
@@ -14,8 +14,10 @@ from mlflow import MlflowClient
 
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
 from energy_platform.orchestration import run_job
+from energy_platform.serving import request_frame
 from energy_platform.tracking import MODEL_NAME, registry
 from energy_platform.warehouse.db import connect
+from energy_platform.warehouse.features import read_operating_data
 from energy_platform.warehouse.predictions import read_predictions
 from energy_platform.warehouse.prices import read_prices
 from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
@@ -165,6 +167,8 @@ def test_a_new_champion_adds_its_forecasts_beside_the_old_ones(env, client):
 def test_incomplete_history_fails_naming_the_days(env):
     with connect(env.warehouse) as conn:
         conn.execute("DELETE FROM raw.prices_hourly WHERE date = DATE '2024-12-25' AND hour = 5")
+    # The forecaster serves from features.daily: the change reaches it through the features asset.
+    run_job(env.defs, FEATURES_JOB, env.instance)
     with pytest.raises(Exception, match="2024-12-25"):
         run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-28")
     assert read_predictions(env.warehouse, date(2024, 12, 28)).is_empty()
@@ -173,7 +177,8 @@ def test_incomplete_history_fails_naming_the_days(env):
 def test_the_champion_loads_as_pyfunc_from_the_registry(env):
     mlflow.set_tracking_uri(env.settings.mlflow_tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
-    history = read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)).select("ts", "price")
+    history = request_frame(model, read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)),
+                            read_operating_data(env.warehouse))  # ts, price (+ the operating columns it reads)
     out = model.predict(history.to_pandas())
     assert list(out.columns) == ["ts", "hour", "forecast", "p10", "p50", "p90"]
     assert len(out) == 24 and str(out["ts"].iloc[0].date()) == "2024-12-02"
@@ -192,9 +197,9 @@ def test_mlflow_models_serve_answers_a_rest_request(env, tmp_path):
     )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", server, tmp_path / "serve.log", 120)
-        history = read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)).select(
-            pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"), "price"
-        )
+        champion = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@champion")
+        history = request_frame(champion, read_prices(env.warehouse, date(2024, 11, 1), date(2024, 11, 30)),
+                                read_operating_data(env.warehouse)).with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S"))
         body = json.dumps({"dataframe_split": {"columns": history.columns, "data": history.rows()}}).encode()
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
                                          headers={"Content-Type": "application/json"})
@@ -218,3 +223,31 @@ def test_corrupt_mlflow_backend_fails_training_clearly(tmp_path):
         error = error.__cause__
     db = env.settings.mlflow_db_path
     assert any(c.startswith(f"MLflow database {db} is unreadable") and "\n" not in c for c in causes), causes
+
+
+def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(env, client):
+    """Operating groups on: trained from features.daily, the pyfunc reads the operating columns, and
+    the predictions asset's forecast from the features row equals the pyfunc's from a request."""
+    _ingest(env, ("2024-12-01", "2024-12-01"))  # data to 2024-12-31, refetching any hour an earlier test removed
+    before = registry.alias_version(client, registry.CHAMPION)
+    trained, _ = _train(env, {**TINY, "operating_groups": "all", "seed": 5})
+    assert trained["operating_groups"] == "demand,hydrology,enso"
+    version = trained["model_version"]
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
+    assert {"demand_gwh", "generation_gwh", "reservoir_useful_volume_pct", "inflows_pct_of_historical_mean", "oni"} <= set(
+        model.metadata.get_input_schema().input_names())
+    history_days = int(client.get_model_version(MODEL_NAME, version).tags["history_days"])
+    assert history_days == 200
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)
+    try:
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-30")
+    finally:
+        champion = registry.alias_version(client, registry.CHAMPION) if before is None else before
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, champion.version)
+    served = read_predictions(env.warehouse, date(2024, 12, 30)).filter(pl.col("model_version") == version).sort("hour")
+    assert served.height == 24
+    prices = read_prices(env.warehouse, date(2024, 12, 30) - timedelta(days=history_days), date(2024, 12, 28))
+    request = request_frame(model, prices, read_operating_data(env.warehouse))
+    assert request["oni"].null_count() < request.height and request["demand_gwh"].null_count() == 0
+    answer = model.predict(request.to_pandas())
+    assert answer["p50"].to_numpy() == pytest.approx(served["p50"].to_numpy(), abs=1e-6)

@@ -48,15 +48,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
                                 price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
-    features = build_features_asset(raw_prices, h)
-    forecaster_model = build_forecaster_model_asset(features, h)
-    champion_model = build_champion_asset(forecaster_model, h)
+    operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
+    features = build_features_asset(raw_prices, operating, h)
+    forecaster_model = build_forecaster_model_asset(features, raw_prices, operating, h)
+    champion_model = build_champion_asset(forecaster_model, raw_prices, operating, h)
     day_partitions = prediction_partitions(settings.source, h)
-    predictions = build_predictions_asset(champion_model, day_partitions, h)
-    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, features, realised_partitions(settings.source))
+    predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(settings.source))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
-    operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
 
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices, *operating], description="Raw prices, operating data and their checks.")
     train_job = dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it.")

@@ -1,4 +1,11 @@
-"""The model lifecycle as assets: feature store, training, the promotion gate, daily predictions."""
+"""The model lifecycle as assets: feature store, training, the promotion gate, daily predictions.
+
+Each asset's `deps` are exactly the tables it reads: features <- raw prices + the three operating
+tables; forecaster_model <- features.daily (the fit) + raw prices and operating data (its recent
+backtest and the check that the logged pyfunc reproduces it from a request); champion_model <-
+raw prices and operating data (it runs the artifacts on requests); predictions <- features.daily
+(the forecaster's rows) + raw prices (the persistence baseline's history).
+"""
 
 from datetime import timedelta
 
@@ -8,19 +15,20 @@ from pydantic import Field
 
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
-from energy_platform.serving import forecast_range
+from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.serving import forecast_from_features, forecast_range, forecaster_of
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
-from energy_platform.warehouse.features import refresh_features
+from energy_platform.warehouse.features import read_features, read_operating_data, refresh_features
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
 
-FEATURES_CODE_VERSION = "1"
-TRAINING_CODE_VERSION = "2"  # 2: tail epochs and the naive blend (session 2)
-PREDICTIONS_CODE_VERSION = "1"
+FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
+TRAINING_CODE_VERSION = "3"  # 2: tail epochs and the naive blend (session 2); 3: fits from features.daily, operating groups
+PREDICTIONS_CODE_VERSION = "2"  # 2: the forecaster forecasts from its features.daily row
 
 
 class FeaturesConfig(dg.Config):
@@ -28,16 +36,17 @@ class FeaturesConfig(dg.Config):
     refresh_days: int = Field(14, description="Recent target days recomputed on every run (their actuals arrive late).")
 
 
-def build_features_asset(raw_prices: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
+def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int) -> dg.AssetsDefinition:
     @dg.asset(
-        deps=[raw_prices],
+        deps=[raw_prices, *operating],
         pool=WAREHOUSE_POOL,
         code_version=FEATURES_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "polars"},
         # Not on rows a blocking check of raw_prices failed on, even in a later run.
         automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
-        description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}).",
+        description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}): price lags, "
+                    "calendar, operating features (demand, hydrology, ENSO) as known at the cutoff, realised prices.",
     )
     def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
@@ -66,15 +75,31 @@ class TrainingConfig(dg.Config):
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
     price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
+    operating_groups: str = Field("default", description="Operating inputs: 'default' (chosen on validation, among those with data), "
+                                                         "'none', 'all' or e.g. 'demand,hydrology'.")
 
 
-def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
+def _groups(requested: str, operating) -> tuple[str, ...]:
+    from energy_platform.forecasting.models import default_operating_groups
+    from energy_platform.forecasting.operating_features import parse_groups
+
+    if requested == "default":
+        return default_operating_groups(operating)
+    groups = parse_groups(requested)
+    lacking = [g for g in groups if g not in operating.available_groups()]
+    if lacking:
+        raise dg.Failure(f"operating group(s) {lacking} requested but their raw tables are empty: materialize the operating assets")
+    return groups
+
+
+def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
+                                 operating: list[dg.AssetsDefinition], horizon_days: int) -> dg.AssetsDefinition:
     @dg.asset(
-        deps=[features],
+        deps=[features, raw_prices, *operating],
         code_version=TRAINING_CODE_VERSION,
         group_name="ml",
         kinds={"pytorch", "mlflow"},
-        description="Train the forecaster, backtest it on recent weeks, log to MLflow, register as `challenger`.",
+        description="Train the forecaster from features.daily, backtest it on recent weeks, log to MLflow, register as `challenger`.",
     )
     def forecaster_model(
         context: dg.AssetExecutionContext, config: TrainingConfig, warehouse: WarehouseResource, mlflow_tracking: dg.ResourceParam[object],
@@ -83,11 +108,14 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
              "price_floor": config.price_floor, "blend_naive": config.blend_naive}.items() if v is not None}
-        params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
         prices = read_prices(warehouse.path)
+        operating = read_operating_data(warehouse.path)
+        overrides["operating_groups"] = _groups(config.operating_groups, operating)
+        params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
+        features = read_features(warehouse.path)
         try:
-            candidate = train_candidate(prices, params)
-            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION, dagster_run_id=context.run_id)
+            candidate = train_candidate(prices, params, features=features, operating=operating)
+            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION, dagster_run_id=context.run_id, operating=operating)
         except BaseException:
             mlflow_tracking.end_run(status="FAILED")
             raise
@@ -104,6 +132,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, horizon_days: in
             "data_fingerprint": candidate.fingerprint["sha256"],
             "fit_seconds": dg.MetadataValue.float(candidate.fit_seconds),
             "model_uri": registered.model_uri,
+            "operating_groups": ",".join(overrides["operating_groups"]) or "none",
         })
 
     return forecaster_model
@@ -114,9 +143,10 @@ class GateConfig(dg.Config):
     min_days: int = Field(MIN_FRESH_DAYS, description="Days after the champion's training data needed to compare the two.")
 
 
-def build_champion_asset(forecaster_model: dg.AssetsDefinition, horizon_days: int) -> dg.AssetsDefinition:
+def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
+                         operating: list[dg.AssetsDefinition], horizon_days: int) -> dg.AssetsDefinition:
     @dg.asset(
-        deps=[forecaster_model],
+        deps=[forecaster_model, raw_prices, *operating],
         pool=WAREHOUSE_POOL,
         code_version="3",
         group_name="ml",
@@ -130,7 +160,8 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, horizon_days: in
         reg = registry.get()
         try:
             decision, before = run_gate(reg, read_prices(warehouse.path), horizon_days, config.margin, config.min_days,
-                                        registry.price_floor, dagster_run_id=context.run_id)
+                                        registry.price_floor, dagster_run_id=context.run_id,
+                                        operating=read_operating_data(warehouse.path))
         except GateInputError as exc:
             raise dg.Failure(str(exc)) from exc
         if decision.new_champion:
@@ -159,10 +190,11 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, horizon_days: in
 
 
 def build_predictions_asset(
-    champion_model: dg.AssetsDefinition, partitions_def: dg.PartitionsDefinition, horizon_days: int
+    champion_model: dg.AssetsDefinition, features: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
+    partitions_def: dg.PartitionsDefinition, horizon_days: int,
 ) -> dg.AssetsDefinition:
     @dg.asset(
-        deps=[champion_model],
+        deps=[champion_model, features, raw_prices],
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
@@ -170,7 +202,8 @@ def build_predictions_asset(
         group_name="ml",
         kinds={"duckdb", "mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
-        description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions; "
+        description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions: the "
+                    "forecaster from the target day's features.daily row, the persistence baseline from raw prices; "
                     "with no champion yet, the persistence baseline is promoted and serves.",
     )
     def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, registry: RegistryResource) -> dg.MaterializeResult:
@@ -185,7 +218,16 @@ def build_predictions_asset(
         if champion.history_days is None:
             raise dg.Failure(f"champion v{champion.version} has no history_days tag: promote another version (energy-platform rollback)")
         model = reg.load(champion)
-        frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days).with_columns(
+        forecaster = forecaster_of(model)
+        if forecaster is not None:  # the feature store is the source: the target day's row
+            rows = read_features(warehouse.path, first, last)
+            try:
+                frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
+            except ForecastInputError as exc:
+                raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features)") from exc
+        else:
+            frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
+        frame = frame.with_columns(
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
             pl.lit(context.run_id).alias("dagster_run_id"),

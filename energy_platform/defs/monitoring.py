@@ -102,9 +102,9 @@ def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecks
     ]
 
 
-def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefinition:
+def build_accuracy_asset(predictions, raw_prices, partitions_def) -> dg.AssetsDefinition:
     @dg.asset(
-        deps=[predictions, features],  # features.daily carries the realised prices (target_hXX)
+        deps=[predictions, raw_prices],  # it reads ml.predictions and the realised prices in raw.prices_hourly
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
@@ -112,7 +112,8 @@ def build_accuracy_asset(predictions, features, partitions_def) -> dg.AssetsDefi
         group_name="monitoring",
         kinds={"duckdb"},
         automation_condition=dg.AutomationCondition.eager(),
-        description="Realised accuracy per forecast day and model version, once the day's prices arrived.",
+        description="Realised accuracy per forecast day and model version (ml.predictions against raw.prices_hourly), "
+                    "once the day's prices arrived.",
     )
     def forecast_accuracy(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         window = context.partition_time_window

@@ -28,6 +28,48 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
+def _operating(args: argparse.Namespace):
+    """The operating data the run reads: --operating-data, else the embedded sample's with the
+    embedded prices, else none (a CSV market without operating data: NP, PJM)."""
+    from energy_platform.forecasting.operating_features import OperatingData
+    from energy_platform.sources import SourceError
+    from energy_platform.sources.operating import FileOperatingSource, folder_paths, get_operating_source
+
+    try:
+        if args.operating_data:
+            if not args.operating_data.is_dir():
+                raise ForecastInputError(f"--operating-data {args.operating_data} is not a folder")
+            paths = folder_paths(args.operating_data)
+            if not any(paths.values()):
+                raise ForecastInputError(
+                    f"--operating-data {args.operating_data} holds none of operating_daily.csv, "
+                    "hydrology_monthly.csv, oni_monthly.csv"
+                )
+            return OperatingData.from_source(FileOperatingSource(paths, name=f"csv:{args.operating_data}"))
+        if not args.csv:
+            return OperatingData.from_source(get_operating_source("sample"))
+    except SourceError as exc:
+        raise ForecastInputError(str(exc)) from exc
+    return None
+
+
+def _groups(args: argparse.Namespace, operating) -> tuple[str, ...]:
+    from energy_platform.forecasting.models import default_operating_groups
+    from energy_platform.forecasting.operating_features import parse_groups
+
+    if args.operating_groups == "default":
+        return default_operating_groups(operating)
+    groups = parse_groups(args.operating_groups)
+    available = operating.available_groups() if operating is not None else ()
+    lacking = [g for g in groups if g not in available]
+    if lacking:
+        raise ForecastInputError(
+            f"--operating-groups {','.join(lacking)}: no such operating data "
+            "(give --operating-data DIR, or --source sample)"
+        )
+    return groups
+
+
 def _load(args: argparse.Namespace):
     from energy_platform.sources import SampleSource, SourceError, read_hourly_csv
 
@@ -56,13 +98,16 @@ def _run(args: argparse.Namespace) -> int:
         raise ForecastInputError(f"--horizon-days must be at least 1, got {args.horizon_days}")
     if args.forecasts_out and args.forecasts_out.suffix not in (".csv", ".parquet"):
         raise ForecastInputError(f"--forecasts-out must end in .csv or .parquet: {args.forecasts_out}")
-    panel = daily_panel(_load(args))
+    operating = _operating(args)
+    groups = _groups(args, operating)
+    panel = daily_panel(_load(args), operating if groups else None)
     complete = np.flatnonzero(~np.isnan(panel.prices).any(axis=1))
     if complete.size == 0:
         raise ForecastInputError("the data has no complete day of 24 prices")
     end = args.test_end or panel.day(int(complete[-1]))
     start = args.test_start or end - timedelta(days=DEFAULT_TEST_DAYS - 1)
-    models = [make_model(n, horizon_days=args.horizon_days, seed=args.seed) for n in names]
+    models = [make_model(n, horizon_days=args.horizon_days, seed=args.seed,
+                         **({"operating_groups": groups} if n == "forecaster" else {})) for n in names]
     t0 = time.perf_counter()
 
     def progress(done: int, total: int, day: date) -> None:
@@ -91,7 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.metrics))
     else:
-        print(f"backtest {start}..{end}, H={args.horizon_days}, refit every {args.recalibrate_every} d, window {args.window_days} d")
+        print(f"backtest {start}..{end}, H={args.horizon_days}, refit every {args.recalibrate_every} d, window {args.window_days} d, "
+              f"operating groups: {','.join(groups) or 'none'}")
         print(result.table())
     return 0
 

@@ -6,6 +6,7 @@ before any fitting starts.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol, runtime_checkable
@@ -16,6 +17,7 @@ import polars as pl
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import (
     HOURS,
+    TARGET_COLUMNS,
     DailyPanel,
     FeatureSpec,
     daily_panel,
@@ -104,7 +106,8 @@ def prediction_features(
     if list(panel.exog) != exog:
         raise ForecastInputError(f"exogenous columns {list(panel.exog)} differ from the fitted {exog}")
     X = feature_matrix(panel, spec, panel.index_of([target]))
-    if np.isnan(X).any():
+    n_op = len(spec.operating_columns())  # operating values may be unknown: the model flags them
+    if np.isnan(X[:, : X.shape[1] - n_op]).any():
         lag_days = sorted(
             {target - timedelta(days=k) for k in spec.resolved_price_lags()}
             | ({target - timedelta(days=k) for k in spec.resolved_exog_lags()} if exog else set())
@@ -125,3 +128,78 @@ def forecast_frame(p50: np.ndarray, p10: np.ndarray | None = None, p90: np.ndarr
     if p10 is not None and p90 is not None:
         cols.update(p10=np.asarray(p10, dtype=float), p50=np.asarray(p50, dtype=float), p90=np.asarray(p90, dtype=float))
     return pl.DataFrame(cols)
+
+
+def _feature_columns(frame: pl.DataFrame, spec: FeatureSpec, exog: list[str]) -> list[str]:
+    names = feature_names(spec, exog)
+    absent = [n for n in names if n not in frame.columns]
+    if absent:
+        raise ForecastInputError(
+            f"the feature rows lack {len(absent)} column(s) this model reads, first {absent[:3]}: "
+            "recompute the feature store with the model's spec (features asset, full_recompute)"
+        )
+    return names
+
+
+def _required_columns(names: list[str], spec: FeatureSpec) -> list[str]:
+    op = set(spec.operating_columns())
+    return [n for n in names if n not in op]
+
+
+def training_set_from_features(
+    frame: pl.DataFrame, spec: FeatureSpec, train_end: date, window_days: int, min_train_days: int,
+    exog: list[str] | None = None,
+) -> TrainingSet:
+    """The same training set as `training_set`, read from feature-store rows (`features.daily`).
+
+    The rows are `build_feature_frame`'s, so X is bit for bit what the panel would give; the
+    window's target days must all be there with known prices (operating values may be null).
+    """
+    exog = list(exog or [])
+    need = min_window_days(spec, min_train_days)
+    if not isinstance(window_days, int) or window_days < need:
+        raise ForecastInputError(
+            f"window of {window_days} days is too short: this model needs at least {need} "
+            f"({spec.max_lag} days of lags + {min_train_days} training days)"
+        )
+    start = train_end - timedelta(days=window_days - 1)
+    first_target = start + timedelta(days=spec.max_lag)
+    days = [first_target + timedelta(days=i) for i in range((train_end - first_target).days + 1)]
+    names = _feature_columns(frame, spec, exog)
+    rows = frame.filter(pl.col("target_date").is_between(first_target, train_end)).sort("target_date")
+    have = set(rows["target_date"].to_list())
+    absent = [d for d in days if d not in have]
+    if absent:
+        raise ForecastInputError(
+            f"the feature rows lack {len(absent)} target day(s) of the window {first_target}..{train_end}, first {absent[0]}"
+        )
+    if rows["target_date"].is_duplicated().any():
+        raise ForecastInputError("the feature rows hold a target day twice")
+    required = _required_columns(names, spec) + list(TARGET_COLUMNS)
+    bad = rows.filter(pl.any_horizontal([pl.col(c).is_null() for c in required]))
+    if bad.height:
+        raise ForecastInputError(
+            f"gap in the training history: {bad.height} target day(s) with missing prices or targets in "
+            f"{first_target}..{train_end}, first {bad['target_date'][0]}"
+        )
+    X = rows.select(names).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    Y = rows.select(TARGET_COLUMNS).cast(pl.Float64).to_numpy()
+    return TrainingSet(X=X, Y=Y, days=days, names=names, exog=exog)
+
+
+def prediction_features_from_frame(frame: pl.DataFrame, spec: FeatureSpec, target: date, exog: list[str]) -> np.ndarray:
+    """The feature row of `target` from feature-store rows, refusing unknown price inputs."""
+    names = _feature_columns(frame, spec, exog)
+    row = frame.filter(pl.col("target_date") == target)
+    if row.height != 1:
+        raise ForecastInputError(f"the feature rows hold {row.height} row(s) for {target}, need exactly 1")
+    required = _required_columns(names, spec)
+    nulls = [c for c in required if row[c][0] is None]
+    if nulls:
+        days = sorted({target - timedelta(days=int(m.group(1))) for c in nulls if (m := re.search(r"_lag(\d+)_h\d\d$", c))})
+        raise ForecastInputError(
+            f"missing history to forecast {target} with horizon {spec.horizon_days}: "
+            f"{len(nulls)} unknown input(s) in its feature row, first {nulls[0]}"
+            + (f"; days without all 24 prices: {', '.join(str(d) for d in days)}" if days else "")
+        )
+    return row.select(names).cast(pl.Float64).fill_null(np.nan).to_numpy()

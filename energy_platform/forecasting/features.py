@@ -37,8 +37,14 @@ class FeatureSpec:
     price_lags: tuple[int, ...] | None = None
     exog_lags: tuple[int, ...] | None = None
     country: str = "CO"
+    # Operating groups (see operating_features.OPERATING_GROUPS) read at the cutoff d - H; none
+    # for a market without operating data (NP, PJM): the features are then exactly the prices'.
+    operating_groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from energy_platform.forecasting.operating_features import parse_groups
+
+        object.__setattr__(self, "operating_groups", parse_groups(self.operating_groups))
         if not isinstance(self.horizon_days, int) or self.horizon_days < 1:
             raise ForecastInputError(f"horizon must be at least 1 day, got {self.horizon_days!r}")
         if any(k < self.horizon_days for k in self.resolved_price_lags()):
@@ -72,7 +78,13 @@ class FeatureSpec:
             "price_lags": list(self.resolved_price_lags()),
             "exog_lags": list(self.resolved_exog_lags()),
             "country": self.country,
+            "operating_groups": list(self.operating_groups),
         }
+
+    def operating_columns(self) -> list[str]:
+        from energy_platform.forecasting.operating_features import OPERATING_GROUPS
+
+        return [c for g in self.operating_groups for c in OPERATING_GROUPS[g]]
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:
@@ -81,6 +93,7 @@ class FeatureSpec:
             price_lags=tuple(d["price_lags"]),
             exog_lags=tuple(d["exog_lags"]),
             country=str(d["country"]),
+            operating_groups=tuple(d.get("operating_groups", ())),
         )
 
 
@@ -91,6 +104,9 @@ class DailyPanel:
     start: date
     prices: np.ndarray
     exog: dict[str, np.ndarray] = field(default_factory=dict)
+    # Operating features known at cutoff day `start + i` (row i), NaN when unknown; empty when
+    # no operating data was given.
+    operating: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_days(self) -> int:
@@ -133,8 +149,24 @@ def exogenous_names(prices: pl.DataFrame) -> list[str]:
     return [c for c in prices.columns if c not in BASE_COLUMNS]
 
 
-def daily_panel(prices: pl.DataFrame) -> DailyPanel:
-    """Pivot an hourly frame (`ts`, `price`, exogenous...) into dense day x 24 matrices."""
+def realised_prices(data: pl.DataFrame | DailyPanel) -> DailyPanel:
+    """The prices a model's input carries, as a panel: the panel itself, an hourly frame pivoted,
+    or feature-store rows' target columns (the realised prices of their target days)."""
+    if isinstance(data, DailyPanel):
+        return data
+    if "target_date" not in data.columns:
+        return daily_panel(data.select("ts", "price"))
+    rows = data.sort("target_date")
+    start, end = rows["target_date"].min(), rows["target_date"].max()
+    prices = np.full(((end - start).days + 1, HOURS), np.nan)
+    idx = rows["target_date"].to_physical().to_numpy().astype(np.int64) - (start - date(1970, 1, 1)).days
+    prices[idx] = rows.select(TARGET_COLUMNS).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return DailyPanel(start=start, prices=prices)
+
+
+def daily_panel(prices: pl.DataFrame, operating=None) -> DailyPanel:
+    """Pivot an hourly frame (`ts`, `price`, exogenous...) into dense day x 24 matrices, with the
+    point-in-time operating features of every day as a cutoff when `operating` is given."""
     frame = _with_calendar(prices)
     if frame.height == 0:
         raise ForecastInputError("no hourly data given")
@@ -151,7 +183,12 @@ def daily_panel(prices: pl.DataFrame) -> DailyPanel:
         m[day_idx, hour] = frame[col].cast(pl.Float64).fill_nan(None).to_numpy()
         return m
 
-    return DailyPanel(start=start, prices=dense("price"), exog={c: dense(c) for c in exogenous_names(frame)})
+    op: dict[str, np.ndarray] = {}
+    if operating is not None:
+        from energy_platform.forecasting.operating_features import operating_by_cutoff
+
+        op = operating_by_cutoff(operating, start, n)
+    return DailyPanel(start=start, prices=dense("price"), exog={c: dense(c) for c in exogenous_names(frame)}, operating=op)
 
 
 @lru_cache(maxsize=16)
@@ -177,6 +214,7 @@ def feature_names(spec: FeatureSpec, exog: Sequence[str]) -> list[str]:
     names += [f"{e}_lag{k}_h{h:02d}" for e in exog for k in spec.resolved_exog_lags() for h in range(HOURS)]
     names += [f"dow_{d}" for d in DOW_NAMES]
     names += ["holiday", f"holiday_lag{spec.horizon_days}"]
+    names += spec.operating_columns()
     return names
 
 
@@ -190,7 +228,16 @@ def feature_matrix(panel: DailyPanel, spec: FeatureSpec, idx: np.ndarray) -> np.
     dow[np.arange(len(idx)), [d.weekday() for d in days]] = 1.0
     cutoff_days = [d - timedelta(days=spec.horizon_days) for d in days]
     cal = np.column_stack([holiday_flags(days, spec.country), holiday_flags(cutoff_days, spec.country)])
-    return np.hstack([*blocks, dow, cal.reshape(len(idx), 2)])
+    op = [_operating_column(panel, c, idx - spec.horizon_days) for c in spec.operating_columns()]
+    return np.hstack([*blocks, dow, cal.reshape(len(idx), 2), *op])
+
+
+def _operating_column(panel: DailyPanel, name: str, cutoff_idx: np.ndarray) -> np.ndarray:
+    """The operating feature `name` known at each cutoff; NaN without data (never a guess)."""
+    series = panel.operating.get(name)
+    if series is None:
+        return np.full((len(cutoff_idx), 1), np.nan)
+    return panel.rows(series.reshape(-1, 1), cutoff_idx)
 
 
 def target_matrix(panel: DailyPanel, idx: np.ndarray) -> np.ndarray:
@@ -205,20 +252,28 @@ def build_feature_frame(
     country: str = "CO",
     price_lags: Sequence[int] | None = None,
     exog_lags: Sequence[int] | None = None,
+    operating=None,
+    operating_groups: Sequence[str] | str | None = None,
 ) -> pl.DataFrame:
     """One row per target day: `target_date`, `cutoff_date`, flat features, `target_h00..23`.
 
     Features are raw (unscaled) so a feature table stays model-agnostic; each model fits its
-    own scaling on its training window. Unknown values (missing data) are null.
+    own scaling on its training window. Unknown values (missing data) are null. With
+    `operating` (an `OperatingData`) the operating columns of `operating_groups` (default: all)
+    are added, each as known at the row's cutoff; this is the one function behind the feature
+    store, training, and the served model.
     """
+    if operating_groups is None:
+        operating_groups = "all" if operating is not None else ()
     spec = FeatureSpec(
         horizon_days=horizon_days,
         price_lags=tuple(price_lags) if price_lags is not None else None,
         exog_lags=tuple(exog_lags) if exog_lags is not None else None,
         country=country,
+        operating_groups=operating_groups,
     )
     targets = list(target_dates)
-    panel = daily_panel(prices)
+    panel = daily_panel(prices, operating)
     idx = panel.index_of(targets)
     names = feature_names(spec, list(panel.exog))
     X = feature_matrix(panel, spec, idx)

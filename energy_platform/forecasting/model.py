@@ -47,7 +47,9 @@ from energy_platform.forecasting.base import (
     forecast_frame,
     min_window_days,
     prediction_features,
+    prediction_features_from_frame,
     training_set,
+    training_set_from_features,
 )
 from energy_platform.forecasting.errors import ForecastFitError, ForecastInputError
 from energy_platform.forecasting.features import (
@@ -57,7 +59,9 @@ from energy_platform.forecasting.features import (
     RobustAsinhScaler,
     _with_calendar,
     daily_panel,
+    realised_prices,
 )
+from energy_platform.forecasting.operating_features import OPERATING_GROUPS, split_operating_inputs
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
 
@@ -70,6 +74,7 @@ class MLPConfig:
     country: str = "CO"
     price_lags: tuple[int, ...] | None = None
     exog_lags: tuple[int, ...] | None = None
+    operating_groups: tuple[str, ...] = ()  # demand / hydrology / enso (operating_features.OPERATING_GROUPS)
     hidden: tuple[int, ...] = (256, 128)
     dropout: float = 0.1
     lr: float = 1e-3
@@ -168,6 +173,7 @@ class MLPForecaster:
             price_lags=cfg.price_lags,
             exog_lags=cfg.exog_lags,
             country=cfg.country,
+            operating_groups=cfg.operating_groups,
         )
         self.name = "forecaster"
         self.horizon_days = cfg.horizon_days
@@ -182,19 +188,53 @@ class MLPForecaster:
         groups["latest"] = np.array([n.startswith(f"price_lag{min(self.spec.resolved_price_lags())}_h") for n in names])
         for e in exog:
             groups[e] = np.array([n.startswith(f"{e}_lag") for n in names])
+        for g in self.spec.operating_groups:
+            groups[f"op:{g}"] = np.isin(names, OPERATING_GROUPS[g])
         return groups
 
     def _fit_scalers(self, X: np.ndarray, Y: np.ndarray, names: list[str], exog: list[str]) -> None:
         self._groups = self._column_groups(names, exog)
         self._price_scaler = RobustAsinhScaler(per_column=False).fit(Y)
         self._exog_scalers = {e: RobustAsinhScaler(per_column=False).fit(X[:, self._groups[e]]) for e in exog}
+        self._op_scalers = {}
+        for g in self.spec.operating_groups:
+            block = X[:, self._groups[f"op:{g}"]]
+            empty = np.isnan(block).all(axis=0)
+            if empty.any():
+                cols = [c for c, e in zip(OPERATING_GROUPS[g], empty, strict=True) if e]
+                raise ForecastInputError(
+                    f"operating group {g!r} has no known value of {cols} in the training window: "
+                    "give the operating data or turn the group off"
+                )
+            self._op_scalers[g] = RobustAsinhScaler(per_column=True).fit(block)
 
     def _scale_x(self, X: np.ndarray) -> np.ndarray:
+        """Scaled inputs; an unknown operating value becomes the training-window median (0 after
+        scaling) and its group's missing flag (an extra input) is set, so one late day degrades
+        the forecast gracefully instead of failing it."""
         out = X.copy()
         out[:, self._groups["price"]] = self._price_scaler.transform(X[:, self._groups["price"]])
         for e, sc in self._exog_scalers.items():
             out[:, self._groups[e]] = sc.transform(X[:, self._groups[e]])
-        return out
+        flags = []
+        for g, sc in getattr(self, "_op_scalers", {}).items():
+            block = sc.transform(X[:, self._groups[f"op:{g}"]])
+            missing = np.isnan(block)
+            out[:, self._groups[f"op:{g}"]] = np.where(missing, 0.0, block)
+            flags.append(missing.any(axis=1, keepdims=True).astype(float))
+        return np.hstack([out, *flags]) if flags else out
+
+    def _training_data(self, data, train_end: date, window_days: int):
+        """Training rows from prices (a frame or panel) or from feature-store rows (`target_date`...)."""
+        need = self.config.min_train_days + self.config.val_days
+        if isinstance(data, pl.DataFrame) and "target_date" in data.columns:
+            return training_set_from_features(data, self.spec, train_end, window_days, need)
+        return training_set(data, self.spec, train_end, window_days, need)
+
+    def _prediction_row(self, data, target: date) -> np.ndarray:
+        if isinstance(data, pl.DataFrame) and "target_date" in data.columns:
+            return prediction_features_from_frame(data, self.spec, target, self._exog)
+        return prediction_features(data, self.spec, target, self._exog)
 
     def min_window_days(self, n_exog: int = 0) -> int:
         return min_window_days(self.spec, self.config.min_train_days + self.config.val_days)
@@ -202,9 +242,10 @@ class MLPForecaster:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
-        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
-        data = training_set(panel, self.spec, train_end, window_days, cfg.min_train_days + cfg.val_days)
-        warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1]
+        data = self._training_data(prices, train_end, window_days)
+        panel = realised_prices(prices)  # for the plausibility bound's minima
+        # the net's inputs: the features plus one missing flag per operating group (see _scale_x)
+        warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1] + len(self.spec.operating_groups)
         previous = self._bases or self._members
         self._members, self._bases = [], []  # a failed fit leaves no model that could forecast
         self._fit_scalers(data.X, data.Y, data.names, data.exog)
@@ -375,8 +416,8 @@ class MLPForecaster:
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
         self._check_fitted()
-        panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
-        x = prediction_features(panel, self.spec, target, self._exog)
+        x = self._prediction_row(prices, target)
+        panel = realised_prices(prices)
         q = self._price_scaler.inverse(self._predict_scaled(x))
         lowest = self._lowest_before(panel, target - timedelta(days=self.horizon_days))
         q = plausibility.clamp(q, lowest, self.config.price_floor)
@@ -385,9 +426,11 @@ class MLPForecaster:
     def predict_from_history(self, history: pl.DataFrame) -> pl.DataFrame:
         """The 24 hours of day (last complete day of `history`) + H: `ts`, `hour`, quantiles.
 
-        Rows after the last complete day may carry exogenous forecasts with a null price.
+        Rows after the last complete day may carry exogenous forecasts with a null price. The
+        operating columns (`OPERATING_INPUTS`) carry each day's / month's value on its rows.
         """
         self._check_fitted()
+        history, operating = split_operating_inputs(history, self.spec.operating_groups)
         frame = _with_calendar(history)
         complete = (
             frame.group_by("date")
@@ -410,7 +453,8 @@ class MLPForecaster:
             raise ForecastInputError(
                 f"history has gaps: {missing} missing or null hourly prices between {first_needed} and {last}"
             )
-        out = self.predict(frame.select("ts", "price", *self._exog), target)
+        panel = daily_panel(frame.select("ts", "price", *self._exog), operating)
+        out = self.predict(panel, target)
         ts = pl.datetime_range(
             pl.datetime(target.year, target.month, target.day),
             pl.datetime(target.year, target.month, target.day, 23),
@@ -430,6 +474,7 @@ class MLPForecaster:
             "groups": {k: v.tolist() for k, v in self._groups.items()},
             "price_scaler": self._price_scaler.to_state(),
             "exog_scalers": {e: s.to_state() for e, s in self._exog_scalers.items()},
+            "op_scalers": {g: s.to_state() for g, s in getattr(self, "_op_scalers", {}).items()},
             "interval_shift": float(self._interval_shift),
             "blend": float(self._blend),
             "fits": int(self._fits),
@@ -450,6 +495,7 @@ class MLPForecaster:
         model._groups = {k: np.asarray(v, dtype=bool) for k, v in state["groups"].items()}
         model._price_scaler = RobustAsinhScaler.from_state(state["price_scaler"])
         model._exog_scalers = {e: RobustAsinhScaler.from_state(s) for e, s in state["exog_scalers"].items()}
+        model._op_scalers = {g: RobustAsinhScaler.from_state(s) for g, s in state.get("op_scalers", {}).items()}
         model._interval_shift = float(state["interval_shift"])
         model._blend = float(state.get("blend", 1.0))  # states saved before the blend existed
         model._fits = int(state["fits"])

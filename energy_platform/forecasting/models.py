@@ -24,6 +24,20 @@ HORIZON_PRESETS: dict[int, dict[str, object]] = {
 }
 
 
+# Operating groups of the default model when operating data exists (Colombia), chosen on the
+# validation years 2018 and 2022 (bench/results/ablation.md); a group not listed did not help
+# there. Markets without operating data get none.
+DEFAULT_OPERATING_GROUPS: tuple[str, ...] = ()
+
+
+def default_operating_groups(operating) -> tuple[str, ...]:
+    """DEFAULT_OPERATING_GROUPS that `operating` (an OperatingData or None) has data for."""
+    if operating is None:
+        return ()
+    available = operating.available_groups()
+    return tuple(g for g in DEFAULT_OPERATING_GROUPS if g in available)
+
+
 def forecaster_preset(horizon_days: int) -> dict[str, object]:
     return dict(HORIZON_PRESETS[min(max(horizon_days, 1), 2)])
 

@@ -37,10 +37,11 @@ def _first(frame: pl.DataFrame, mask: pl.Expr) -> str:
     return f"{bad.height} value(s), first {row['target_date']} hour {row['hour']}"
 
 
-def forecast_days(model, prices: pl.DataFrame, days: list[date], horizon_days: int, history_days: int) -> ArtifactRun:
+def forecast_days(model, prices: pl.DataFrame, days: list[date], horizon_days: int, history_days: int,
+                  operating=None) -> ArtifactRun:
     """The artifact's forecasts of `days`, or the first error it raised, as a named problem."""
     try:
-        frames = [forecast_day(model, prices, d, horizon_days, history_days) for d in days]
+        frames = [forecast_day(model, prices, d, horizon_days, history_days, operating) for d in days]
     except Exception as exc:  # whatever the artifact raises is the reason it is refused
         return ArtifactRun(None, f"fails to forecast: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return ArtifactRun(pl.concat(frames), None)
@@ -77,8 +78,8 @@ def matches_logged(forecasts: pl.DataFrame, logged: pl.DataFrame | None, toleran
 
 
 def run_and_validate(model, prices: pl.DataFrame, days: list[date], horizon_days: int, history_days: int,
-                     floor: float | None, logged: pl.DataFrame | None) -> ArtifactRun:
-    run = forecast_days(model, prices, days, horizon_days, history_days)
+                     floor: float | None, logged: pl.DataFrame | None, operating=None) -> ArtifactRun:
+    run = forecast_days(model, prices, days, horizon_days, history_days, operating)
     if not run.ok:
         return run
     return ArtifactRun(run.forecasts, validate(run.forecasts, floor) or matches_logged(run.forecasts, logged))

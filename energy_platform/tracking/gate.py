@@ -131,7 +131,7 @@ def decide(
 
 
 def _score_champion(registry: ModelRegistry, champion: VersionCard, prices: pl.DataFrame, days: list, horizon_days: int,
-                    floor: float | None) -> tuple[pl.DataFrame | None, str | None]:
+                    floor: float | None, operating=None) -> tuple[pl.DataFrame | None, str | None]:
     if not days:
         return None, None
     if champion.history_days is None:
@@ -140,7 +140,7 @@ def _score_champion(registry: ModelRegistry, champion: VersionCard, prices: pl.D
         model = registry.load(champion)
     except Exception as exc:  # a champion whose artifact no longer loads is replaced, not fatal
         return None, f"its artifact does not load: {exc}"
-    run = forecast_days(model, prices, days, horizon_days, champion.history_days)
+    run = forecast_days(model, prices, days, horizon_days, champion.history_days, operating)
     if not run.ok:
         return None, run.problem
     problem = validate(run.forecasts, floor)
@@ -149,8 +149,10 @@ def _score_champion(registry: ModelRegistry, champion: VersionCard, prices: pl.D
 
 def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, margin: float,
              min_days: int = MIN_FRESH_DAYS, floor: float | None = 0.0,
-             dagster_run_id: str = "") -> tuple[GateDecision, VersionCard | None]:
-    """Decide on the current challenger and apply it; returns (decision, champion before)."""
+             dagster_run_id: str = "", operating=None) -> tuple[GateDecision, VersionCard | None]:
+    """Decide on the current challenger and apply it; returns (decision, champion before).
+
+    `operating` (an OperatingData) is what the models that read operating data get in their requests."""
     challenger = registry.challenger()
     if challenger is None:
         raise GateInputError(f"no 'challenger' version of {MODEL_NAME}: materialize forecaster_model first")
@@ -171,14 +173,15 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
         try:
             model = registry.load(challenger)
             logged = registry.run_artifact(challenger, SERVED_FORECASTS_ARTIFACT)
-            problem = run_and_validate(model, prices, days, horizon_days, challenger.history_days, floor, logged).problem
+            problem = run_and_validate(model, prices, days, horizon_days, challenger.history_days, floor, logged,
+                                      operating).problem
         except Exception as exc:  # the artifact itself is what is being tested
             problem = f"does not load: {type(exc).__name__}: {exc}"
     whole = compare(backtest, prices, days, horizon_days) if backtest is not None else Comparison(0, None, None)
     fresh = Comparison(0, None, None)
     if champion is not None and backtest is not None:
         fresh_days = fresh_target_days(days, None if champion.is_baseline else champion.data_end, horizon_days)
-        forecasts, champion_problem = _score_champion(registry, champion, prices, fresh_days, horizon_days, floor)
+        forecasts, champion_problem = _score_champion(registry, champion, prices, fresh_days, horizon_days, floor, operating)
         fresh = compare(backtest, prices, fresh_days, horizon_days, forecasts, champion_problem)
     decision = decide(challenger.version, challenger.metric("backtest_rmae"), problem, whole, champion, fresh,
                       baseline.version, margin, min_days)

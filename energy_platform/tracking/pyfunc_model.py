@@ -1,7 +1,10 @@
 """The registered model: an MLflow pyfunc that carries its own preprocessing.
 
 Input: recent hourly history (`ts`, `price`, plus the exogenous columns the model was trained
-with). Output: the 24 hours of the target day, H days after the last complete input day, with
+with, plus, for a model that reads operating groups, their columns: `demand_gwh`,
+`generation_gwh` carrying each row's day's value, `reservoir_useful_volume_pct`,
+`inflows_pct_of_historical_mean` and `oni` carrying each row's month's value, null where
+unknown). Output: the 24 hours of the target day, H days after the last complete input day, with
 `ts`, `hour`, `forecast`, `p10`, `p50`, `p90`. Anything that serves it (`mlflow models serve`,
 `mlflow.pyfunc.load_model`, the predictions asset) gets the same answer from the same history.
 """
@@ -17,6 +20,7 @@ from mlflow.models import infer_signature
 
 from energy_platform.forecasting.baselines import persistence_from_history
 from energy_platform.forecasting.model import MLPForecaster
+from energy_platform.forecasting.operating_features import OPERATING_LOOKBACK_DAYS
 from energy_platform.tracking.serving_input import answer
 
 STATE_ARTIFACT = "forecaster_state"
@@ -65,8 +69,12 @@ def complete_days_needed(forecaster: MLPForecaster) -> int:
 
 
 def history_days(forecaster: MLPForecaster) -> int:
-    """How many days of history the model needs before the target day."""
-    return forecaster.spec.max_lag
+    """How many days of history the model needs before the target day: the price lags, or, for
+    a model reading operating groups, enough rows to carry every operating value it reads
+    (OPERATING_LOOKBACK_DAYS before the cutoff), so a request reproduces the feature store."""
+    h = forecaster.horizon_days
+    lookback = [OPERATING_LOOKBACK_DAYS[g] + h for g in forecaster.spec.operating_groups]
+    return max([forecaster.spec.max_lag, *lookback])
 
 
 def log_pyfunc(forecaster: MLPForecaster, example_history: pl.DataFrame, name: str = "model"):

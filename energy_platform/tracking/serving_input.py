@@ -16,9 +16,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.operating_features import ALL_OPERATING_INPUTS
 
 HOW = ("send hourly rows sorted by ts, one per hour, with columns ts (YYYY-MM-DDTHH:MM:SS, local "
-       "time) and price (COP/kWh)")
+       "time) and price (COP/kWh), plus, for a model reading operating data, its columns among "
+       f"{', '.join(ALL_OPERATING_INPUTS)} (each row carrying its day's / month's value, null where unknown)")
 
 
 def refuse(problem: str) -> MlflowException:
@@ -37,10 +39,11 @@ def read_history(model_input) -> pl.DataFrame:
         frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise refuse(f"column ts is not a timestamp ({exc})") from exc
-    try:
-        frame["price"] = pd.to_numeric(frame["price"])
-    except (ValueError, TypeError) as exc:
-        raise refuse(f"column price is not numeric ({exc})") from exc
+    for column in ["price", *(c for c in ALL_OPERATING_INPUTS if c in frame.columns)]:
+        try:
+            frame[column] = pd.to_numeric(frame[column]).astype(float)
+        except (ValueError, TypeError) as exc:
+            raise refuse(f"column {column} is not numeric ({exc})") from exc
     if frame["ts"].isna().any():
         raise refuse(f"row {int(frame['ts'].isna().to_numpy().argmax()) + 1} has no ts")
     ts = frame["ts"].reset_index(drop=True)

@@ -1,5 +1,9 @@
 """Train a candidate, score it honestly, and record it in MLflow as a registered challenger.
 
+The model is fitted from the feature store's rows (`features.daily`, the same rows predictions
+are served from); the recent-weeks backtest walks forward over the same features computed from
+raw prices and operating data by the same function.
+
 The candidate's score is a walk-forward backtest over the most recent weeks (each day forecast
 by a model fitted only on data before it); the model that is registered is then fitted on the
 whole window up to the last complete day. Registration comes last, so a failure anywhere
@@ -24,8 +28,11 @@ from mlflow import MlflowClient
 import energy_platform
 from energy_platform.forecasting.backtest import BacktestResult, backtest_recent
 from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.features import daily_panel
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
+from energy_platform.forecasting.operating_features import OperatingData
+from energy_platform.serving import request_frame
 from energy_platform.settings import PROJECT_ROOT
 from energy_platform.tracking import MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
@@ -75,7 +82,8 @@ def fingerprint(prices: pl.DataFrame, start: date, end: date) -> dict:
     return {"sha256": digest, "start": start.isoformat(), "end": end.isoformat(), "rows": rows.height}
 
 
-def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, weeks: int | None = None) -> BacktestResult:
+def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, weeks: int | None = None,
+                    operating: OperatingData | None = None) -> BacktestResult:
     """Walk-forward backtest of a training procedure over the `weeks` weeks ending `end`.
 
     The first refit ends H days before the first test day; with a short history (a new market,
@@ -84,19 +92,28 @@ def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, wee
     weeks = weeks or params.backtest_weeks
     first_test = end - timedelta(days=7 * weeks - 1)
     available = (first_test - timedelta(days=params.horizon_days) - prices["date"].min()).days + 1
+    model = params.build()
+    panel = daily_panel(prices.select("ts", "price"), operating if model.spec.operating_groups else None)
     return backtest_recent(
-        prices, params.build(), weeks,
+        panel, model, weeks,
         recalibrate_every=params.recalibrate_every, window_days=min(params.window_days, available), end=end,
     )
 
 
-def train_candidate(prices: pl.DataFrame, params: TrainingParams) -> Candidate:
+def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.DataFrame | None = None,
+                    operating: OperatingData | None = None) -> Candidate:
+    """Backtest the procedure on recent weeks, then fit the model on the whole window, from the
+    feature-store rows `features` when given (the asset's way), else from `prices`/`operating`."""
     train_end = last_complete_day(prices)
     train_start = max(prices["date"].min(), train_end - timedelta(days=params.window_days - 1))
-    result = recent_backtest(prices, params, train_end)
+    result = recent_backtest(prices, params, train_end, operating=operating)
     forecaster = params.build()
     started = time.perf_counter()
-    forecaster.fit(prices, train_end, params.window_days)
+    if features is not None:
+        forecaster.fit(features, train_end, params.window_days)
+    else:
+        panel = daily_panel(prices.select("ts", "price"), operating if forecaster.spec.operating_groups else None)
+        forecaster.fit(panel, train_end, params.window_days)
     return Candidate(
         forecaster=forecaster,
         params=params,
@@ -125,7 +142,7 @@ class RegisteredCandidate:
 
 
 def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: str,
-                     dagster_run_id: str | None = None) -> RegisteredCandidate:
+                     dagster_run_id: str | None = None, operating: OperatingData | None = None) -> RegisteredCandidate:
     """Log params, losses, metrics, lineage and the pyfunc to the active MLflow run; register it
     with its whole version card (kind, horizon, data range, metrics, lineage) as tags."""
     run = mlflow.active_run() or mlflow.start_run()
@@ -167,12 +184,13 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
     }
     mlflow.set_tags(tags)
-    example = prices.filter(
+    served_model = in_memory_forecaster(forecaster)
+    example = request_frame(served_model, prices.filter(
         pl.col("date") > candidate.train_end - timedelta(days=history_days(forecaster) + 1)
-    ).select("ts", "price")  # the warehouse holds prices only; exogenous models are CSV-backtest only
+    ), operating)  # prices (+ the operating columns the model reads); exogenous models are CSV-backtest only
     info = log_pyfunc(forecaster, example)
     days = sorted(backtest_days.unique().to_list())
-    served = forecast_days(in_memory_forecaster(forecaster), prices, days, candidate.params.horizon_days, history_days(forecaster))
+    served = forecast_days(served_model, prices, days, candidate.params.horizon_days, history_days(forecaster), operating)
     if not served.ok:
         raise ForecastInputError(f"the trained model cannot forecast its backtest days: {served.problem}")
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,5 +1,12 @@
 """The feature store table `features.daily`: one row per target day, replaced idempotently.
 
+It is the one source of the forecaster's inputs: `forecaster_model` fits from its rows and
+`predictions` forecasts from the target day's row. Each row holds the price lags, calendar and
+every operating group's features (demand, hydrology, ENSO), each as known at the row's
+`cutoff_date` (publication lags of sources/publication.py), and the realised prices
+`target_h00..23`; an unknown value is null, never a guess. The rows come from
+`build_feature_frame`, the same function the served model runs on a request's raw history.
+
 Its columns follow the forecaster's feature spec, so the table is created from the frame; a
 frame with other columns (a changed spec) replaces the whole table in the same transaction.
 """
@@ -12,7 +19,9 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.forecasting.features import build_feature_frame
+from energy_platform.forecasting.operating_features import OperatingData
 from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.operating import read_operating
 from energy_platform.warehouse.prices import read_prices
 
 TABLE = "features.daily"
@@ -57,6 +66,13 @@ def read_features(path: str | Path, start: date | None = None, end: date | None 
         ).pl()
 
 
+def read_operating_data(path: str | Path) -> OperatingData:
+    """The three raw operating tables as stored (empty frames where a series has no rows)."""
+    return OperatingData(
+        read_operating(path, "operating_daily"), read_operating(path, "hydrology_monthly"), read_operating(path, "enso_oni")
+    )
+
+
 def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: bool = False, refresh_days: int = 14) -> pl.DataFrame:
     """Compute and store the feature rows a run owes: new target days plus the last `refresh_days`
     (their realised prices arrive late), or every day with `full_recompute`. Returns the rows written."""
@@ -68,6 +84,6 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     latest = None if full_recompute else latest_target_date(path)
     start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
     targets = pl.date_range(start, last_target, "1d", eager=True).to_list()
-    frame = build_feature_frame(prices, targets, horizon_days)
+    frame = build_feature_frame(prices, targets, horizon_days, operating=read_operating_data(path))
     write_features(path, frame, replace_all=full_recompute)
     return frame

@@ -64,3 +64,32 @@ def test_non_finite_csv_price_is_exit_2_naming_the_line(capsys, tmp_path):
     bad.write_text("Date,Price\n" + "".join(f"2024-01-01 {h:02d}:00:00,{'inf' if h == 3 else 1}\n" for h in range(24)))
     assert main(["backtest", "--csv", str(bad), "--models", "naive_w"]) == 2
     assert "line 5: column 'price': non-finite price 'inf'" in capsys.readouterr().err
+
+
+def test_backtest_reads_an_operating_data_folder_beside_a_csv(capsys, tmp_path):
+    """--csv with --operating-data: the three files (here the embedded ones, gzipped) feed the groups."""
+    import shutil
+    from datetime import date
+
+    import polars as pl
+
+    from energy_platform.sources import SampleSource
+    from energy_platform.sources.operating import FILES, sample_paths
+
+    folder = tmp_path / "operating"
+    folder.mkdir()
+    for kind, path in sample_paths().items():
+        shutil.copy(path, folder / f"{FILES[kind]}.gz")
+    prices = tmp_path / "co.csv"
+    SampleSource().frame.filter(pl.col("ts").dt.date() >= date(2023, 1, 1)).select(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), pl.col("price").alias("Price")
+    ).write_csv(prices)
+    args = ["backtest", "--csv", str(prices), "--operating-data", str(folder), "--test-start", "2024-03-04",
+            "--test-end", "2024-03-17", "--recalibrate-every", "14", "--window-days", "364", "--models", "forecaster,naive_d"]
+    assert main([*args, "--operating-groups", "all"]) == 0
+    out = capsys.readouterr().out
+    assert "operating groups: demand,hydrology,enso" in out
+    assert main([*args[:3], *args[5:], "--operating-groups", "enso", "--json"]) == 2  # no folder: no ENSO data
+    assert "no such operating data" in capsys.readouterr().err
+    assert main([*args, "--operating-groups", "rain"]) == 2
+    assert "unknown operating group" in capsys.readouterr().err
