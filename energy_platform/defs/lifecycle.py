@@ -27,7 +27,9 @@ from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
 
 FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
-TRAINING_CODE_VERSION = "3"  # 2: tail epochs and the naive blend (session 2); 3: fits from features.daily, operating groups, plausibility bound, overnight smoothing
+# training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
+# plausibility bound, overnight smoothing (issue 12)
+TRAINING_CODE_VERSION = "3"
 PREDICTIONS_CODE_VERSION = "2"  # 2: the forecaster forecasts from its features.daily row
 
 
