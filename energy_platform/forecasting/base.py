@@ -60,6 +60,15 @@ def min_window_days(spec: FeatureSpec, min_train_days: int) -> int:
     return spec.max_lag + min_train_days
 
 
+def _check_window(spec: FeatureSpec, window_days: int, min_train_days: int) -> None:
+    need = min_window_days(spec, min_train_days)
+    if not isinstance(window_days, int) or window_days < need:
+        raise ForecastInputError(
+            f"window of {window_days} days is too short: this model needs at least {need} "
+            f"({spec.max_lag} days of lags + {min_train_days} training days)"
+        )
+
+
 def training_set(
     prices: pl.DataFrame | DailyPanel,
     spec: FeatureSpec,
@@ -69,12 +78,7 @@ def training_set(
 ) -> TrainingSet:
     """Features and targets of every day in the window whose lags also lie in the window."""
     panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
-    need = min_window_days(spec, min_train_days)
-    if not isinstance(window_days, int) or window_days < need:
-        raise ForecastInputError(
-            f"window of {window_days} days is too short: this model needs at least {need} "
-            f"({spec.max_lag} days of lags + {min_train_days} training days)"
-        )
+    _check_window(spec, window_days, min_train_days)
     start = train_end - timedelta(days=window_days - 1)
     if start < panel.start or train_end > panel.end:
         raise ForecastInputError(
@@ -156,12 +160,7 @@ def training_set_from_features(
     window's target days must all be there with known prices (operating values may be null).
     """
     exog = list(exog or [])
-    need = min_window_days(spec, min_train_days)
-    if not isinstance(window_days, int) or window_days < need:
-        raise ForecastInputError(
-            f"window of {window_days} days is too short: this model needs at least {need} "
-            f"({spec.max_lag} days of lags + {min_train_days} training days)"
-        )
+    _check_window(spec, window_days, min_train_days)
     start = train_end - timedelta(days=window_days - 1)
     first_target = start + timedelta(days=spec.max_lag)
     days = [first_target + timedelta(days=i) for i in range((train_end - first_target).days + 1)]
