@@ -27,7 +27,8 @@ def _done(started: float, extra: str = "") -> None:
 
 def _checks(result: dg.ExecuteInProcessResult) -> str:
     """The run's check tally, then one line per check that did not pass: what the UI shows yellow/red."""
-    checks = result.get_asset_check_evaluations()
+    # one evaluation per check: the per-partition copies (defs/check_results.py) carry a partition
+    checks = [c for c in result.get_asset_check_evaluations() if c.partition is None]
     failed = [c for c in checks if not c.passed]
     lines = [f"checks {len(checks) - len(failed)}/{len(checks)} passed"]
     lines += [f"\n      {c.severity.value:<5} {c.asset_key.to_user_string()}.{c.check_name}: {c.description}" for c in failed]
