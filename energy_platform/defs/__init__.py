@@ -59,7 +59,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     drift_checks = build_drift_checks(raw_prices, features, predictions)
 
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices, *operating], description="Raw prices, operating data and their checks.")
-    train_job = dg.define_asset_job(TRAIN_JOB, selection=[forecaster_model, champion_model], description="Train a challenger and gate it.")
+    # features first: training reads the feature store, which must have caught up with the prices
+    train_job = dg.define_asset_job(TRAIN_JOB, selection=[features, forecaster_model, champion_model],
+                                    description="Bring the feature store up to date, train a challenger and gate it.")
     jobs = [
         ingest_job,
         train_job,

@@ -170,7 +170,8 @@ def training_set_from_features(
     absent = [d for d in days if d not in have]
     if absent:
         raise ForecastInputError(
-            f"the feature rows lack {len(absent)} target day(s) of the window {first_target}..{train_end}, first {absent[0]}"
+            f"the feature rows lack {len(absent)} target day(s) of the window {first_target}..{train_end}, first {absent[0]} "
+            "(features.daily behind the prices? materialize `features`)"
         )
     if rows["target_date"].is_duplicated().any():
         raise ForecastInputError("the feature rows hold a target day twice")

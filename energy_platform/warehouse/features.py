@@ -18,7 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.forecasting.features import build_feature_frame
+from energy_platform.forecasting.features import FeatureSpec, build_feature_frame
 from energy_platform.forecasting.operating_features import OperatingData
 from energy_platform.warehouse.db import connect, write_transaction
 from energy_platform.warehouse.operating import read_operating
@@ -79,7 +79,8 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     prices = read_prices(path)
     if prices.is_empty():
         raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
-    first_target = prices["date"].min() + timedelta(days=7 + horizon_days)
+    # the first day whose lags all lie in the data: where a training window on all of it starts
+    first_target = prices["date"].min() + timedelta(days=FeatureSpec(horizon_days=horizon_days).max_lag)
     last_target = prices["date"].max() + timedelta(days=horizon_days)
     latest = None if full_recompute else latest_target_date(path)
     start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
