@@ -24,6 +24,8 @@ import uuid
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from energy_platform.dagster_planning import plan_unpartitioned_entities_once
+
 PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
 LEASE_TAG = "energy_platform/lease"
@@ -106,6 +108,7 @@ def run_job(
     log_level: str = "WARNING",
 ) -> dg.ExecuteInProcessResult:
     """One run of `job_name`; a partition range runs as a single run (BackfillPolicy.single_run)."""
+    plan_unpartitioned_entities_once()
     ttl = lease_seconds()
     reap_dead_in_process_runs(instance, ttl)
     run_id = str(uuid.uuid4())

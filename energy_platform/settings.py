@@ -25,6 +25,7 @@ from energy_platform.profile import (
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
+DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"  # `make ui`'s default
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Settings:
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
     mlflow_ui: str | None = None  # ENERGY_PLATFORM_MLFLOW_UI_URL: where people open the MLflow UI
+    dagster_ui: str = DEFAULT_DAGSTER_UI  # ENERGY_PLATFORM_DAGSTER_UI_URL: where MLflow runs link back to their Dagster run
     # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere, or a DuckLake location (warehouse.db); None: in the home
     warehouse: Path | str | None = None
 
@@ -138,6 +140,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
         mlflow_ui=(env.get("ENERGY_PLATFORM_MLFLOW_UI_URL") or "").strip() or None,
+        dagster_ui=((env.get("ENERGY_PLATFORM_DAGSTER_UI_URL") or "").strip() or DEFAULT_DAGSTER_UI).rstrip("/"),
         warehouse=warehouse_path(env.get(WAREHOUSE_ENV), env.get(WAREHOUSE_DATA_ENV)),
     )
 

@@ -106,6 +106,7 @@ def test_a_better_model_replaces_the_baseline(env, client):
         assert run.data.tags.get(tag), tag
     assert run.data.tags["data_fingerprint"] == trained["data_fingerprint"]
     assert run.data.tags["data_end"] == "2024-12-15"
+    assert run.data.tags["dagster_run_url"].endswith(f"/runs/{run.data.tags['dagster_run_id']}")  # back to the Dagster run
     assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled", "blend_weight"} <= set(run.data.metrics)
     assert len(client.get_metric_history(run.info.run_id, "val_pinball")) >= 2  # per-epoch losses
     with connect(env.warehouse, read_only=True) as conn:

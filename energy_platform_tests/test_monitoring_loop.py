@@ -47,7 +47,9 @@ def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retra
     assert report.startswith(mlflow_run) and check.metadata["all_drift_reports"].value.endswith("/runs")
     run_id = mlflow_run.rsplit("/", 1)[1]
     client = env.defs.resources["registry"].get().client
-    assert client.get_run(run_id).data.tags["severity"] == "error"
+    tags = client.get_run(run_id).data.tags
+    assert tags["severity"] == "error"
+    assert tags["dagster_run_url"] == f"http://127.0.0.1:3000/runs/{tags['dagster_run_id']}"  # and back to Dagster
     assert [a.path for a in client.list_artifacts(run_id, "drift_report")] == [report.split("/artifactPath/")[1]]
     assert check.metadata["report_file"].value.endswith(".html")
 

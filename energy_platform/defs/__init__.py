@@ -46,7 +46,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     h, live = settings.horizon_days, settings.source == "xm"
     artifact_root = str(settings.mlflow_artifact_root) if settings.mlflow_artifact_root else None  # None: a tracking server's store
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
-                                price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url)
+                                price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
     features = build_features_asset(raw_prices, operating, h)

@@ -117,7 +117,8 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
         features = read_features(warehouse.path)
         try:
             candidate = train_candidate(prices, params, features=features, operating=operating)
-            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION, dagster_run_id=context.run_id, operating=operating)
+            registered = log_and_register(candidate, prices, TRAINING_CODE_VERSION, operating=operating,
+                                          **registry.dagster_run_tags(context.run_id))
         except BaseException:
             mlflow_tracking.end_run(status="FAILED")
             raise

@@ -55,7 +55,7 @@ def _drift_result(
         link, error = try_log_report(
             registry.tracking_uri, registry.artifact_root, registry.ui_url, result.report_path,
             run_name=f"{check_name} {current_range[1] if current_range else ''}".strip(),
-            tags={"check": check_name, "asset": asset, "severity": severity, "dagster_run_id": context.run.run_id},
+            tags={"check": check_name, "asset": asset, "severity": severity, **registry.dagster_run_tags(context.run.run_id)},
             metrics={"drift_share": result.drift_share, "columns_drifted": len(result.drifted_columns)},
         )
         if link is not None:

@@ -80,6 +80,7 @@ class RegistryResource(dg.ConfigurableResource):
     artifact_root: str | None = None  # None: a tracking server keeps the artifacts
     price_floor: float | None = 0.0  # the market's lowest possible price; None for markets without one
     ui_url: str = "http://127.0.0.1:5000"  # the MLflow UI that metadata links open (Settings.mlflow_ui_url)
+    dagster_ui_url: str = "http://127.0.0.1:3000"  # the Dagster UI that MLflow runs link back to (Settings.dagster_ui)
 
     def get(self) -> ModelRegistry:
         return ModelRegistry(self.tracking_uri, self.artifact_root)
@@ -89,3 +90,9 @@ class RegistryResource(dg.ConfigurableResource):
         from energy_platform.tracking.links import run_url
 
         return dg.MetadataValue.url(run_url(self.ui_url, run_id)) if run_id else ""
+
+    def dagster_run_tags(self, run_id: str) -> dict[str, str]:
+        """The tags an MLflow run gets to lead back to the Dagster run that made it: id and UI link."""
+        from energy_platform.tracking.links import dagster_run_url
+
+        return {"dagster_run_id": run_id, "dagster_run_url": dagster_run_url(self.dagster_ui_url, run_id)}

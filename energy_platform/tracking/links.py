@@ -29,6 +29,11 @@ MONITORING_EXPERIMENT = "day_ahead_price_forecaster_monitoring"
 REPORT_DIR = "drift_report"
 
 
+def dagster_run_url(dagster_ui_url: str, run_id: str) -> str:
+    """A Dagster run in the Dagster UI (`#/runs/<id>` has been `/runs/<id>` since Dagster 1.0)."""
+    return f"{dagster_ui_url.rstrip('/')}/runs/{run_id}"
+
+
 def experiment_runs_url(ui_url: str, experiment_id: str) -> str:
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs"
 

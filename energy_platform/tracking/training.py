@@ -142,7 +142,8 @@ class RegisteredCandidate:
 
 
 def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: str,
-                     dagster_run_id: str | None = None, operating: OperatingData | None = None) -> RegisteredCandidate:
+                     dagster_run_id: str | None = None, operating: OperatingData | None = None,
+                     dagster_run_url: str | None = None) -> RegisteredCandidate:
     """Log params, losses, metrics, lineage and the pyfunc to the active MLflow run; register it
     with its whole version card (kind, horizon, data range, metrics, lineage) as tags."""
     run = mlflow.active_run() or mlflow.start_run()
@@ -202,10 +203,13 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
     dagster_run_id = dagster_run_id or run.data.tags.get("dagster_run_id", "")
     if dagster_run_id:
         mlflow.set_tag("dagster_run_id", dagster_run_id)
+    if dagster_run_url:  # the way back from MLflow to the Dagster run, clickable in the MLflow UI
+        mlflow.set_tag("dagster_run_url", dagster_run_url)
     version_tags = {
         **tags,
         **{f"metric.{key}": f"{value:.6g}" for key, value in metrics.items()},
         "dagster_run_id": dagster_run_id,
+        **({"dagster_run_url": dagster_run_url} if dagster_run_url else {}),
         "mlflow_run_id": run.info.run_id,
     }
     version = mlflow.register_model(info.model_uri, MODEL_NAME, tags=version_tags)
