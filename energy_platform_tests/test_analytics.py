@@ -140,8 +140,9 @@ def seed_warehouse(
                 report.write_text(f"<html><body><h1>{check} {d}</h1><p>drift share {share}</p></body></html>")
                 drift.append([datetime.combine(d, datetime.min.time()) + timedelta(hours=7), check, asset,
                               d - timedelta(days=120), d - timedelta(days=31), d - timedelta(days=30), d - timedelta(days=1),
-                              12, share, json.dumps(cols), severity, str(report), "dagster-run"])
-        conn.executemany("INSERT INTO monitoring.drift_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", drift)
+                              12, share, json.dumps(cols), severity, str(report), "dagster-run",
+                              f"http://127.0.0.1:5000/#/experiments/1/runs/run{len(drift)}/artifactPath/drift_report/{Path(report).name}"])
+        conn.executemany("INSERT INTO monitoring.drift_checks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", drift)
         conn.executemany(
             "INSERT INTO monitoring.alerts VALUES (?, ?, ?, ?, ?)",
             [[t_promo + timedelta(days=3), "run_failure", "r-1", "daily_forecast", "daily_forecast failed: source timeout"],

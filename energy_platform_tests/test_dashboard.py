@@ -45,6 +45,8 @@ def test_full_dashboard_renders_every_section(monkeypatch, published_home):
     assert [s.value for s in at.subheader] == HEADINGS
     assert len(at.get("vega_lite_chart")) >= 3  # tomorrow, forecast vs actual, accuracy (Altair)
     assert len(at.get("download_button")) == 2  # one HTML report per drift check
+    links = [m.value for m in at.markdown if "Informe en MLflow" in m.value]  # http, not a file:// a browser refuses
+    assert len(links) == 2 and all("](http://127.0.0.1:5000/#/experiments/" in v for v in links), links
     assert any("2025-01-02" in m.label for m in at.metric), [m.label for m in at.metric]
     assert any("rMAE" in m.label for m in at.metric)
     assert len(at.dataframe) >= 4

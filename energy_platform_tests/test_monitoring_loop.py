@@ -52,6 +52,10 @@ def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retra
     assert tags["dagster_run_url"] == f"http://127.0.0.1:3000/runs/{tags['dagster_run_id']}"  # and back to Dagster
     assert [a.path for a in client.list_artifacts(run_id, "drift_report")] == [report.split("/artifactPath/")[1]]
     assert check.metadata["report_file"].value.endswith(".html")
+    with connect(env.warehouse, read_only=True) as conn:  # the warehouse row (and the analysts' table) keeps the link
+        stored = conn.execute("SELECT report_url FROM monitoring.drift_checks WHERE check_name = 'price_drift' "
+                              "ORDER BY checked_at DESC LIMIT 1").fetchone()[0]
+    assert stored == report
 
     first = _tick(env, cursor)
     assert len(first.run_requests) == 1
@@ -141,7 +145,7 @@ def test_short_replay_shows_the_loop(tmp_path, monkeypatch):
     get_settings.cache_clear()
     lines: list[str] = []
     try:
-        logs = run_replay(date(2015, 7, 1), 8, echo=lines.append)
+        logs = run_replay(date(2015, 7, 1), 8, echo=lines.append, training={"n_members": 1})
     finally:
         get_settings.cache_clear()
     text = "\n".join(lines)

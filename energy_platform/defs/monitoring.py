@@ -40,7 +40,6 @@ def _drift_result(
         report_path=monitor.report_path(check_name), method=monitor.method, threshold=monitor.threshold,
     )
     current_range = monitoring.date_range(current)
-    monitoring.record_drift(warehouse.path, check_name, asset, result, ref_range, current_range, context.run.run_id)
     severity = result.severity
     metadata = {
         "severity": severity,
@@ -51,6 +50,7 @@ def _drift_result(
         "current": f"{current_range[0]}..{current_range[1]} ({result.current_rows} rows)" if current_range else "none",
         "method": f"{result.method} (threshold {result.threshold})",
     }
+    report_url = None
     if result.report_path:  # in MLflow (served over http, opens from the Dagster UI); the local file kept too
         link, error = try_log_report(
             registry.tracking_uri, registry.artifact_root, registry.ui_url, result.report_path,
@@ -59,12 +59,14 @@ def _drift_result(
             metrics={"drift_share": result.drift_share, "columns_drifted": len(result.drifted_columns)},
         )
         if link is not None:
+            report_url = link.url
             metadata["report"] = dg.MetadataValue.url(link.url)
             metadata["mlflow_run"] = dg.MetadataValue.url(run_url(registry.ui_url, link.run_id, link.experiment_id))
             metadata["all_drift_reports"] = dg.MetadataValue.url(link.runs_url)
         metadata["report_file"] = dg.MetadataValue.path(str(Path(result.report_path).resolve()))
         if error:
             metadata["report_mlflow_error"] = error
+    monitoring.record_drift(warehouse.path, check_name, asset, result, ref_range, current_range, context.run.run_id, report_url)
     if result.report_error:
         metadata["report_error"] = result.report_error
     if severity == "not_enough_data":

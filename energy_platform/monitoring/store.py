@@ -101,11 +101,13 @@ def record_drift(
     reference_range: tuple[date, date] | None,
     current_range: tuple[date, date] | None,
     dagster_run_id: str | None,
+    report_url: str | None = None,
 ) -> None:
     """Append one row to `monitoring.drift_checks` for one evaluation (never replaces history).
 
     `drifted_columns` is stored as a JSON object column -> score; `drift_share` is NULL for
-    'not_enough_data'. A report that could not be written leaves `report_path` NULL.
+    'not_enough_data'. A report that could not be written leaves `report_path` NULL, one not
+    logged to MLflow `report_url` (its page in the MLflow UI).
     """
     ref_start, ref_end = _range(reference_range)
     cur_start, cur_end = _range(current_range)
@@ -116,8 +118,8 @@ def record_drift(
             INSERT INTO monitoring.drift_checks (
                 checked_at, check_name, asset, reference_start, reference_end, current_start,
                 current_end, n_columns, drift_share, drifted_columns, severity, report_path,
-                dagster_run_id
-            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                dagster_run_id, report_url
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 _now(),
@@ -133,6 +135,7 @@ def record_drift(
                 result.severity,
                 result.report_path,
                 dagster_run_id,
+                report_url,
             ],
         )
 

@@ -241,7 +241,8 @@ TABLES: list[Published] = [
                reference_end::DATE AS reference_end, current_start::DATE AS current_start,
                current_end::DATE AS current_end, n_columns::INTEGER AS n_columns,
                drift_share::DOUBLE AS drift_share, drifted_columns::VARCHAR AS drifted_columns,
-               severity::VARCHAR AS severity, report_path::VARCHAR AS report_path
+               severity::VARCHAR AS severity, report_path::VARCHAR AS report_path,
+               report_url::VARCHAR AS report_url
         FROM {monitoring.drift_checks}
         """,
         "One row per drift evaluation (Evidently) of an asset's data, reference window vs current.",
@@ -258,7 +259,9 @@ TABLES: list[Published] = [
             "drifted_columns": "JSON object: each drifted column -> its drift score (Wasserstein distance in reference "
                                "standard deviations for numbers); {} when none drifted.",
             "severity": "pass, warn, error or not_enough_data.",
-            "report_path": "Path of the Evidently HTML report under ENERGY_PLATFORM_HOME/reports/.",
+            "report_path": "Path of the Evidently HTML report under ENERGY_PLATFORM_HOME/reports/ (on the machine that ran the check).",
+            "report_url": "The same report in the MLflow UI (an artifact of a monitoring run), openable from any browser; "
+                          "NULL if it could not be logged.",
         },
         order_by="checked_at",
     ),

@@ -155,9 +155,12 @@ DDL = [
         drifted_columns VARCHAR,
         severity VARCHAR NOT NULL,
         report_path VARCHAR,
-        dagster_run_id VARCHAR
+        dagster_run_id VARCHAR,
+        report_url VARCHAR
     )
     """,
+    # Added with the reports' MLflow links (existing warehouses gain it here).
+    "ALTER TABLE monitoring.drift_checks ADD COLUMN IF NOT EXISTS report_url VARCHAR",
     "COMMENT ON TABLE monitoring.drift_checks IS "
     "'One row per drift evaluation; severity is pass, warn, error or not_enough_data; drifted_columns is JSON'",
     """
