@@ -363,7 +363,7 @@ ORDER BY c.champion_from
         "Days when drift was flagged",
         """
 SELECT checked_at::DATE AS day, check_name, asset, severity, round(drift_share, 2) AS drift_share,
-       drifted_columns, report_path
+       drifted_columns, report_url
 FROM drift_checks
 WHERE severity IN ('warn', 'error')
 ORDER BY checked_at DESC
