@@ -67,6 +67,10 @@ SLOW_TESTS = {
     "test_forecaster_in_backtest_has_interval_metrics",  # a walk-forward backtest of the forecaster
     "test_tail_epochs_forecast_from_nets_that_saw_the_newest_days_and_warm_start_from_the_early_stopped_ones",
     "test_prices_tripled_is_error",  # Evidently over a year of reference data
+    "test_a_three_month_ingest_plans_and_answers_each_whole_table_check_once",  # range runs of every asset
+    "test_a_run_planned_per_partition_by_dagster_gets_an_answer_for_each",
+    "test_backtest_reads_an_operating_data_folder_beside_a_csv",  # the backtest CLI in a subprocess
+    "test_a_csv_price_file_without_operating_files_gives_empty_assets_with_a_note",  # the whole ingest job
 }
 
 
