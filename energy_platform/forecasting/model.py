@@ -23,6 +23,9 @@ kept for the next warm start, so validation stays out of sample from one refit t
 median may also be shrunk towards the latest known day (naive_d) by one weight, the one with the
 least validation MAE: ~1 in a calm market, lower when a dry spell moves the level faster than the
 net has learnt.
+With `lear_weight` > 0 (the H >= 2 preset: 0.3) the median then moves that share of the way towards a
+LEAR regression's forecast fitted on the same window (scaled space, the band moving with it); the band
+is calibrated on the validation slice with a LEAR fitted without that slice, as the nets' early stopping.
 
 Recalibration warm-starts from the previous fit's weights, so a daily refit costs a few epochs.
 """
@@ -103,7 +106,8 @@ class MLPConfig:
     conformal: str = "additive"  # band offset: "additive" (scaled-space units) or "scaled" (x the nets' band width)
     conformal_halflife: float | None = None  # days; weight the validation slice's newest days most
     # Weight of a LEAR regression (fitted on the same window and inputs, operating ones excluded) in
-    # the median: p50 <- (1 - w) p50 + w lear, the band moving with it; 0 = off (bench/results/ablation.md).
+    # the median: p50 <- (1 - w) p50 + w lear in the scaled space, the band moving with it; 0 = off
+    # (bench/results/ablation.md, session 5).
     lear_weight: float = 0.0
 
     def to_dict(self) -> dict:
