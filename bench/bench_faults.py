@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"window_days": 120, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False}
+TINY = {"window_days": 120, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False, "lear_weight": 0.0}
 
 
 # -- the pipeline (run in a subprocess) ---------------------------------------------------------

@@ -131,7 +131,7 @@ def test_a_publish_killed_at_the_swap_leaves_the_old_file_and_no_temp_file_that_
 # A training killed between registering its version and moving an alias
 # ---------------------------------------------------------------------------------------------
 
-TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False}
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False, "lear_weight": 0.0}
 TTL = 3.0  # lease of the victims' runs, so the rerun reaps them quickly
 
 TRAIN_VICTIM = textwrap.dedent(

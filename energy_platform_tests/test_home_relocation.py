@@ -22,7 +22,7 @@ from energy_platform.tracking.relocation import URI_COLUMNS
 from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
 
-TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False}
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "blend_naive": False, "lear_weight": 0.0}
 
 
 def _stored_uris(db) -> list[str]:

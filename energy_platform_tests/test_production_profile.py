@@ -47,7 +47,7 @@ pytestmark = pytest.mark.skipif(
     postgres_bindir() is None, reason="PostgreSQL is not installed (no initdb/pg_ctl); .ci/run installs Debian's postgresql"
 )
 
-TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 5, "n_members": 1}
+TINY = {"window_days": 240, "backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 5, "n_members": 1, "lear_weight": 0.0}
 TRAIN_CONFIG = {"ops": {"forecaster_model": {"config": TINY}}}
 MONTHS = ("2024-01-01", "2024-10-01")  # data to 2024-10-31
 TARGET_DAY = "2024-11-02"

@@ -28,8 +28,8 @@ from energy_platform.warehouse.prices import read_prices
 
 FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
-# plausibility bound, overnight smoothing (issue 12)
-TRAINING_CODE_VERSION = "3"
+# plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5)
+TRAINING_CODE_VERSION = "4"
 PREDICTIONS_CODE_VERSION = "2"  # 2: the forecaster forecasts from its features.daily row
 
 
@@ -76,6 +76,7 @@ class TrainingConfig(dg.Config):
     n_members: int | None = Field(None, description="Override the ensemble size.")
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
+    lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off).")
     price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
     operating_groups: str = Field("default", description="Operating inputs: 'default' (chosen on validation, among those with data), "
                                                          "'none', 'all' or e.g. 'demand,hydrology'.")
@@ -109,7 +110,8 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
-             "price_floor": config.price_floor, "blend_naive": config.blend_naive}.items() if v is not None}
+             "price_floor": config.price_floor, "blend_naive": config.blend_naive, "lear_weight": config.lear_weight}.items()
+             if v is not None}
         prices = read_prices(warehouse.path)
         operating = read_operating_data(warehouse.path)
         overrides["operating_groups"] = _groups(config.operating_groups, operating)

@@ -76,7 +76,7 @@ class Lear:
         self.name = "lear"
         self.horizon_days = horizon_days
         self.max_iter = max_iter
-        self._coef: np.ndarray | None = None
+        self._core: LearRegression | None = None
 
     def min_window_days(self, n_exog: int = 0) -> int:
         # LassoLarsIC estimates the noise variance by OLS: it needs more days than inputs.
@@ -92,40 +92,76 @@ class Lear:
                 f"(more training days than its {need - self.spec.max_lag - 2} inputs)"
             )
         data = training_set(panel, self.spec, train_end, window_days, self.min_train_days)
-        binary = np.all(np.isin(data.X, (0.0, 1.0)), axis=0)
+        self._core = LearRegression(self.max_iter).fit(data.X, data.Y)
+        self._exog = data.exog
+
+    def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
+        if self._core is None:
+            raise ForecastInputError("lear: predict called before fit")
+        return forecast_frame(self._core.predict(prediction_features(prices, self.spec, target, self._exog))[0])
+
+
+class LearRegression:
+    """LEAR's regression on given rows: per-column asinh scaling, 24 LASSO fits (penalty by AIC).
+
+    `Lear` fits it on its own features; the forecaster (`MLPConfig.lear_weight`) on its inputs.
+    """
+
+    def __init__(self, max_iter: int = 2500):
+        self.max_iter = max_iter
+
+    @staticmethod
+    def fits(n_rows: int, n_inputs: int) -> bool:
+        """LassoLarsIC estimates the noise variance by OLS: it needs more rows than inputs + 1."""
+        return n_rows > n_inputs + 1
+
+    def fit(self, X: np.ndarray, Y: np.ndarray) -> LearRegression:
+        binary = np.all(np.isin(X, (0.0, 1.0)), axis=0)
         self._binary = binary
-        self._x_scaler = RobustAsinhScaler(per_column=True).fit(data.X[:, ~binary])
-        self._y_scaler = RobustAsinhScaler(per_column=True).fit(data.Y)
-        X = self._scale_x(data.X)
-        Y = self._y_scaler.transform(data.Y)
-        coef = np.zeros((HOURS, X.shape[1]))
+        self._x_scaler = RobustAsinhScaler(per_column=True).fit(X[:, ~binary])
+        self._y_scaler = RobustAsinhScaler(per_column=True).fit(Y)
+        Xs = self._scale_x(X)
+        Ys = self._y_scaler.transform(Y)
+        coef = np.zeros((HOURS, Xs.shape[1]))
         intercept = np.zeros(HOURS)
         # One Gram matrix of the centred inputs serves all 24 hours; same alphas, half the time.
-        centred = X - X.mean(axis=0)
+        centred = Xs - Xs.mean(axis=0)
         gram = centred.T @ centred
-        noise = _ols_noise_variance(centred, Y - Y.mean(axis=0))
+        noise = _ols_noise_variance(centred, Ys - Ys.mean(axis=0))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for h in range(HOURS):
                 ic = LassoLarsIC(
                     criterion="aic", max_iter=self.max_iter, precompute=gram, noise_variance=noise[h]
                 )
-                alpha = ic.fit(X, Y[:, h]).alpha_
-                m = Lasso(alpha=alpha, max_iter=self.max_iter, precompute=True).fit(X, Y[:, h])
+                alpha = ic.fit(Xs, Ys[:, h]).alpha_
+                m = Lasso(alpha=alpha, max_iter=self.max_iter, precompute=True).fit(Xs, Ys[:, h])
                 coef[h], intercept[h] = m.coef_, m.intercept_
-        self._coef, self._intercept, self._exog = coef, intercept, data.exog
+        self._coef, self._intercept = coef, intercept
+        return self
 
     def _scale_x(self, X: np.ndarray) -> np.ndarray:
         out = X.copy()
         out[:, ~self._binary] = self._x_scaler.transform(X[:, ~self._binary])
         return out
 
-    def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
-        if self._coef is None:
-            raise ForecastInputError("lear: predict called before fit")
-        x = self._scale_x(prediction_features(prices, self.spec, target, self._exog))
-        z = x @ self._coef.T + self._intercept
-        return forecast_frame(self._y_scaler.inverse(z)[0])
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Forecasts in price units, one row of 24 hours per row of X."""
+        return self._y_scaler.inverse(self._scale_x(X) @ self._coef.T + self._intercept)
+
+    def to_state(self) -> dict:
+        return {"binary": self._binary.tolist(), "x_scaler": self._x_scaler.to_state(),
+                "y_scaler": self._y_scaler.to_state(), "coef": self._coef.tolist(), "intercept": self._intercept.tolist()}
+
+    @classmethod
+    def from_state(cls, state: dict) -> LearRegression:
+        r = cls()
+        r._binary = np.asarray(state["binary"], dtype=bool)
+        r._x_scaler = RobustAsinhScaler.from_state(state["x_scaler"])
+        r._y_scaler = RobustAsinhScaler.from_state(state["y_scaler"])
+        r._coef = np.asarray(state["coef"], dtype=float)
+        r._intercept = np.asarray(state["intercept"], dtype=float)
+        return r
 
 
 def persistence_from_history(history: pl.DataFrame, horizon_days: int, floor: float | None = 0.0) -> pl.DataFrame:

@@ -23,6 +23,9 @@ kept for the next warm start, so validation stays out of sample from one refit t
 median may also be shrunk towards the latest known day (naive_d) by one weight, the one with the
 least validation MAE: ~1 in a calm market, lower when a dry spell moves the level faster than the
 net has learnt.
+With `lear_weight` > 0 (the H >= 2 preset: 0.3) the median then moves that share of the way towards a
+LEAR regression's forecast fitted on the same window (scaled space, the band moving with it); the band
+is calibrated on the validation slice with a LEAR fitted without that slice, as the nets' early stopping.
 
 Recalibration warm-starts from the previous fit's weights, so a daily refit costs a few epochs.
 """
@@ -51,6 +54,7 @@ from energy_platform.forecasting.base import (
     training_set,
     training_set_from_features,
 )
+from energy_platform.forecasting.baselines import LearRegression
 from energy_platform.forecasting.errors import ForecastFitError, ForecastInputError
 from energy_platform.forecasting.features import (
     HOURS,
@@ -101,6 +105,10 @@ class MLPConfig:
     smooth_last_hour: int = 23  # smooth hours 0..this one only (6: the overnight profile)
     conformal: str = "additive"  # band offset: "additive" (scaled-space units) or "scaled" (x the nets' band width)
     conformal_halflife: float | None = None  # days; weight the validation slice's newest days most
+    # Weight of a LEAR regression (fitted on the same window and inputs, operating ones excluded) in
+    # the median: p50 <- (1 - w) p50 + w lear in the scaled space, the band moving with it; 0 = off
+    # (bench/results/ablation.md, session 5).
+    lear_weight: float = 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -179,6 +187,7 @@ class MLPForecaster:
         self.horizon_days = cfg.horizon_days
         self._members: list[QuantileMLP] = []
         self._bases: list[QuantileMLP] = []  # early-stopped nets, never trained on their validation slice
+        self._lear: LearRegression | None = None  # the LEAR in the median (lear_weight > 0)
         self._fits = 0
         self.last_fit: dict[str, object] = {}
 
@@ -282,19 +291,30 @@ class MLPForecaster:
             naive_val = self._naive_scaled(data.X[-n_val:])
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
+        lear = None
+        if cfg.lear_weight > 0:
+            # LEAR fitted without the validation slice calibrates the band on out-of-sample forecasts,
+            # like the early-stopped nets; the LEAR that forecasts is fitted on the whole window.
+            cols = self._lear_columns()
+            Xl = data.X[:, cols]
+            if LearRegression.fits(len(Xl) - n_val, Xl.shape[1]):
+                early = LearRegression().fit(Xl[:-n_val], data.Y[:-n_val])
+                val_pred = self._with_lear(val_pred, self._price_scaler.transform(early.predict(Xl[-n_val:])))
+                lear = LearRegression().fit(Xl, data.Y)
         val_pred = plausibility.smooth_profile(val_pred, cfg.smooth, cfg.smooth_last_hour)
         self._interval_shift = (
             calibration.offset(val_pred, Yva.numpy(), cfg.conformal, cfg.conformal_halflife) if cfg.calibrate_intervals else 0.0
         )
         self._input_dim = X.shape[1]
         self._exog = data.exog
-        self._members, self._bases = members, bases
+        self._members, self._bases, self._lear = members, bases, lear
         self._remember_minima(panel, train_end)
         self._fits += 1
         self.train_end = train_end
         self.last_fit = {
             "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
             "blend_weight": self._blend,
+            "lear": lear is not None,  # False when lear_weight is 0 or the window has too few rows for it
             # per epoch of the first member: (mean train pinball, validation pinball), scaled units
             "epoch_losses": curves[0] if curves else [],
         }
@@ -368,6 +388,16 @@ class MLPForecaster:
         delta = (self._blend - 1.0) * (q[..., 1] - naive)
         return q + delta[..., None]
 
+    def _lear_columns(self) -> np.ndarray:
+        """LEAR's inputs: every feature but the operating ones (they may be unknown, NaN)."""
+        op = [m for k, m in self._groups.items() if k.startswith("op:")]
+        return ~np.any(op, axis=0) if op else np.ones_like(self._groups["price"])
+
+    def _with_lear(self, q: np.ndarray, lear: np.ndarray) -> np.ndarray:
+        """Median moved towards LEAR's forecast (scaled space), the band moving with it."""
+        delta = self.config.lear_weight * (lear - q[..., 1])
+        return q + delta[..., None]
+
     # -- plausibility --------------------------------------------------------------------------
     def _remember_minima(self, panel: DailyPanel, train_end: date) -> None:
         """Daily minima of the lookback ending at `train_end`, so a request with a short history
@@ -401,17 +431,18 @@ class MLPForecaster:
             else:
                 q = per_member.mean(0)
         naive = self._naive_scaled(x)[0]
+        lear = None if self._lear is None else self._price_scaler.transform(self._lear.predict(x[:, self._lear_columns()]))[0]
 
-        def smooth(z: np.ndarray) -> np.ndarray:
+        def combine(z: np.ndarray) -> np.ndarray:
+            z = self._blended(z, naive) if self._blend != 1.0 else z
+            z = z if lear is None else self._with_lear(z, lear)
             return plausibility.smooth_profile(z, self.config.smooth, self.config.smooth_last_hour)
 
         # Seed-to-seed spread: the std across members of the p50 each would forecast on its own
-        # (blended and smoothed like the ensemble), in price units, mean over the 24 hours.
-        own = smooth(self._blended(per_member, naive) if self._blend != 1.0 else per_member)
+        # (blended, combined with LEAR and smoothed like the ensemble), in price units, mean over the 24 hours.
+        own = combine(per_member)
         self.last_member_spread = float(self._price_scaler.inverse(own[..., 1]).std(0).mean())
-        if self._blend != 1.0:
-            q = self._blended(q, naive)
-        q = smooth(q)
+        q = combine(q)
         return calibration.apply(q, self._interval_shift, self.config.conformal)
 
     def predict(self, prices: pl.DataFrame | DailyPanel, target: date) -> pl.DataFrame:
@@ -483,6 +514,7 @@ class MLPForecaster:
             "minima": self._minima.tolist(),
             "members": [net.state_dict() for net in self._members],
             **({"bases": [net.state_dict() for net in self._bases]} if self.config.snapshot_bases else {}),
+            **({"lear": self._lear.to_state()} if self._lear is not None else {}),
         }
 
     @classmethod
@@ -503,6 +535,7 @@ class MLPForecaster:
         # states saved before the plausibility rule: no remembered minima (the request's history only)
         model._minima_start = date.fromisoformat(state.get("minima_start", state["train_end"]))
         model._minima = np.asarray(state.get("minima", []), dtype=float)
+        model._lear = LearRegression.from_state(state["lear"]) if "lear" in state else None
         cfg = model.config
         for sd in state["members"]:
             net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)

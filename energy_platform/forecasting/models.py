@@ -18,9 +18,18 @@ from energy_platform.forecasting.model import MLPForecaster
 # prices) and the band's conformal offset weighting the validation slice's newest days (half-life
 # 7 days: every 2022 quarter within 80 +- 5 %, not +- 12 %). On NP/PJM (H=1) both cost: smoothing
 # every hour rMAE +0.002-0.012 with profiles already smooth (0.95), the half-life over-covers.
+# Also for H >= 2 (session 5, bench/results/ablation.md; Colombia, H=2, weekly refits, 1092-day
+# window, MAE / naive_d MAE and 10-90 coverage on 2018 | 2022):
+# - LEAR in the median with weight 0.3, the band calibrated with a LEAR fitted without the validation
+#   slice: 0.935 -> 0.923 | 0.904 -> 0.893, coverage 0.777 -> 0.780 | 0.808 -> 0.810 (offline, weight
+#   0.5 gained less: 0.928 | 0.894). Two LEAR fits per refit: a fit takes about twice as long.
+# - Warm refits of up to 30 epochs, patience 5 (the 10 / 3 of the H=1 default were tuned on daily
+#   refits; these are weekly): alone 0.934 | 0.899; with LEAR 0.920 | 0.888, coverage 0.779 | 0.806.
+# 8 members instead of 4 did not help (0.935 | 0.905).
 HORIZON_PRESETS: dict[int, dict[str, object]] = {
     1: {},
-    2: {"val_days": 42, "smooth": 0.3, "smooth_last_hour": 6, "conformal_halflife": 7.0},
+    2: {"val_days": 42, "smooth": 0.3, "smooth_last_hour": 6, "conformal_halflife": 7.0, "lear_weight": 0.3,
+        "warm_max_epochs": 30, "warm_patience": 5},
 }
 
 

@@ -30,15 +30,15 @@ def test_lear_fits_real_lasso_and_beats_naive(prices_exog):
     m = Lear(horizon_days=1)
     m.fit(prices_exog, date(2022, 10, 31), 300)
     # Sparse: LASSO with an AIC penalty drops most of the 24*4 + 24*3 + 9 inputs for each hour.
-    assert m._coef.shape == (24, 24 * 4 + 24 * 3 + 9)
-    assert 0 < (m._coef != 0).sum(axis=1).mean() < m._coef.shape[1]
+    assert m._core._coef.shape == (24, 24 * 4 + 24 * 3 + 9)
+    assert 0 < (m._core._coef != 0).sum(axis=1).mean() < m._core._coef.shape[1]
     # The exogenous load of day d drives the price of hour h: its coefficient must be picked.
     names = [f"load_forecast_lag0_h{h:02d}" for h in range(24)]
     from energy_platform.forecasting.features import FeatureSpec, feature_names
 
     all_names = feature_names(FeatureSpec(1), ["load_forecast"])
     cols = [all_names.index(n) for n in names]
-    assert all(m._coef[h, cols[h]] > 0 for h in range(24))
+    assert all(m._core._coef[h, cols[h]] > 0 for h in range(24))
     days = [date(2022, 11, 1) + timedelta(days=i) for i in range(14)]
     fc = np.concatenate([m.predict(prices_exog, d)["forecast"].to_numpy() for d in days])
     actual = np.concatenate([_day(prices_exog, d) for d in days])

@@ -176,3 +176,35 @@ def test_tail_epochs_forecast_from_nets_that_saw_the_newest_days_and_warm_start_
     assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
     m.save(tmp_path / "m.pt")
     assert MLPForecaster.load(tmp_path / "m.pt").predict(prices, TARGET + timedelta(days=1)).equals(out)
+
+
+def test_lear_in_the_median_travels_with_the_state_and_the_pyfunc(prices, tmp_path):
+    from types import SimpleNamespace
+
+    from energy_platform.forecasting.baselines import Lear
+    from energy_platform.tracking.pyfunc_model import STATE_ARTIFACT, DayAheadForecasterModel
+
+    plain = MLPForecaster(horizon_days=2, **TINY)
+    plain.fit(prices, TRAIN_END, 200)
+    m = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.5})
+    m.fit(prices, TRAIN_END, 200)
+    assert m.last_fit["lear"] and not plain.last_fit["lear"]
+    # the nets are the same (same seeds): p50 = blend of the plain model's median and LEAR's, in scaled space
+    lear = Lear(horizon_days=2)
+    lear.fit(prices, TRAIN_END, 200)
+    sc = m._price_scaler
+    expected = sc.inverse(0.5 * sc.transform(plain.predict(prices, TARGET)["p50"].to_numpy())
+                          + 0.5 * sc.transform(lear.predict(prices, TARGET)["forecast"].to_numpy()))
+    out = m.predict(prices, TARGET)
+    np.testing.assert_allclose(out["p50"].to_numpy(), expected, rtol=1e-4)
+    assert (out["p10"] <= out["p50"]).all() and (out["p50"] <= out["p90"]).all()
+    m.save(tmp_path / "m.pt")
+    served = DayAheadForecasterModel()
+    served.load_context(SimpleNamespace(artifacts={STATE_ARTIFACT: str(tmp_path / "m.pt")}))
+    history = prices.filter(pl.col("date").is_between(date(2022, 7, 1), TARGET - timedelta(days=2))).select("ts", "price")
+    answer = pl.from_pandas(served.predict(None, history.to_pandas()))
+    np.testing.assert_array_equal(answer["p50"].to_numpy(), out["p50"].to_numpy())
+    # too few rows for LEAR's OLS noise estimate: the forecaster fits without it, never fails
+    short = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.5})
+    short.fit(prices, TRAIN_END, 100)
+    assert not short.last_fit["lear"] and short._lear is None
