@@ -30,7 +30,7 @@ REPORT_DIR = "drift_report"
 
 
 def dagster_run_url(dagster_ui_url: str, run_id: str) -> str:
-    """A Dagster run in the Dagster UI (`#/runs/<id>` has been `/runs/<id>` since Dagster 1.0)."""
+    """A Dagster run's page in the Dagster UI (`/runs/<run id>`)."""
     return f"{dagster_ui_url.rstrip('/')}/runs/{run_id}"
 
 
