@@ -1,9 +1,11 @@
 """Whole-table checks in a partitioned run, answered for every partition the run planned them for.
 
-Dagster plans one evaluation of each check per partition of a range run (the ten-year backfill
-plans 120, even for the unpartitioned hydrology and ONI assets it materializes alongside), but a
-check returns one result, recorded without a partition: the UI then lists the 120 planned ones
-as "Skipped" around it. Our checks on raw tables look at the whole table, so their one answer is
+Dagster 1.13 plans one evaluation of each check per partition of a range run (the ten-year
+backfill plans 120, even for the unpartitioned hydrology and ONI assets it materializes
+alongside), but a check returns one result, recorded without a partition: the UI then lists the
+120 planned ones as "Skipped" around it. Runs of our CLI, demo and replay are planned once per
+unpartitioned check (`dagster_planning.py`), so this answers nothing there; it answers the runs
+that Dagster's own processes plan (the UI's Materialize, the daemon). Our checks on raw tables look at the whole table, so their one answer is
 the answer for every partition the run wrote: it is logged once per planned partition (same
 outcome, a note saying so), then returned as usual (blocking acts on the returned one).
 """
