@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+from md_table import markdown_table  # bench/, beside this script
 
 from energy_platform.defs import INGEST_JOB, build_definitions
 from energy_platform.defs.partitions import TIMEZONE
@@ -84,12 +85,11 @@ def main() -> int:
             results = {"SQLite": measure(base, "sqlite", None), "PostgreSQL": measure(base, "postgres", pg_url)}
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    lines = [
-        "| Dagster instance | raw_prices backfill, 120 monthly partitions (s) | daily run, 1 partition (s, median of 3) | no-op asset, 120 partitions (s) |",
-        "|---|---|---|---|",
-        *(f"| {k} | {v['backfill']:.2f} | {v['daily']:.2f} | {v['noop']:.2f} |" for k, v in results.items()),
-    ]
-    table = "\n".join(lines)
+    table = markdown_table(
+        ["Dagster instance", "raw_prices backfill, 120 monthly partitions (s)", "daily run, 1 partition (s, median of 3)",
+         "no-op asset, 120 partitions (s)"],
+        ([k, f"{v['backfill']:.2f}", f"{v['daily']:.2f}", f"{v['noop']:.2f}"] for k, v in results.items()),
+    )
     print(table)
     out = ROOT / "bench" / "results" / "profile.md"
     out.write_text(

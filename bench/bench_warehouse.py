@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+from md_table import markdown_table  # bench/, beside this script
 
 from energy_platform.defs import INGEST_JOB, build_definitions
 from energy_platform.local_services import PostgresCluster
@@ -103,12 +104,12 @@ def main() -> int:
                 print(rows[-2], rows[-1], flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    lines = [
-        "| round (load) | warehouse | ten-year load, one write (s) | read ten years back (s) | raw_prices backfill, 120 monthly partitions, one run (s) | daily run, 1 partition (s, median of 3) |",
-        "|---|---|---|---|---|---|",
-        *(f"| {n} ({load:.1f}) | {k} | {v['load']:.2f} | {v['read']:.2f} | {v['backfill']:.2f} | {v['daily']:.2f} |" for n, load, k, v in rows),
-    ]
-    table = "\n".join(lines)
+    table = markdown_table(
+        ["round (load)", "warehouse", "ten-year load, one write (s)", "read ten years back (s)",
+         "raw_prices backfill, 120 monthly partitions, one run (s)", "daily run, 1 partition (s, median of 3)"],
+        ([f"{n} ({load:.1f})", k, f"{v['load']:.2f}", f"{v['read']:.2f}", f"{v['backfill']:.2f}", f"{v['daily']:.2f}"]
+         for n, load, k, v in rows),
+    )
     print(table)
     out = ROOT / "bench" / "results" / "profile.md"  # its own section, after the Dagster instance's
     text = out.read_text() if out.exists() else ""
