@@ -113,6 +113,18 @@ def test_run_dashboard_command_uses_the_venv_streamlit():
 # ---------------------------------------------------------------------------------------------
 
 
+def test_a_snapshot_published_before_report_urls_still_renders(monkeypatch, tmp_path):
+    import duckdb
+
+    publish_analytics(seed_warehouse(tmp_path), tmp_path / "analytics.duckdb")
+    with duckdb.connect(str(tmp_path / "analytics.duckdb")) as conn:  # as an older version published it
+        conn.execute("ALTER TABLE drift_checks DROP COLUMN report_url")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    assert len(at.get("download_button")) == 2  # the reports' files are still offered
+    assert not [m.value for m in at.markdown if "Informe en MLflow" in m.value]
+
+
 def test_drift_cards_show_words_not_json(monkeypatch, published_home):
     at = _run(monkeypatch, published_home)
     captions = _texts(at.caption)

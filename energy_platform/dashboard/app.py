@@ -277,7 +277,7 @@ def drift_section(ov: dict[str, pl.DataFrame]) -> None:
             c[2].caption(f"Actual {row['current_start']} → {row['current_end']}  \n"
                          f"Referencia {row['reference_start']} → {row['reference_end']}  \n"
                          f"Columnas con deriva (distancia): {labels.drifted_columns(row['drifted_columns'])}")
-            if row["report_url"]:  # served by MLflow over http: a browser opens it, a file:// link it would not
+            if row.get("report_url"):  # served by MLflow over http: a browser opens it, a file:// link it would not
                 c[3].markdown(f"[Informe en MLflow]({row['report_url']})")
             if row["report_path"]:
                 body = data.read_report(row["report_path"])

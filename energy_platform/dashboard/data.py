@@ -100,8 +100,7 @@ OVERVIEW = {
     ),
     "drift_latest": (
         """
-        SELECT check_name, asset, checked_at, severity, drift_share, drifted_columns, n_columns,
-               current_start, current_end, reference_start, reference_end, report_path, report_url
+        SELECT *  -- every column there is: a snapshot published before report_url existed has none
         FROM drift_checks
         QUALIFY row_number() OVER (PARTITION BY check_name, asset ORDER BY checked_at DESC) = 1
         ORDER BY check_name
