@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LassoLarsIC
+from threadpoolctl import threadpool_limits
 
 from energy_platform.forecasting.base import forecast_frame, min_window_days, prediction_features, training_set
 from energy_platform.forecasting.errors import ForecastInputError
@@ -116,6 +117,12 @@ class LearRegression:
         return n_rows > n_inputs + 1
 
     def fit(self, X: np.ndarray, Y: np.ndarray) -> LearRegression:
+        # One BLAS thread: these matrices are small (days x ~110), and OpenBLAS's threads spinning
+        # beside Dagster steps or a second worker made a fit 2-4x slower (bench: README "Speed").
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._fit(X, Y)
+
+    def _fit(self, X: np.ndarray, Y: np.ndarray) -> LearRegression:
         binary = np.all(np.isin(X, (0.0, 1.0)), axis=0)
         self._binary = binary
         self._x_scaler = RobustAsinhScaler(per_column=True).fit(X[:, ~binary])

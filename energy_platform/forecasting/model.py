@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from energy_platform.forecasting import calibration, plausibility
@@ -152,13 +153,13 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 @contextlib.contextmanager
 def torch_runtime(threads: int, seed: int) -> Iterator[None]:
-    """Seeded, deterministic, thread-limited torch, restoring the caller's settings after."""
+    """Seeded, deterministic, thread-limited torch (and numpy's BLAS), restoring the caller's settings after."""
     old_threads = torch.get_num_threads()
     old_det = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), threadpool_limits(limits=threads, user_api="blas"):
             torch.manual_seed(seed)
             yield
     finally:
