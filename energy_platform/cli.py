@@ -13,6 +13,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole platform on the active source")
+    demo.add_argument("--train-config", type=json.loads, default=None, metavar="JSON",
+                      help='overrides of forecaster_model\'s config, e.g. \'{"n_members": 1}\' on a slow machine')
     demo.set_defaults(func=_demo)
 
     ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1 with the project's instance")
@@ -52,7 +54,7 @@ def _demo(args: argparse.Namespace) -> int:
     _check_home()
     from energy_platform.demo import run_demo
 
-    return run_demo()
+    return run_demo(training=args.train_config)
 
 
 def _dashboard(args: argparse.Namespace) -> int:

@@ -39,7 +39,8 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
 
 
-def run_demo() -> int:
+def run_demo(training: dict | None = None) -> int:
+    """`training`: overrides of forecaster_model's config (the tests' tiny model; default: the production preset)."""
     settings = get_settings()
     instance = dg.DagsterInstance.get()
     defs = build_definitions(settings)
@@ -57,7 +58,7 @@ def run_demo() -> int:
     _done(t, f"{_metadata(result, 'features')['dagster/row_count']} rows written; {_checks(result)}")
 
     t = _step(3, total, "forecaster_model + champion_model: train, backtest on recent weeks, MLflow, gate")
-    result = run_job(defs, TRAIN_JOB, instance)
+    result = run_job(defs, TRAIN_JOB, instance, run_config={"ops": {"forecaster_model": {"config": training}}} if training else None)
     trained, gate = _metadata(result, "forecaster_model"), _metadata(result, "champion_model")
     _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}")
 

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,8 @@ from energy_platform.defs import INGEST_JOB
 from energy_platform.orchestration import run_job
 from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
+
+TINY_TRAINING = {"max_epochs": 3, "n_members": 1, "backtest_weeks": 1, "lear_weight": 0}  # the rerun's training
 
 
 def _rows(path, where: str = "TRUE") -> int:
@@ -126,8 +129,8 @@ def test_interrupted_backfill_then_rerun_is_consistent(tmp_path):
     if warehouse.exists():
         partial = _rows(warehouse)
         assert partial in (0, 87_672)  # one transaction: all or nothing
-    rerun = subprocess.run([sys.executable, "-m", "energy_platform.cli", "demo"], env=env,
-                           capture_output=True, text=True, timeout=900)  # a whole demo; slow on a loaded machine
+    rerun = subprocess.run([sys.executable, "-m", "energy_platform.cli", "demo", "--train-config", json.dumps(TINY_TRAINING)],
+                           env=env, capture_output=True, text=True, timeout=900)  # a whole demo, with a tiny model
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert "87,672 rows" in rerun.stdout
     with connect(warehouse, read_only=True) as conn:
