@@ -74,6 +74,7 @@ def test_a_first_deployment_serves_the_persistence_baseline(env, client):
     assert meta["model_kind"].value == "baseline" and "baseline" in meta["served_by"].value
     champion = registry.alias_version(client, registry.CHAMPION)
     assert champion.tags["kind"] == "baseline" and champion.tags["metric.backtest_rmae"]
+    assert champion.tags["dagster_run_url"].endswith(f"/runs/{champion.tags['dagster_run_id']}")  # back to the run that registered it
     rows = read_predictions(env.warehouse, date(2024, 12, 2))
     assert rows.height == 24 and rows["model_version"].unique().to_list() == [str(champion.version)]
     last = read_prices(env.warehouse, date(2024, 11, 30), date(2024, 11, 30)).sort("hour")["price"].to_list()

@@ -165,7 +165,7 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
         reg = registry.get()
         try:
             decision, before = run_gate(reg, read_prices(warehouse.path), horizon_days, config.margin, config.min_days,
-                                        registry.price_floor, dagster_run_id=context.run_id,
+                                        registry.price_floor, dagster_tags=registry.dagster_run_tags(context.run_id),
                                         operating=read_operating_data(warehouse.path))
         except GateInputError as exc:
             raise dg.Failure(str(exc)) from exc
@@ -216,7 +216,7 @@ def build_predictions_asset(
         window = context.partition_time_window
         first, last = window.start.date(), window.end.date() - timedelta(days=1)
         champion, promoted_because = reg.ensure_champion(read_prices(warehouse.path), horizon_days, registry.price_floor,
-                                                         dagster_run_id=context.run_id)
+                                                         dagster_tags=registry.dagster_run_tags(context.run_id))
         if promoted_because:
             context.log.warning(f"{champion.describe()} promoted: {promoted_because}")
             record_champion_change(warehouse.path, champion.version, None, promoted_because)

@@ -22,8 +22,9 @@ from energy_platform.tracking.version_card import KIND_BASELINE
 
 
 def register_baseline(registry, prices: pl.DataFrame, horizon_days: int, floor: float | None, weeks: int = 4,
-                      dagster_run_id: str = "") -> str:
-    """Returns the new version number; `dagster_run_id`: the run that registered it (lineage)."""
+                      dagster_tags: dict[str, str] | None = None) -> str:
+    """Returns the new version number; `dagster_tags`: `dagster_run_id` and `dagster_run_url` of the run
+    that registered it (lineage, clickable in the MLflow UI like a trained model's)."""
     client = registry.client
     end = last_complete_day(prices)
     available = (end - prices["date"].min()).days + 1
@@ -45,7 +46,8 @@ def register_baseline(registry, prices: pl.DataFrame, horizon_days: int, floor: 
         "backtest_start": str(days[0]),
         "backtest_end": str(days[-1]),
         "git_commit": git_commit(),
-        "dagster_run_id": dagster_run_id,
+        "dagster_run_id": "",
+        **(dagster_tags or {}),
         "data_fingerprint": data_fp["sha256"],
         **{f"metric.backtest_{k}": f"{float(own[k]):.6g}" for k in ("mae", "rmae", "smape", "rmse")},
         "metric.backtest_days": str(len(days)),

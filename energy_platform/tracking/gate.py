@@ -149,7 +149,7 @@ def _score_champion(registry: ModelRegistry, champion: VersionCard, prices: pl.D
 
 def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, margin: float,
              min_days: int = MIN_FRESH_DAYS, floor: float | None = 0.0,
-             dagster_run_id: str = "", operating=None) -> tuple[GateDecision, VersionCard | None]:
+             dagster_tags: dict[str, str] | None = None, operating=None) -> tuple[GateDecision, VersionCard | None]:
     """Decide on the current challenger and apply it; returns (decision, champion before).
 
     `operating` (an OperatingData) is what the models that read operating data get in their requests."""
@@ -157,7 +157,7 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
     if challenger is None:
         raise GateInputError(f"no 'challenger' version of {MODEL_NAME}: materialize forecaster_model first")
     champion = registry.champion()
-    baseline = registry.ensure_baseline(prices, horizon_days, floor, dagster_run_id=dagster_run_id)
+    baseline = registry.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
     backtest = registry.run_artifact(challenger, BACKTEST_ARTIFACT)
     days = sorted(backtest["target_date"].unique().to_list()) if backtest is not None else []
     if champion is not None and champion.version == challenger.version:

@@ -166,7 +166,7 @@ class ModelRegistry:
         return next((c for c in self.cards() if c.is_baseline and c.horizon_days == horizon_days), None)
 
     def ensure_baseline(self, prices: pl.DataFrame, horizon_days: int, floor: float | None, backtest_weeks: int = 4,
-                        dagster_run_id: str = "") -> VersionCard:
+                        dagster_tags: dict[str, str] | None = None) -> VersionCard:
         """The registered persistence baseline for this horizon, registering it on first need."""
         found = self.baseline(horizon_days)
         if found is not None:
@@ -174,17 +174,17 @@ class ModelRegistry:
         from energy_platform.tracking.baseline_registration import register_baseline
 
         with self._backend("registering the persistence baseline"):
-            version = register_baseline(self, prices, horizon_days, floor, backtest_weeks, dagster_run_id)
+            version = register_baseline(self, prices, horizon_days, floor, backtest_weeks, dagster_tags)
         return self.card(version)
 
     def ensure_champion(self, prices: pl.DataFrame, horizon_days: int, floor: float | None,
-                        dagster_run_id: str = "") -> tuple[VersionCard, str | None]:
+                        dagster_tags: dict[str, str] | None = None) -> tuple[VersionCard, str | None]:
         """The serving version; with none (a first deployment), the baseline is promoted. Returns
         (champion, why the baseline was just promoted or None)."""
         champion = self.champion()
         if champion is not None:
             return champion, None
-        baseline = self.ensure_baseline(prices, horizon_days, floor, dagster_run_id=dagster_run_id)
+        baseline = self.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
         self.promote(baseline.version)
         reason = "no champion yet: the persistence baseline serves until a model passes the gate"
         self.tag_version(baseline.version, {"gate_decision": "promoted", "gate_reason": reason})
