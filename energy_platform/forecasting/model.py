@@ -152,18 +152,30 @@ def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def torch_runtime(threads: int, seed: int) -> Iterator[None]:
-    """Seeded, deterministic, thread-limited torch (and numpy's BLAS), restoring the caller's settings after."""
+def torch_threads(threads: int) -> Iterator[None]:
+    """Thread-limited torch and numpy BLAS, restoring the caller's settings after: enough for
+    inference (eval mode, no dropout, fixed threads: the same answer every time) without
+    `use_deterministic_algorithms`, whose first call imports torch's compiler (~2 s, e.g. on a
+    served model's first request)."""
     old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
     try:
-        with torch.random.fork_rng(devices=[]), threadpool_limits(limits=threads, user_api="blas"):
-            torch.manual_seed(seed)
+        with threadpool_limits(limits=threads, user_api="blas"):
             yield
     finally:
         torch.set_num_threads(old_threads)
+
+
+@contextlib.contextmanager
+def torch_runtime(threads: int, seed: int) -> Iterator[None]:
+    """Seeded, deterministic, thread-limited torch for training, restoring the caller's settings after."""
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch_threads(threads), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+    finally:
         torch.use_deterministic_algorithms(old_det)
 
 
@@ -424,7 +436,7 @@ class MLPForecaster:
             raise ForecastInputError("forecaster: no fitted model (fit first, or the last fit failed)")
 
     def _predict_scaled(self, x: np.ndarray) -> np.ndarray:
-        with torch_runtime(self.config.threads, self.config.seed), torch.no_grad():
+        with torch_threads(self.config.threads), torch.no_grad():
             xt = torch.tensor(self._scale_x(x), dtype=torch.float32)
             per_member = torch.stack([net(xt) for net in self._members]).numpy()[:, 0]
             if self.config.snapshot_bases and self._bases:
