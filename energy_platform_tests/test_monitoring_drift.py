@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -83,6 +84,18 @@ def test_method_and_threshold_are_parameters():
     assert strict.severity == "error" and strict.threshold == 1e-6
     psi = evaluate_drift(ref, cur, ["price"], report_path=None, method="psi", threshold=0.2, **SHARES)
     assert psi.method == "psi" and psi.severity == "pass"
+
+
+def test_a_column_constant_over_the_window_is_scored_without_numpy_warnings():
+    """A band clipped at the floor for four weeks is a flat column: it drifts, and Evidently's
+    correlation table (which divides by its spread) must not spray RuntimeWarnings."""
+    rng = np.random.default_rng(6)
+    ref = _frame(rng, 365, ["a", "p10"])
+    cur = _frame(rng, 28, ["a"]).with_columns(pl.lit(0.0).alias("p10"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = evaluate_drift(ref, cur, ["a", "p10"], report_path=None, **SHARES)
+    assert "p10" in result.drifted_columns and "a" not in result.drifted_columns
 
 
 def test_too_few_rows_is_not_enough_data():

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from energy_platform.warehouse.db import connect
@@ -214,10 +215,14 @@ def _run_evidently(reference, current, numerical, categorical, method, threshold
         ],
         include_tests=True,
     )
-    snapshot = report.run(
-        current_data=Dataset.from_pandas(_to_pandas(current, numerical, categorical), data_definition=definition),
-        reference_data=Dataset.from_pandas(_to_pandas(reference, numerical, categorical), data_definition=definition),
-    )
+    # Evidently's dataset-level correlation table divides by each column's spread: a column constant
+    # over a window (a band clipped at the floor, a test's flat price) warns "invalid value encountered
+    # in divide". Those correlations feed neither a score nor a flag, so the warning says nothing here.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snapshot = report.run(
+            current_data=Dataset.from_pandas(_to_pandas(current, numerical, categorical), data_definition=definition),
+            reference_data=Dataset.from_pandas(_to_pandas(reference, numerical, categorical), data_definition=definition),
+        )
     scores: dict[str, float] = {}
     flags: dict[str, bool] = {}
     results = snapshot.metric_results
