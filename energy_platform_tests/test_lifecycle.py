@@ -23,8 +23,8 @@ from energy_platform.warehouse.prices import read_prices
 from energy_platform_tests.platform_env import free_port, make_env, wait_for_http
 
 TINY = {"window_days": 330, "backtest_weeks": 3, "recalibrate_every": 7, "max_epochs": 25, "n_members": 1}
-# Honest but useless: barely moved from init, and no blend (it would fall back on naive_d).
-UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7, "blend_naive": False}
+# Honest but useless: barely moved from init, no blend (it would fall back on naive_d), no LEAR in its median.
+UNTRAINED = {**TINY, "max_epochs": 1, "learning_rate": 1e-7, "blend_naive": False, "lear_weight": 0.0}
 
 
 def _train(env, config):
@@ -129,13 +129,14 @@ def test_a_worse_challenger_is_refused_on_fresh_days(env, client):
 
 
 def test_no_fresh_days_means_no_promotion(env, client):
-    champion = str(registry.alias_version(client, registry.CHAMPION).version)
-    first, _ = _train(env, {**TINY, "seed": 3})
+    aliases = {a: str(registry.alias_version(client, a).version) for a in (registry.CHAMPION, registry.PREVIOUS)}
+    first, _ = _train(env, {**TINY, "seed": 3, "lear_weight": 0.0})  # the gate rule, not the model, is under test
     client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, first["model_version"])
     try:
-        _, gate = _train(env, {**TINY, "seed": 4})  # the same data as that champion's
-    finally:
-        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, champion)
+        _, gate = _train(env, {**TINY, "seed": 4, "lear_weight": 0.0})  # the same data as that champion's
+    finally:  # whatever the first training's gate did (it may beat the champion on the days after its data)
+        for alias, version in aliases.items():
+            client.set_registered_model_alias(MODEL_NAME, alias, version)
     assert gate["decision"] == "refused" and gate["compared_days"] == 0, gate["reason"]
     assert "only 0 day(s)" in gate["reason"] or "persistence" in gate["reason"]
 
