@@ -16,7 +16,7 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.serving import forecast_from_features, forecast_range, forecaster_of
+from energy_platform.serving import adaptive_band, forecast_from_features, forecast_range, forecaster_of
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
@@ -194,6 +194,19 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
     return champion_model
 
 
+def _band_metadata(band: dict) -> dict[str, object]:
+    """The adaptive band's metadata: what was done, and the adjustment of each target day."""
+    meta: dict[str, object] = {"adaptive_band": band["status"]}
+    if band["status"] == "off":
+        return meta
+    per_day = band["per_day"]
+    meta["adaptive_band"] = (f"{band['status']}: {band['days_adjusted']}/{band['days']} day(s) adjusted "
+                             f"(step {band['step']}, {band['mode']}; needs {band['min_days']} known days)")
+    meta["band_adjustment (last day)"] = float(per_day["band_adjustment"][-1]) if per_day["band_adjusted"][-1] else 0.0
+    meta["band_adjustment"] = markdown_preview(per_day.tail(31), rows=31)
+    return meta
+
+
 def build_predictions_asset(
     champion_model: dg.AssetsDefinition, features: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
     partitions_def: dg.PartitionsDefinition, horizon_days: int,
@@ -230,8 +243,11 @@ def build_predictions_asset(
                 frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
             except ForecastInputError as exc:
                 raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features)") from exc
+            # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
+            frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
         else:
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
+            band = {"status": "off"}
         frame = frame.with_columns(
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
@@ -252,6 +268,7 @@ def build_predictions_asset(
                 "served_by": champion.describe(),
                 "mlflow_run_id": champion.run_id or "",
                 "mlflow_run": registry.run_link(champion.run_id),
+                **_band_metadata(band),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

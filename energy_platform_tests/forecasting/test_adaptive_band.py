@@ -152,3 +152,63 @@ def test_backtest_option_uses_only_misses_known_at_each_cutoff(prices):
     upto = pl.col("target_date") <= date(2022, 7, 2)
     assert moved.filter(upto).select("p10", "p90").equals(on.forecasts.filter(upto).select("p10", "p90"))
     assert not moved.filter(~upto).select("p10", "p90").equals(on.forecasts.filter(~upto).select("p10", "p90"))
+
+
+# -- production: the predictions asset's history is the platform's own stored predictions ------
+
+def _store(path, days: list[date], q: np.ndarray, actual: np.ndarray | None, version: str = "1") -> None:
+    from energy_platform.warehouse.predictions import write_predictions
+
+    f = _frame(days, q).with_columns(
+        (pl.col("target_date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour"))).alias("ts"),
+        pl.col("p50").alias("forecast"), pl.lit(version).alias("model_version"), pl.lit("run").alias("mlflow_run_id"),
+        (pl.col("target_date") - pl.duration(days=2)).alias("feature_cutoff"), pl.lit("dg").alias("dagster_run_id"),
+    )
+    write_predictions(path, f)
+    if actual is not None:
+        _store_prices(path, days, actual)
+
+
+def _store_prices(path, days: list[date], actual: np.ndarray) -> None:
+    from energy_platform.warehouse.prices import replace_prices
+
+    f = _frame(days, np.zeros((len(days), 24, 3))).select(
+        pl.col("target_date").alias("date"), "hour",
+        (pl.col("target_date").cast(pl.Datetime("us")) + pl.duration(hours=pl.col("hour"))).alias("ts"),
+        pl.Series("price", actual.ravel()))
+    replace_prices(path, f, days[0], days[-1], source="test")
+
+
+def test_predictions_use_stored_forecasts_and_realised_prices_and_fall_back_when_fresh(tmp_path):
+    from energy_platform.serving import adaptive_band as serve_band
+    from energy_platform.warehouse.db import connect
+
+    path = tmp_path / "warehouse.duckdb"
+    model = SimpleNamespace(config=SimpleNamespace(adaptive_band_step=0.2, adaptive_band_mode="scaled"))
+    n = 30
+    rng = np.random.default_rng(3)
+    actual = 100 + 25 * rng.standard_normal((n, 24))
+    whole = adjust_days(dates(n), band(n), actual, 2, AdaptiveBand(step=0.2), floor=0.0)
+    new = _frame(dates(4, START + timedelta(days=n)), band(4)).with_columns(pl.col("p50").alias("forecast"))
+    # a fresh platform: prices but no stored forecasts -> the raw band, said so
+    _store(path, dates(n), band(n), actual)  # raw bands stored ...
+    with connect(path) as conn:
+        conn.execute("DELETE FROM ml.predictions")  # ... and gone again: nothing issued yet
+    out, info = serve_band(path, model, new, 2, 0.0)
+    assert info["status"] == "fallback: raw band" and out.equals(new)
+    # the platform's own issued bands (the adaptive ones) + realised prices: the same band as one replay
+    _store(path, dates(n), whole.q, actual)
+    _store(path, dates(n), band(n) * 3, None, version="0")  # an older version's rows, created earlier: ignored
+    with connect(path) as conn:
+        conn.execute("UPDATE ml.predictions SET created_at = created_at - INTERVAL 1 DAY WHERE model_version = '0'")
+    out, info = serve_band(path, model, new, 2, 0.0)
+    expect = adjust_days(dates(n + 4), band(n + 4), np.concatenate([actual, np.full((4, 24), np.nan)]),
+                         2, AdaptiveBand(step=0.2), floor=0.0)
+    assert info["status"] == "adjusted" and info["days_adjusted"] == 4
+    np.testing.assert_allclose(out["p90"].to_numpy().reshape(4, 24), expect.q[n:, :, 2])
+    assert out["p50"].equals(new["p50"]) and out["forecast"].equals(new["forecast"])
+    # prices arriving for days after a target's cutoff change nothing for it
+    _store_prices(path, dates(2, START + timedelta(days=n)), np.full((2, 24), 1e4))
+    again, _ = serve_band(path, model, new, 2, 0.0)
+    assert again.filter(pl.col("target_date") <= START + timedelta(days=n + 1)).equals(
+        out.filter(pl.col("target_date") <= START + timedelta(days=n + 1)))
