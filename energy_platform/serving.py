@@ -140,7 +140,7 @@ def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days:
     n_adj = int(per_day["band_adjusted"].sum())
     status = ("adjusted" if n_adj == per_day.height else "fallback: raw band" if n_adj == 0 else "partly adjusted")
     info: dict[str, object] = {
-        "status": status, "step": settings.step, "mode": settings.mode, "min_days": settings.min_days,
+        "status": status, "step": settings.step, "mode": settings.mode, "sides": settings.sides, "min_days": settings.min_days,
         "days_adjusted": n_adj, "days": per_day.height, "per_day": per_day,
     }
     return adjusted.select(frame.columns), info

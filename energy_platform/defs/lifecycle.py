@@ -28,9 +28,11 @@ from energy_platform.warehouse.prices import read_prices
 
 FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
-# plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5)
-TRAINING_CODE_VERSION = "4"
-PREDICTIONS_CODE_VERSION = "2"  # 2: the forecaster forecasts from its features.daily row
+# plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
+# 5 the adaptive band on in the H >= 2 preset (issue 12, session 6)
+TRAINING_CODE_VERSION = "5"
+# 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
+PREDICTIONS_CODE_VERSION = "3"
 
 
 class FeaturesConfig(dg.Config):
@@ -201,8 +203,10 @@ def _band_metadata(band: dict) -> dict[str, object]:
         return meta
     per_day = band["per_day"]
     meta["adaptive_band"] = (f"{band['status']}: {band['days_adjusted']}/{band['days']} day(s) adjusted "
-                             f"(step {band['step']}, {band['mode']}; needs {band['min_days']} known days)")
-    meta["band_adjustment (last day)"] = float(per_day["band_adjustment"][-1]) if per_day["band_adjusted"][-1] else 0.0
+                             f"(step {band['step']}, {band['mode']}{', per side' if band['sides'] else ''}; needs {band['min_days']} known days)")
+    last = per_day.row(per_day.height - 1, named=True)
+    meta["band_adjustment (last day)"] = (f"lower side {last['band_adjustment_low']:+.3f}, upper side "
+                                          f"{last['band_adjustment_high']:+.3f} band widths" if last["band_adjusted"] else "none")
     meta["band_adjustment"] = markdown_preview(per_day.tail(31), rows=31)
     return meta
 

@@ -44,10 +44,13 @@ MODES = ("scaled", "relative")
 @dataclass(frozen=True)
 class AdaptiveBand:
     """The update's settings: `step` per day (0 = off); `mode` "scaled" (each side +- theta x the
-    band's width, `calibration.apply`) or "relative" (each side x (1 + theta) its own distance to p50)."""
+    band's width, `calibration.apply`) or "relative" (each side x (1 + theta) its own distance to
+    p50); `sides`: one theta per side, each tracking its own 10 % (the hours below p10, above p90),
+    instead of one for the band's 20 %."""
 
     step: float = 0.0
     mode: str = "scaled"
+    sides: bool = False
     min_days: int = MIN_DAYS
     lower: float = LOWER
     upper: float = UPPER
@@ -70,39 +73,55 @@ def settings_of(model: object) -> AdaptiveBand:
     models without them (the baselines)."""
     cfg = getattr(model, "config", None)
     step = float(getattr(cfg, "adaptive_band_step", 0.0) or 0.0)
-    return AdaptiveBand(step=step, mode=getattr(cfg, "adaptive_band_mode", "scaled") or "scaled")
+    return AdaptiveBand(step=step, mode=getattr(cfg, "adaptive_band_mode", "scaled") or "scaled",
+                        sides=bool(getattr(cfg, "adaptive_band_sides", False)))
 
 
-def widen(q: np.ndarray, theta: float, mode: str = "scaled") -> np.ndarray:
-    """The band of `q` (... x 3) moved by theta; the median stays, the band never crosses it."""
+def widen(q: np.ndarray, theta: tuple[float, float], mode: str = "scaled") -> np.ndarray:
+    """The band of `q` (... x 3) moved by theta (lower side, upper side); the median stays, the
+    band never crosses it."""
+    lo_t, hi_t = theta
+    if mode == "scaled" and lo_t == hi_t:
+        return calibration.apply(q, lo_t, "scaled")
     if mode == "scaled":
-        return calibration.apply(q, theta, "scaled")
-    lo = q[..., 1] - (1 + theta) * (q[..., 1] - q[..., 0])
-    hi = q[..., 1] + (1 + theta) * (q[..., 2] - q[..., 1])
+        width = np.maximum(q[..., 2] - q[..., 0], calibration._EPS)
+        lo, hi = q[..., 0] - lo_t * width, q[..., 2] + hi_t * width
+    else:
+        lo = q[..., 1] - (1 + lo_t) * (q[..., 1] - q[..., 0])
+        hi = q[..., 1] + (1 + hi_t) * (q[..., 2] - q[..., 1])
     return np.stack([np.minimum(lo, q[..., 1]), q[..., 1], np.maximum(hi, q[..., 1])], axis=-1)
 
 
-def day_miss(p10: np.ndarray, p90: np.ndarray, actual: np.ndarray) -> float:
-    """Share of the day's known hours outside [p10, p90]; NaN when no hour is known."""
+def day_miss(p10: np.ndarray, p90: np.ndarray, actual: np.ndarray) -> tuple[float, float]:
+    """Shares of the day's known hours below p10 and above p90; NaN when no hour is known."""
     known = np.isfinite(actual) & np.isfinite(p10) & np.isfinite(p90)
     if not known.any():
-        return float("nan")
+        return float("nan"), float("nan")
     y = actual[known]
-    return float(np.mean((y < p10[known]) | (y > p90[known])))
+    return float(np.mean(y < p10[known])), float(np.mean(y > p90[known]))
 
 
-def fold(misses: Sequence[float], settings: AdaptiveBand, theta: float = 0.0) -> float:
-    """theta after the days' miss rates, in date order (NaN days skipped)."""
-    for m in misses:
-        if np.isfinite(m):
-            theta = min(max(theta + settings.step * (m - TARGET_MISS), settings.lower), settings.upper)
-    return theta
+def fold(misses: Sequence[tuple[float, float]], settings: AdaptiveBand,
+         theta: tuple[float, float] = (0.0, 0.0)) -> tuple[float, float]:
+    """theta (lower, upper side) after the days' miss rates (below, above), in date order (NaN
+    days skipped). One theta for both sides unless `settings.sides`."""
+    lo, hi = theta
+    clip = lambda x: min(max(x, settings.lower), settings.upper)  # noqa: E731
+    for below, above in misses:
+        if not np.isfinite(below):
+            continue
+        if settings.sides:
+            lo = clip(lo + settings.step * (below - TARGET_MISS / 2))
+            hi = clip(hi + settings.step * (above - TARGET_MISS / 2))
+        else:
+            lo = hi = clip(lo + settings.step * (below + above - TARGET_MISS))
+    return lo, hi
 
 
 @dataclass
 class Adjusted:
-    """The issued quantiles (days x 24 x 3) and, per day, theta, the known days behind it and
-    whether the band was adjusted (False: too little history, the raw band)."""
+    """The issued quantiles (days x 24 x 3) and, per day, theta (days x 2: lower, upper side), the
+    known days behind it and whether the band was adjusted (False: too little history, the raw band)."""
 
     q: np.ndarray
     theta: np.ndarray
@@ -134,14 +153,14 @@ def adjust_days(
     q = np.asarray(q, dtype=float)
     n = len(days)
     out = q.copy()
-    theta_out, known_out, adj_out = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
+    theta_out, known_out, adj_out = np.zeros((n, 2)), np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
     if n == 0:
         return Adjusted(out, theta_out, known_out, adj_out)
     batch = {d: i for i, d in enumerate(days)}
     if len(batch) != n:
         raise ValueError("adaptive band: a target day appears twice in the batch")
     # The stored history's misses, one per day, for days not re-issued in this batch.
-    hist: dict[date, float] = {}
+    hist: dict[date, tuple[float, float]] = {}
     for j, d in enumerate(history_days):
         if d not in batch:
             hist[d] = day_miss(np.asarray(history_p10[j], float), np.asarray(history_p90[j], float),
@@ -149,7 +168,7 @@ def adjust_days(
     # Everything known at a cutoff is a prefix of all days (history and batch) in date order,
     # and a batch day enters it only after it was issued (d <= t - H < t): one pass.
     merged = sorted([(d, "h") for d in hist] + [(d, "b") for d in days])
-    pos, theta, known = 0, 0.0, 0
+    pos, theta, known = 0, (0.0, 0.0), 0
     for i in np.argsort(np.array(days, dtype="datetime64[D]"), kind="stable"):
         t = days[i]
         cutoff = t - timedelta(days=horizon_days)
@@ -160,7 +179,7 @@ def adjust_days(
             else:
                 k = batch[d]
                 m = day_miss(out[k, :, 0], out[k, :, 2], actual[k])
-            if np.isfinite(m):
+            if np.isfinite(m[0]):
                 theta = fold([m], settings, theta)
                 known += 1
             pos += 1
@@ -190,7 +209,7 @@ def adjust_frame(
     `history` (target_date, hour, p10, p90, actual: the issued bands with their realised prices).
 
     Returns the forecasts with p10/p90 replaced and one row per target day: target_date,
-    band_adjustment (theta), known_days, band_adjusted."""
+    band_adjustment_low / _high (theta of each side), known_days, band_adjusted."""
     days, q, actual = _day_arrays(forecasts, ("p10", "p50", "p90"))
     hdays: list[date] = []
     h10 = h90 = hy = None
@@ -200,7 +219,8 @@ def adjust_frame(
     low = np.array([lowest.get(d, np.nan) for d in days]) if lowest else None
     res = adjust_days(days, q, actual, horizon_days, settings, history_days=hdays, history_p10=h10,
                       history_p90=h90, history_actual=hy, lowest=low, floor=floor)
-    per_day = pl.DataFrame({"target_date": pl.Series(days, dtype=pl.Date), "band_adjustment": res.theta,
+    per_day = pl.DataFrame({"target_date": pl.Series(days, dtype=pl.Date), "band_adjustment_low": res.theta[:, 0],
+                            "band_adjustment_high": res.theta[:, 1],
                             "known_days": res.known_days, "band_adjusted": res.adjusted})
     new = pl.DataFrame({"target_date": pl.Series(np.repeat(np.array(days, dtype="datetime64[D]"), 24)).cast(pl.Date),
                         "hour": pl.Series(np.tile(np.arange(24), len(days)), dtype=pl.Int32),

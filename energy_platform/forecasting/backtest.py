@@ -200,11 +200,11 @@ def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, d
         row["price_floor"] = floor
         row["band_width"] = float(np.mean(q[..., 2] - q[..., 0]))
         if "band_adjustment" in rec:
-            row["adaptive_band"] = {"step": adaptive_band.settings_of(m).step, "mode": adaptive_band.settings_of(m).mode,
+            st, theta = adaptive_band.settings_of(m), rec["band_adjustment"]
+            row["adaptive_band"] = {"step": st.step, "mode": st.mode, "sides": st.sides,
                                     "days_adjusted": int(rec["band_adjusted"].sum()),
-                                    "theta_mean": float(np.mean(rec["band_adjustment"])),
-                                    "theta_min": float(np.min(rec["band_adjustment"])),
-                                    "theta_max": float(np.max(rec["band_adjustment"]))}
+                                    "theta_low_mean": float(theta[:, 0].mean()), "theta_high_mean": float(theta[:, 1].mean()),
+                                    "theta_min": float(theta.min()), "theta_max": float(theta.max())}
     row["jaggedness_ratio"] = metrics.jaggedness_ratio(actual, q[..., 1])
     if rec["spread"]:
         row["seed_spread"] = float(np.mean(rec["spread"]))  # mean over days and hours of the std across members' p50

@@ -113,7 +113,8 @@ class MLPConfig:
     # the cutoff, theta += step x (miss rate - 0.2); applied by the backtest and the predictions
     # asset to the issued forecasts (the model's own output is unchanged); 0 = off.
     adaptive_band_step: float = 0.0
-    adaptive_band_mode: str = "scaled"
+    adaptive_band_mode: str = "scaled"  # or "relative" (adaptive_band.MODES)
+    adaptive_band_sides: bool = False  # one theta per side, each tracking its 10 %
 
     def to_dict(self) -> dict:
         d = asdict(self)

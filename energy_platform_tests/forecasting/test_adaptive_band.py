@@ -30,12 +30,25 @@ def test_widens_after_a_run_of_misses_and_narrows_after_covered_days():
     actual[:12] = 150.0  # the first 12 days far above it: missed
     res = adjust_days(dates(n), band(n), actual, 2, ON)
     width = res.q[..., 2] - res.q[..., 0]
-    assert np.all(np.diff(res.theta[: 12 + 2]) >= 0) and res.theta[13] > 1  # each missed day widens
+    theta = res.theta[:, 0]
+    assert np.array_equal(res.theta[:, 0], res.theta[:, 1])  # one theta for both sides by default
+    assert np.all(np.diff(theta[: 12 + 2]) >= 0) and theta[13] > 1  # each missed day widens
     assert width[13, 0] > 2 * width[0, 0]
-    assert np.all(np.diff(res.theta[14:]) < 0)  # each covered day narrows again
-    assert res.theta[-1] < res.theta[13]
+    assert np.all(np.diff(theta[14:]) < 0)  # each covered day narrows again
+    assert theta[-1] < theta[13]
     # a day is counted only from its target + H on: the first two days have nothing known
     assert list(res.known_days[:5]) == [0, 0, 1, 2, 3] and not res.adjusted[:4].any() and res.adjusted[4:].all()
+
+
+def test_per_side_tracking_widens_only_the_side_that_misses():
+    n = 30
+    actual = np.full((n, 24), 100.0)
+    actual[:, :6] = 150.0  # a quarter of the hours above the band every day, none below
+    res = adjust_days(dates(n), band(n), actual, 2, AdaptiveBand(step=0.2, min_days=3, sides=True))
+    assert res.theta[-1, 1] > 0.2 and res.theta[-1, 0] < 0  # upper side out, lower side in
+    assert np.all(res.q[-1, :, 2] > 110) and np.all(res.q[-1, :, 0] > 90)
+    both = adjust_days(dates(n), band(n), actual, 2, AdaptiveBand(step=0.2, min_days=3))
+    assert both.theta[-1, 0] == both.theta[-1, 1] > 0 and np.all(both.q[-1, :, 0] < 90)
 
 
 def test_no_look_ahead_actuals_after_the_cutoff_change_nothing():
@@ -48,10 +61,10 @@ def test_no_look_ahead_actuals_after_the_cutoff_change_nothing():
         later[t - h + 1 :] *= 5  # every day after t's cutoff (t - H), including t itself
         res = adjust_days(dates(n), band(n), later, h, ON)
         np.testing.assert_array_equal(res.q[: t + 1], base.q[: t + 1])
-        assert res.theta[t] == base.theta[t]
+        assert np.array_equal(res.theta[t], base.theta[t])
     earlier = actual.copy()
     earlier[20] *= 5  # a day known at the cutoff of day 22 does move it
-    assert adjust_days(dates(n), band(n), earlier, h, ON).theta[22] != base.theta[22]
+    assert adjust_days(dates(n), band(n), earlier, h, ON).theta[22, 0] != base.theta[22, 0]
 
 
 def test_median_unchanged_band_ordered_and_floor_respected():
@@ -62,13 +75,13 @@ def test_median_unchanged_band_ordered_and_floor_respected():
     q[..., 2] += rng.uniform(0, 30, (n, 24))  # an asymmetric band
     actual = 20 + 60 * rng.standard_normal((n, 24))  # wild: the band widens a lot
     lowest = np.full(n, 12.0)  # the lookback's lowest price: p10 >= 0.9 x 12
-    for settings in (ON, AdaptiveBand(step=0.5, min_days=3, mode="relative")):
+    for settings in (ON, AdaptiveBand(step=0.5, min_days=3, mode="relative"), AdaptiveBand(step=0.5, min_days=3, sides=True)):
         res = adjust_days(dates(n), q, actual, 2, settings, lowest=lowest, floor=0.0)
         np.testing.assert_array_equal(res.q[..., 1], q[..., 1])
         assert np.all(res.q[..., 0] <= res.q[..., 1]) and np.all(res.q[..., 1] <= res.q[..., 2])
         assert res.q[..., 0].min() >= 0.9 * 12 - 1e-9 and res.theta.max() > 0
     narrow = adjust_days(dates(n), q, np.full((n, 24), 20.0), 2, AdaptiveBand(step=1.0, min_days=3))
-    assert narrow.theta[-1] == pytest.approx(adaptive_band.LOWER)  # clipped: the band never crosses p50
+    assert narrow.theta[-1, 0] == pytest.approx(adaptive_band.LOWER)  # clipped: the band never crosses p50
     assert np.all(narrow.q[..., 0] <= q[..., 1]) and np.all(narrow.q[..., 2] >= q[..., 1])
 
 
@@ -105,7 +118,7 @@ def test_stored_history_gives_the_same_answer_as_one_batch():
     new, per_day = adjust_frame(batch, stored, 2, ON)
     np.testing.assert_allclose(new["p10"].to_numpy().reshape(10, 24), whole.q[20:, :, 0])
     np.testing.assert_allclose(new["p90"].to_numpy().reshape(10, 24), whole.q[20:, :, 2])
-    assert per_day["band_adjustment"].to_list() == pytest.approx(list(whole.theta[20:]))
+    assert per_day["band_adjustment_high"].to_list() == pytest.approx(list(whole.theta[20:, 1]))
     assert per_day["known_days"].to_list() == list(whole.known_days[20:])
     # the stored rows of a day re-issued in the batch are ignored, as are rows after the cutoff
     again, _ = adjust_frame(batch,
