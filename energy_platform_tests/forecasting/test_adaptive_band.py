@@ -225,3 +225,20 @@ def test_predictions_use_stored_forecasts_and_realised_prices_and_fall_back_when
     again, _ = serve_band(path, model, new, 2, 0.0)
     assert again.filter(pl.col("target_date") <= START + timedelta(days=n + 1)).equals(
         out.filter(pl.col("target_date") <= START + timedelta(days=n + 1)))
+
+
+def test_predictions_metadata_says_what_was_done():
+    from energy_platform.defs.lifecycle import _band_metadata
+
+    assert _band_metadata({"status": "off"}) == {"adaptive_band": "off"}
+    per_day = pl.DataFrame({"target_date": [START], "band_adjustment_low": [0.0], "band_adjustment_high": [0.0],
+                            "known_days": [3], "band_adjusted": [False]})
+    info = {"status": "fallback: raw band", "step": 0.1, "mode": "scaled", "sides": False, "min_days": 14,
+            "days_adjusted": 0, "days": 1, "per_day": per_day}
+    meta = _band_metadata(info)
+    assert meta["adaptive_band"].startswith("fallback: raw band: 0/1 day(s) adjusted")
+    assert meta["band_adjustment (last day)"] == "none"
+    adjusted = per_day.with_columns(pl.lit(0.25).alias("band_adjustment_low"), pl.lit(0.25).alias("band_adjustment_high"),
+                                    pl.lit(True).alias("band_adjusted"))
+    meta = _band_metadata({**info, "status": "adjusted", "days_adjusted": 1, "per_day": adjusted})
+    assert meta["band_adjustment (last day)"] == "lower side +0.250, upper side +0.250 band widths"
