@@ -13,7 +13,9 @@ day (this module's own output), so a run of misses widens the band within days a
 covered days narrows it again. theta is in units of the band's width: the issued band is
 `calibration.apply(q, theta, "scaled")` (each side moves by theta x (p90 - p10); the median is
 unchanged and a narrowed side stops at it), then `plausibility.clamp` (no p10 below the median
-bound of the lookback, nor the market floor).
+bound of the lookback, nor the market floor). Variants (`AdaptiveBand`): "relative" (each side x
+(1 + theta) its own distance to p50) and `sides` (one theta per side, each tracking its 10 %).
+Chosen on validation (bench/results/trust.md, session 6): one theta, scaled, step 0.1.
 
 No look-ahead, no hidden state: theta for a target day t issued at cutoff c = t - H is the fold
 above over the stored history of target days <= c (the days whose actuals exist at the cutoff),
