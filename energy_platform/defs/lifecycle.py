@@ -4,7 +4,8 @@ Each asset's `deps` are exactly the tables it reads: features <- raw prices + th
 tables; forecaster_model <- features.daily (the fit) + raw prices and operating data (its recent
 backtest and the check that the logged pyfunc reproduces it from a request); champion_model <-
 raw prices and operating data (it runs the artifacts on requests); predictions <- features.daily
-(the forecaster's rows) + raw prices (the persistence baseline's history).
+(the forecaster's rows) + raw prices (the persistence baseline's history, and the realised prices
+the adaptive band compares its own earlier partitions' bands with).
 """
 
 from datetime import timedelta
@@ -225,7 +226,8 @@ def build_predictions_asset(
         kinds={"duckdb", "mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
         description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions: the "
-                    "forecaster from the target day's features.daily row, the persistence baseline from raw prices; "
+                    "forecaster from the target day's features.daily row (its band adapted to the misses of the bands "
+                    "issued before, known at the cutoff), the persistence baseline from raw prices; "
                     "with no champion yet, the persistence baseline is promoted and serves.",
     )
     def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, registry: RegistryResource) -> dg.MaterializeResult:
