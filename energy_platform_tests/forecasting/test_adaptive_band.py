@@ -214,6 +214,12 @@ def test_predictions_use_stored_forecasts_and_realised_prices_and_fall_back_when
     _store(path, dates(n), band(n) * 3, None, version="0")  # an older version's rows, created earlier: ignored
     with connect(path) as conn:
         conn.execute("UPDATE ml.predictions SET created_at = created_at - INTERVAL 1 DAY WHERE model_version = '0'")
+    # the persistence baseline's band (it never adapts) is not history, even when it served last
+    _store(path, dates(n), band(n) * 0.1, None, version="2")
+    with connect(path) as conn:
+        conn.execute("UPDATE ml.predictions SET created_at = created_at + INTERVAL 1 DAY WHERE model_version = '2'")
+        conn.execute("INSERT INTO ml.model_versions (version, mlflow_run_id, registered_at, kind) "
+                     "VALUES ('2', 'run', TIMESTAMP '2024-01-01', 'baseline'), ('1', 'run', TIMESTAMP '2024-01-01', 'model')")
     out, info = serve_band(path, model, new, 2, 0.0)
     expect = adjust_days(dates(n + 4), band(n + 4), np.concatenate([actual, np.full((4, 24), np.nan)]),
                          2, AdaptiveBand(step=0.2), floor=0.0)
