@@ -55,6 +55,9 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--window-days", type=int, default=1456, metavar="W", help="days of history per fit, lag days included (default 1456, four years)")
     p.add_argument("--models", default=",".join(MODEL_NAMES), help="comma-separated subset of: " + ",".join(MODEL_NAMES) + " (default all)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the forecaster (default 0)")
+    p.add_argument("--adaptive-band", type=float, metavar="STEP",
+                   help="the forecaster's online adaptive 10-90 band: step of the update from the misses known at each "
+                        "cutoff (0 = off; default: the horizon's preset)")
     p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
     p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
     p.set_defaults(func=_run_backtest)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import polars as pl
 
 from energy_platform.forecasting.operating_features import OperatingData, hourly_operating_columns, operating_inputs
@@ -102,3 +103,44 @@ def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end:
             pl.lit(target - timedelta(days=horizon_days)).alias("feature_cutoff"),
         ))
     return pl.concat(frames)
+
+
+def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days: int,
+                  floor: float | None) -> tuple[pl.DataFrame, dict[str, object]]:
+    """The forecaster's adaptive 10-90 band (`forecasting/adaptive_band.py`) on `frame`, the
+    forecasts of a range of target days, from the platform's own history: the bands stored in
+    `ml.predictions` for the days up to each cutoff joined with their realised prices.
+
+    Returns the frame (p10/p90 replaced where adjusted; median untouched) and what was done:
+    `status` ("off", "adjusted", "partly adjusted" or "fallback: raw band"), the settings, and
+    per target day the adjustment theta (band widths) and the known days behind it."""
+    from energy_platform.forecasting import plausibility
+    from energy_platform.forecasting.adaptive_band import adjust_frame, settings_of
+    from energy_platform.warehouse.predictions import read_issued_bands
+
+    settings = settings_of(forecaster)
+    if not settings.enabled or frame.is_empty():
+        return frame, {"status": "off"}
+    first, last = frame["target_date"].min(), frame["target_date"].max()
+    history = read_issued_bands(warehouse_path, last - timedelta(days=horizon_days))
+    lookback = plausibility.LOOKBACK_DAYS + horizon_days
+    prices = read_prices(warehouse_path, first - timedelta(days=lookback), last)
+    actual = prices.select(pl.col("date").alias("target_date"), pl.col("hour").cast(pl.Int32), pl.col("price").alias("actual"))
+    daily = prices.group_by("date").agg(pl.col("price").min()).sort("date")
+    lowest: dict[date, float] = {}
+    if daily.height:
+        start = daily["date"][0]
+        n = (daily["date"][-1] - start).days + 1
+        mins = np.full(n, np.nan)
+        mins[[(d - start).days for d in daily["date"].to_list()]] = daily["price"].fill_null(np.nan).to_numpy()
+        for t in frame["target_date"].unique().to_list():
+            lowest[t] = plausibility.lowest_price(start, mins, t - timedelta(days=horizon_days))
+    batch = frame.with_columns(pl.col("hour").cast(pl.Int32)).join(actual, on=["target_date", "hour"], how="left")
+    adjusted, per_day = adjust_frame(batch, history, horizon_days, settings, floor=floor, lowest=lowest)
+    n_adj = int(per_day["band_adjusted"].sum())
+    status = ("adjusted" if n_adj == per_day.height else "fallback: raw band" if n_adj == 0 else "partly adjusted")
+    info: dict[str, object] = {
+        "status": status, "step": settings.step, "mode": settings.mode, "sides": settings.sides, "min_days": settings.min_days,
+        "days_adjusted": n_adj, "days": per_day.height, "per_day": per_day,
+    }
+    return adjusted.select(frame.columns), info

@@ -4,7 +4,8 @@ Each asset's `deps` are exactly the tables it reads: features <- raw prices + th
 tables; forecaster_model <- features.daily (the fit) + raw prices and operating data (its recent
 backtest and the check that the logged pyfunc reproduces it from a request); champion_model <-
 raw prices and operating data (it runs the artifacts on requests); predictions <- features.daily
-(the forecaster's rows) + raw prices (the persistence baseline's history).
+(the forecaster's rows) + raw prices (the persistence baseline's history, and the realised prices
+the adaptive band compares its own earlier partitions' bands with).
 """
 
 from datetime import timedelta
@@ -16,7 +17,7 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.serving import forecast_from_features, forecast_range, forecaster_of
+from energy_platform.serving import adaptive_band, forecast_from_features, forecast_range, forecaster_of
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
@@ -28,9 +29,11 @@ from energy_platform.warehouse.prices import read_prices
 
 FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
-# plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5)
-TRAINING_CODE_VERSION = "4"
-PREDICTIONS_CODE_VERSION = "2"  # 2: the forecaster forecasts from its features.daily row
+# plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
+# 5 the adaptive band on in the H >= 2 preset (issue 12, session 6)
+TRAINING_CODE_VERSION = "5"
+# 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
+PREDICTIONS_CODE_VERSION = "3"
 
 
 class FeaturesConfig(dg.Config):
@@ -194,6 +197,21 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
     return champion_model
 
 
+def _band_metadata(band: dict) -> dict[str, object]:
+    """The adaptive band's metadata: what was done, and the adjustment of each target day."""
+    meta: dict[str, object] = {"adaptive_band": band["status"]}
+    if band["status"] == "off":
+        return meta
+    per_day = band["per_day"]
+    meta["adaptive_band"] = (f"{band['status']}: {band['days_adjusted']}/{band['days']} day(s) adjusted "
+                             f"(step {band['step']}, {band['mode']}{', per side' if band['sides'] else ''}; needs {band['min_days']} known days)")
+    last = per_day.row(per_day.height - 1, named=True)
+    meta["band_adjustment (last day)"] = (f"lower side {last['band_adjustment_low']:+.3f}, upper side "
+                                          f"{last['band_adjustment_high']:+.3f} band widths" if last["band_adjusted"] else "none")
+    meta["band_adjustment"] = markdown_preview(per_day.tail(31), rows=31)
+    return meta
+
+
 def build_predictions_asset(
     champion_model: dg.AssetsDefinition, features: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
     partitions_def: dg.PartitionsDefinition, horizon_days: int,
@@ -208,7 +226,8 @@ def build_predictions_asset(
         kinds={"duckdb", "mlflow"},
         automation_condition=dg.AutomationCondition.eager(),
         description="The champion's 24 hourly forecasts (with the 10-90 band) per target day, in ml.predictions: the "
-                    "forecaster from the target day's features.daily row, the persistence baseline from raw prices; "
+                    "forecaster from the target day's features.daily row (its band adapted to the misses of the bands "
+                    "issued before, known at the cutoff), the persistence baseline from raw prices; "
                     "with no champion yet, the persistence baseline is promoted and serves.",
     )
     def predictions(context: dg.AssetExecutionContext, warehouse: WarehouseResource, registry: RegistryResource) -> dg.MaterializeResult:
@@ -230,8 +249,11 @@ def build_predictions_asset(
                 frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
             except ForecastInputError as exc:
                 raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features)") from exc
+            # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
+            frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
         else:
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
+            band = {"status": "off"}
         frame = frame.with_columns(
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
@@ -252,6 +274,7 @@ def build_predictions_asset(
                 "served_by": champion.describe(),
                 "mlflow_run_id": champion.run_id or "",
                 "mlflow_run": registry.run_link(champion.run_id),
+                **_band_metadata(band),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

@@ -15,7 +15,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from energy_platform.forecasting import metrics, plausibility
+from energy_platform.forecasting import adaptive_band, metrics, plausibility
 from energy_platform.forecasting.base import Forecaster
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import HOURS, DailyPanel, daily_panel
@@ -143,6 +143,8 @@ def backtest(
                 rec["q"][i, :, 1] = f["forecast"].to_numpy()
         if progress:
             progress(i + 1, len(days), d)
+    for m in models:  # the adaptive band, a post-process in time order on the misses known at each cutoff
+        _adaptive_band(m, out[m.name], days, actual, panel)
     forecasts = _forecast_frame(models, out, days, actual)
     naive_w = pl.Series("naive_w", np.tile(weekly.ravel(), len(models))).fill_nan(None)
     scores = {r["model"]: r for r in score(forecasts.with_columns(naive_w), by=["model"]).iter_rows(named=True)}
@@ -150,6 +152,22 @@ def backtest(
         metrics=[_model_metrics(m, scores[m.name], out[m.name], actual, days, panel) for m in models],
         forecasts=forecasts,
     )
+
+
+def _adaptive_band(m: Forecaster, rec: dict, days: list[date], actual: np.ndarray, panel: DailyPanel) -> None:
+    """Replace the model's band by the adaptive one (`adaptive_band.py`) when its config asks for it.
+
+    The walk forward starts with no stored history: day t's band uses the misses of the test days
+    <= t - H only (the issued bands, with their actuals), as production would."""
+    settings = adaptive_band.settings_of(m)
+    if not (m.has_intervals and settings.enabled):
+        return
+    floor = getattr(getattr(m, "config", None), "price_floor", None)
+    res = adaptive_band.adjust_days(days, rec["q"], actual, m.horizon_days, settings,
+                                    lowest=lowest_before_each(panel, days, m.horizon_days), floor=floor)
+    rec["q"] = res.q
+    rec["band_adjustment"] = res.theta
+    rec["band_adjusted"] = res.adjusted
 
 
 def lowest_before_each(panel: DailyPanel, days: Sequence[date], horizon_days: int) -> np.ndarray:
@@ -180,6 +198,13 @@ def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, d
         floor = getattr(getattr(m, "config", None), "price_floor", None)
         row["below_floor_share"] = metrics.below_floor_share(q[..., 0], q[..., 1], lowest, floor)
         row["price_floor"] = floor
+        row["band_width"] = float(np.mean(q[..., 2] - q[..., 0]))
+        if "band_adjustment" in rec:
+            st, theta = adaptive_band.settings_of(m), rec["band_adjustment"]
+            row["adaptive_band"] = {"step": st.step, "mode": st.mode, "sides": st.sides,
+                                    "days_adjusted": int(rec["band_adjusted"].sum()),
+                                    "theta_low_mean": float(theta[:, 0].mean()), "theta_high_mean": float(theta[:, 1].mean()),
+                                    "theta_min": float(theta.min()), "theta_max": float(theta.max())}
     row["jaggedness_ratio"] = metrics.jaggedness_ratio(actual, q[..., 1])
     if rec["spread"]:
         row["seed_spread"] = float(np.mean(rec["spread"]))  # mean over days and hours of the std across members' p50

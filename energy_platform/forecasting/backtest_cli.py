@@ -106,8 +106,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ForecastInputError("the data has no complete day of 24 prices")
     end = args.test_end or panel.day(int(complete[-1]))
     start = args.test_start or end - timedelta(days=DEFAULT_TEST_DAYS - 1)
+    overrides: dict[str, object] = {"operating_groups": groups}
+    if getattr(args, "adaptive_band", None) is not None:
+        if args.adaptive_band < 0:
+            raise ForecastInputError(f"--adaptive-band must be >= 0, got {args.adaptive_band}")
+        overrides["adaptive_band_step"] = args.adaptive_band
     models = [make_model(n, horizon_days=args.horizon_days, seed=args.seed,
-                         **({"operating_groups": groups} if n == "forecaster" else {})) for n in names]
+                         **(overrides if n == "forecaster" else {})) for n in names]
     t0 = time.perf_counter()
 
     def progress(done: int, total: int, day: date) -> None:

@@ -110,6 +110,12 @@ class MLPConfig:
     # the median: p50 <- (1 - w) p50 + w lear in the scaled space, the band moving with it; 0 = off
     # (bench/results/ablation.md, session 5).
     lear_weight: float = 0.0
+    # Online adaptive conformal band (adaptive_band.py): after each day whose actuals are known at
+    # the cutoff, theta += step x (miss rate - 0.2); applied by the backtest and the predictions
+    # asset to the issued forecasts (the model's own output is unchanged); 0 = off.
+    adaptive_band_step: float = 0.0
+    adaptive_band_mode: str = "scaled"  # or "relative" (adaptive_band.MODES)
+    adaptive_band_sides: bool = False  # one theta per side, each tracking its 10 %
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -43,3 +43,28 @@ def read_predictions(path: str | Path, target_date: date | None = None) -> pl.Da
             "ORDER BY target_date, model_version, hour",
             params=[target_date, target_date],
         ).pl()
+
+
+def read_issued_bands(path: str | Path, last: date) -> pl.DataFrame:
+    """The band issued by a model for each target day up to `last` (the latest stored forecast of
+    the day, newest `created_at` then model version, by a version that is not the persistence
+    baseline: its empirical band never moves with the adaptive band, so its misses would push
+    theta without feedback) with the day's realised prices (`actual`, null until they arrive):
+    target_date, hour, p10, p90, actual. The adaptive band's history; a day only the baseline
+    forecast is a gap in it."""
+    with connect(path, read_only=True) as conn:
+        return conn.sql(
+            """
+            WITH issued AS (
+                SELECT p.target_date, p.hour, p.p10, p.p90,
+                       dense_rank() OVER (PARTITION BY p.target_date ORDER BY p.created_at DESC, p.model_version DESC) AS r
+                FROM ml.predictions p LEFT JOIN ml.model_versions v ON v.version = p.model_version
+                WHERE p.target_date <= ?::DATE AND coalesce(v.kind, 'model') <> 'baseline'
+            )
+            SELECT i.target_date, i.hour, i.p10, i.p90, p.price AS actual
+            FROM issued i LEFT JOIN raw.prices_hourly p ON p.date = i.target_date AND p.hour = i.hour
+            WHERE i.r = 1
+            ORDER BY i.target_date, i.hour
+            """,
+            params=[last],
+        ).pl()
