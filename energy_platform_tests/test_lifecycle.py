@@ -254,3 +254,25 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     assert request["oni"].null_count() < request.height and request["demand_gwh"].null_count() == 0
     answer = model.predict(request.to_pandas())
     assert answer["p50"].to_numpy() == pytest.approx(served["p50"].to_numpy(), abs=1e-6)
+
+
+def test_a_model_champion_s_band_adapts_once_its_served_days_are_realised(env, client):
+    """The adaptive band end to end: four weeks served by a model, their prices arrived; the next
+    morning's band is adjusted from those stored misses, which the asset's metadata says."""
+    with connect(env.warehouse, read_only=True) as conn:
+        (model_version,) = conn.execute("SELECT version FROM ml.model_versions WHERE kind = 'model' AND gate_decision = 'promoted' "
+                                        "ORDER BY CAST(version AS INTEGER) DESC LIMIT 1").fetchall()[0]
+    before = str(registry.alias_version(client, registry.CHAMPION).version)
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, model_version)
+    try:
+        batch = run_job(env.defs, PREDICT_JOB, env.instance, partition_range=("2024-12-03", "2024-12-31"))
+        morning = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2025-01-02")
+    finally:
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, before)
+    first = batch.asset_materializations_for_node("predictions")[-1].metadata
+    assert first["adaptive_band"].value.startswith("partly adjusted"), first["adaptive_band"].value  # the first 2 weeks: raw
+    meta = morning.asset_materializations_for_node("predictions")[-1].metadata
+    assert meta["adaptive_band"].value.startswith("adjusted: 1/1 day(s)"), meta["adaptive_band"].value
+    assert meta["band_adjustment (last day)"].value.startswith("lower side")
+    rows = read_predictions(env.warehouse, date(2025, 1, 2)).filter(pl.col("model_version") == model_version)
+    assert rows.height == 24 and rows.filter((pl.col("p10") > pl.col("p50")) | (pl.col("p50") > pl.col("p90"))).is_empty()
