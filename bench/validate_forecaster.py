@@ -81,7 +81,7 @@ def main() -> int:
     panel = daily_panel(frame, operating)
     variant = json.loads(args.variant)
     floor = {"price_floor": p["floor"]} if "floor" in p and "price_floor" not in variant else {}
-    models = [make_model("forecaster", horizon_days=p["horizon"], seed=0, operating_groups=groups, **floor, **variant)]
+    models = [make_model("forecaster", horizon_days=p["horizon"], operating_groups=groups, **floor, **{"seed": 0, **variant})]  # a variant may set the seed
     if args.baselines:
         models += [make_model(n, horizon_days=p["horizon"]) for n in ("naive_d", "lear")]
     elif args.naive:
