@@ -34,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate_forecaster import PERIODS, TEST_STARTS
 
 from energy_platform.forecasting import calibration, metrics, plausibility
-from energy_platform.forecasting.backtest import backtest, lowest_before_each
+from energy_platform.forecasting.backtest import backtest
 from energy_platform.forecasting.base import prediction_features, training_set
 from energy_platform.forecasting.features import DailyPanel, daily_panel
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
+from energy_platform.forecasting.plausibility import lowest_before_each
 from energy_platform.sources import SampleSource, read_hourly_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +158,7 @@ def main() -> int:
     days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
     idx = panel.index_of(days)
     actual, weekly = panel.prices[idx], panel.rows(panel.prices, idx - 7)
-    lowest = lowest_before_each(panel, days, p["horizon"])
+    lowest = lowest_before_each(panel.start, panel.prices, days, p["horizon"])
     floor = model.config.price_floor
     cfg = model.config
     as_configured = dict(snapshot=cfg.snapshot_bases, smooth=cfg.smooth, conformal=cfg.conformal, halflife=cfg.conformal_halflife)

@@ -24,8 +24,8 @@ import polars as pl
 
 from energy_platform.forecasting import metrics
 from energy_platform.forecasting.adaptive_band import AdaptiveBand, adjust_days
-from energy_platform.forecasting.backtest import lowest_before_each
 from energy_platform.forecasting.features import daily_panel
+from energy_platform.forecasting.plausibility import lowest_before_each
 from energy_platform.scoring import score
 from energy_platform.sources import SampleSource
 
@@ -46,7 +46,7 @@ def evaluate(fc: pl.DataFrame, panel, settings: AdaptiveBand) -> dict:
     n = len(days)
     q = f.select("p10", "p50", "p90").to_numpy().reshape(n, 24, 3)
     actual = f["actual"].to_numpy().reshape(n, 24)
-    lowest = lowest_before_each(panel, days, HORIZON)
+    lowest = lowest_before_each(panel.start, panel.prices, days, HORIZON)
     res = adjust_days(days, q, actual, HORIZON, settings, lowest=lowest, floor=FLOOR)
     idx = panel.index_of(days)
     naive_w = panel.rows(panel.prices, idx - 7).ravel()

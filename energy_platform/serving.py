@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import numpy as np
 import polars as pl
 
 from energy_platform.forecasting.operating_features import OperatingData, hourly_operating_columns, operating_inputs
@@ -116,6 +115,7 @@ def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days:
     per target day the adjustment theta (band widths) and the known days behind it."""
     from energy_platform.forecasting import plausibility
     from energy_platform.forecasting.adaptive_band import adjust_frame, settings_of
+    from energy_platform.forecasting.features import daily_panel
     from energy_platform.warehouse.predictions import read_issued_bands
 
     settings = settings_of(forecaster)
@@ -126,15 +126,11 @@ def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days:
     lookback = plausibility.LOOKBACK_DAYS + horizon_days
     prices = read_prices(warehouse_path, first - timedelta(days=lookback), last)
     actual = prices.select(pl.col("date").alias("target_date"), pl.col("hour").cast(pl.Int32), pl.col("price").alias("actual"))
-    daily = prices.group_by("date").agg(pl.col("price").min()).sort("date")
     lowest: dict[date, float] = {}
-    if daily.height:
-        start = daily["date"][0]
-        n = (daily["date"][-1] - start).days + 1
-        mins = np.full(n, np.nan)
-        mins[[(d - start).days for d in daily["date"].to_list()]] = daily["price"].fill_null(np.nan).to_numpy()
-        for t in frame["target_date"].unique().to_list():
-            lowest[t] = plausibility.lowest_price(start, mins, t - timedelta(days=horizon_days))
+    if prices.height:
+        panel = daily_panel(prices)
+        targets = frame["target_date"].unique().to_list()
+        lowest = dict(zip(targets, plausibility.lowest_before_each(panel.start, panel.prices, targets, horizon_days), strict=True))
     batch = frame.with_columns(pl.col("hour").cast(pl.Int32)).join(actual, on=["target_date", "hour"], how="left")
     adjusted, per_day = adjust_frame(batch, history, horizon_days, settings, floor=floor, lowest=lowest)
     n_adj = int(per_day["band_adjusted"].sum())

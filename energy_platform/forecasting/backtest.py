@@ -164,16 +164,10 @@ def _adaptive_band(m: Forecaster, rec: dict, days: list[date], actual: np.ndarra
         return
     floor = getattr(getattr(m, "config", None), "price_floor", None)
     res = adaptive_band.adjust_days(days, rec["q"], actual, m.horizon_days, settings,
-                                    lowest=lowest_before_each(panel, days, m.horizon_days), floor=floor)
+                                    lowest=plausibility.lowest_before_each(panel.start, panel.prices, days, m.horizon_days), floor=floor)
     rec["q"] = res.q
     rec["band_adjustment"] = res.theta
     rec["band_adjusted"] = res.adjusted
-
-
-def lowest_before_each(panel: DailyPanel, days: Sequence[date], horizon_days: int) -> np.ndarray:
-    """For each test day d, the lowest price of the 365 days ending at its cutoff d - H."""
-    mins = plausibility.daily_minima(panel.prices)
-    return np.array([plausibility.lowest_price(panel.start, mins, d - timedelta(days=horizon_days)) for d in days])
 
 
 def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, days: list[date],
@@ -194,7 +188,7 @@ def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, d
     if m.has_intervals:
         row["pinball"], row["coverage_80"] = scored["pinball"], scored["coverage_80"]
         row["coverage_80_by_quarter"] = metrics.coverage_by_quarter(days, actual, q[..., 0], q[..., 2])
-        lowest = np.repeat(lowest_before_each(panel, days, m.horizon_days), HOURS)
+        lowest = np.repeat(plausibility.lowest_before_each(panel.start, panel.prices, days, m.horizon_days), HOURS)
         floor = getattr(getattr(m, "config", None), "price_floor", None)
         row["below_floor_share"] = metrics.below_floor_share(q[..., 0], q[..., 1], lowest, floor)
         row["price_floor"] = floor

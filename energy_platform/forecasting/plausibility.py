@@ -49,6 +49,13 @@ def lowest_price(start: date, daily_min: np.ndarray, cutoff: date) -> float:
     return float(np.nanmin(window)) if np.isfinite(window).any() else float("nan")
 
 
+def lowest_before_each(start: date, prices: np.ndarray, days, horizon_days: int) -> np.ndarray:
+    """For each target day d, the lowest price of the lookback ending at its cutoff d - H;
+    `prices` is a day x hour matrix whose first row is `start` (NaN where unknown)."""
+    mins = daily_minima(prices)
+    return np.array([lowest_price(start, mins, d - timedelta(days=horizon_days)) for d in days], dtype=float)
+
+
 def daily_minima(prices: np.ndarray) -> np.ndarray:
     """Per-day minimum of a day x hour matrix over its known hours (NaN for an empty day)."""
     out = np.full(prices.shape[0], np.nan)
