@@ -50,6 +50,9 @@ PERIODS: dict[str, dict] = {
     # (2019-20 and 2023-24), H=2, weekly recalibration, 1092-day window.
     "co_val18": dict(csv=None, start="2018-01-01", end="2018-12-31", horizon=2, window=1092, recalibrate=7),
     "co_val22": dict(csv=None, start="2022-01-01", end="2022-12-31", horizon=2, window=1092, recalibrate=7),
+    # Session 7: El Nino 2015-16 with the benchmark's weekly recalibration, a third validation
+    # year for choices made on 2018 and 2022 (only a 270-day window fits after the data's start).
+    "co_nino7": dict(csv=None, start="2015-10-01", end="2016-09-30", horizon=2, window=270, recalibrate=7),
 }
 # Test periods: never evaluated here (the lead runs them once, bench_forecaster.py).
 TEST_PERIODS = {"co": [(date(2019, 1, 1), date(2020, 12, 31)), (date(2023, 1, 1), date(2024, 12, 31))]}

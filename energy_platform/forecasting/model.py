@@ -116,6 +116,10 @@ class MLPConfig:
     adaptive_band_step: float = 0.0
     adaptive_band_mode: str = "scaled"  # or "relative" (adaptive_band.MODES)
     adaptive_band_sides: bool = False  # one theta per side, each tracking its 10 %
+    # Hours 0..n-1 get their own weight towards naive_d, fitted on the validation slice after the
+    # LEAR combination: Colombia's flat nights are where persistence beats the nets (session 7,
+    # bench/results/ablation.md); 0 = off.
+    night_blend_hours: int = 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -206,6 +210,7 @@ class MLPForecaster:
         self.horizon_days = cfg.horizon_days
         self._members: list[QuantileMLP] = []
         self._bases: list[QuantileMLP] = []  # early-stopped nets, never trained on their validation slice
+        self._night_blend = 1.0  # the nights' own weight towards naive_d (night_blend_hours)
         self._lear: LearRegression | None = None  # the LEAR in the median (lear_weight > 0)
         self._fits = 0
         self.last_fit: dict[str, object] = {}
@@ -320,6 +325,11 @@ class MLPForecaster:
                 early = LearRegression().fit(Xl[:-n_val], data.Y[:-n_val])
                 val_pred = self._with_lear(val_pred, self._price_scaler.transform(early.predict(Xl[-n_val:])))
                 lear = LearRegression().fit(Xl, data.Y)
+        self._night_blend = 1.0
+        if cfg.night_blend_hours:
+            nh, naive_val = cfg.night_blend_hours, self._naive_scaled(data.X[-n_val:])
+            self._night_blend = self._blend_weight(val_pred[:, :nh], naive_val[:, :nh], Yva.numpy()[:, :nh])
+            val_pred = self._night_blended(val_pred, naive_val)
         val_pred = plausibility.smooth_profile(val_pred, cfg.smooth, cfg.smooth_last_hour)
         self._interval_shift = (
             calibration.offset(val_pred, Yva.numpy(), cfg.conformal, cfg.conformal_halflife) if cfg.calibrate_intervals else 0.0
@@ -333,6 +343,7 @@ class MLPForecaster:
         self.last_fit = {
             "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
             "blend_weight": self._blend,
+            "night_blend_weight": self._night_blend,
             "lear": lear is not None,  # False when lear_weight is 0 or the window has too few rows for it
             # per epoch of the first member: (mean train pinball, validation pinball), scaled units
             "epoch_losses": curves[0] if curves else [],
@@ -407,6 +418,16 @@ class MLPForecaster:
         delta = (self._blend - 1.0) * (q[..., 1] - naive)
         return q + delta[..., None]
 
+    def _night_blended(self, q: np.ndarray, naive: np.ndarray) -> np.ndarray:
+        """Hours 0..night_blend_hours-1 moved towards naive_d by their own weight (band with them)."""
+        nh = self.config.night_blend_hours
+        if not nh or self._night_blend == 1.0:
+            return q
+        out = np.array(q, copy=True)
+        delta = (self._night_blend - 1.0) * (out[..., :nh, 1] - naive[..., :nh])
+        out[..., :nh, :] += delta[..., None]
+        return out
+
     def _lear_columns(self) -> np.ndarray:
         """LEAR's inputs: every feature but the operating ones (they may be unknown, NaN)."""
         op = [m for k, m in self._groups.items() if k.startswith("op:")]
@@ -455,6 +476,7 @@ class MLPForecaster:
         def combine(z: np.ndarray) -> np.ndarray:
             z = self._blended(z, naive) if self._blend != 1.0 else z
             z = z if lear is None else self._with_lear(z, lear)
+            z = self._night_blended(z, naive)
             return plausibility.smooth_profile(z, self.config.smooth, self.config.smooth_last_hour)
 
         # Seed-to-seed spread: the std across members of the p50 each would forecast on its own
@@ -527,6 +549,7 @@ class MLPForecaster:
             "op_scalers": {g: s.to_state() for g, s in getattr(self, "_op_scalers", {}).items()},
             "interval_shift": float(self._interval_shift),
             "blend": float(self._blend),
+            "night_blend": float(self._night_blend),
             "fits": int(self._fits),
             "train_end": self.train_end.isoformat(),
             "minima_start": self._minima_start.isoformat(),
@@ -549,6 +572,7 @@ class MLPForecaster:
         model._op_scalers = {g: RobustAsinhScaler.from_state(s) for g, s in state.get("op_scalers", {}).items()}
         model._interval_shift = float(state["interval_shift"])
         model._blend = float(state.get("blend", 1.0))  # states saved before the blend existed
+        model._night_blend = float(state.get("night_blend", 1.0))
         model._fits = int(state["fits"])
         model.train_end = date.fromisoformat(state["train_end"])
         # states saved before the plausibility rule: no remembered minima (the request's history only)

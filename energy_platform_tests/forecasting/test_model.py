@@ -208,3 +208,28 @@ def test_lear_in_the_median_travels_with_the_state_and_the_pyfunc(prices, tmp_pa
     short = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.5})
     short.fit(prices, TRAIN_END, 100)
     assert not short.last_fit["lear"] and short._lear is None
+
+
+def test_night_blend_moves_only_the_night_towards_the_latest_day_and_helps_where_nights_persist(prices, tmp_path):
+    # Nights (hours 0-5) follow a slow random walk of their own: the latest known night is nearly
+    # right and the nets, which see the day's shape, are not. The night weight leans on it; the
+    # day's hours are the plain model's, and the weight travels with the saved state.
+    rng = np.random.default_rng(1)
+    n_days = prices["date"].n_unique()
+    walk = pl.DataFrame({"date": prices["date"].unique().sort(), "night": 80 + np.cumsum(rng.normal(0, 4, n_days))})
+    nights = prices.join(walk, on="date").with_columns(
+        pl.when(pl.col("hour") < 6).then(pl.col("night") + rng.normal(0, 0.5, prices.height)).otherwise(pl.col("price")).alias("price")
+    ).drop("night")
+    plain = MLPForecaster(horizon_days=2, **TINY)
+    night = MLPForecaster(horizon_days=2, **{**TINY, "night_blend_hours": 6})
+    for m in (plain, night):
+        m.fit(nights, TRAIN_END, 200)
+    assert plain.last_fit["night_blend_weight"] == 1.0 and night.last_fit["night_blend_weight"] < 1.0
+    days = [TARGET + timedelta(days=i) for i in range(14)]
+    p50 = {m: np.stack([m.predict(nights, d)["p50"].to_numpy() for d in days]) for m in (plain, night)}
+    np.testing.assert_allclose(p50[night][:, 6:], p50[plain][:, 6:], rtol=1e-6)  # the day is untouched
+    actual = np.stack([nights.filter(pl.col("date") == d).sort("hour")["price"].to_numpy() for d in days])
+    assert mae(actual[:, :6], p50[night][:, :6]) < mae(actual[:, :6], p50[plain][:, :6])
+    night.save(tmp_path / "m.pt")
+    loaded = MLPForecaster.load(tmp_path / "m.pt")
+    np.testing.assert_array_equal(loaded.predict(nights, TARGET)["p50"].to_numpy(), p50[night][0])
