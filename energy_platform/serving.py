@@ -12,7 +12,7 @@ instead (`forecast_from_features`): the same `build_feature_frame`, stored once.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
@@ -24,20 +24,34 @@ class IncompleteInputsError(ValueError):
     """The history a forecast needs is not complete in the warehouse."""
 
 
-def history_window(prices: pl.DataFrame, target: date, horizon_days: int, history_days: int) -> pl.DataFrame:
-    """Hourly history ending at the cutoff (target - H), covering `history_days` days before the target."""
+def history_window(prices: pl.DataFrame, target: date, horizon_days: int, history_days: int,
+                   complete_days: int | None = None) -> pl.DataFrame:
+    """Hourly history ending at the cutoff (target - H), covering `history_days` days before the target.
+
+    The last `complete_days` days up to the cutoff (all of them when None) must hold 24 prices;
+    older days only carry operating values (a model reading ENSO asks for 200 days), so an unknown
+    price there is a row with a null price, never a refusal, and the window starts at the first
+    stored day when the data begins later (a shorter request, as the README allows)."""
     cutoff = target - timedelta(days=horizon_days)
     first = target - timedelta(days=history_days)
+    need_from = first if complete_days is None else max(first, cutoff - timedelta(days=complete_days - 1))
     window = prices.filter(pl.col("date").is_between(first, cutoff))
     complete = set(window.filter(pl.col("price").is_not_null()).group_by("date").len().filter(pl.col("len") == 24)["date"].to_list())
-    needed = [first + timedelta(days=i) for i in range((cutoff - first).days + 1)]
+    needed = [need_from + timedelta(days=i) for i in range((cutoff - need_from).days + 1)]
     missing = [d for d in needed if d not in complete]
     if missing:
         shown = ", ".join(str(d) for d in missing[:10]) + (" …" if len(missing) > 10 else "")
         raise IncompleteInputsError(
             f"cannot forecast {target}: {len(missing)} day(s) of history without 24 prices: {shown}"
         )
-    return window.sort("ts")
+    if need_from == first:
+        return window.sort("ts")
+    start = min(window["date"].min(), need_from)
+    hours = pl.datetime_range(datetime.combine(start, time()), datetime.combine(cutoff, time(23)), "1h", eager=True)
+    grid = pl.DataFrame({"ts": hours.cast(window.schema["ts"])})
+    return grid.join(window.drop("date", "hour"), on="ts", how="left").with_columns(
+        pl.col("ts").dt.date().alias("date"), pl.col("ts").dt.hour().cast(window.schema["hour"]).alias("hour"),
+    ).select(window.columns)
 
 
 def forecaster_of(model):
@@ -67,7 +81,11 @@ def request_frame(model, history: pl.DataFrame, operating: OperatingData | None)
 def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, history_days: int,
                  operating: OperatingData | None = None) -> pl.DataFrame:
     """24 rows `target_date, hour, ts, forecast, p10, p50, p90, feature_cutoff` from a pyfunc model."""
-    history = history_window(prices, target, horizon_days, history_days)
+    from energy_platform.tracking.pyfunc_model import complete_days_needed
+
+    forecaster = forecaster_of(model)
+    complete_days = None if forecaster is None else complete_days_needed(forecaster)
+    history = history_window(prices, target, horizon_days, history_days, complete_days)
     out = pl.from_pandas(model.predict(request_frame(model, history, operating).to_pandas()))
     out = out.with_columns(pl.col("ts").cast(pl.Datetime("us")))
     days = out["ts"].dt.date().unique().to_list()

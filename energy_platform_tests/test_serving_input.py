@@ -108,3 +108,32 @@ def test_rest_endpoint_answers_400_with_the_reason(persistence_dir, tmp_path):
     finally:
         os.killpg(server.pid, 9)
         server.wait()
+
+
+def test_a_long_history_needs_complete_prices_only_where_the_lags_read_them():
+    """A model reading ENSO asks for 200 days of rows; only its last 6 need 24 prices. An older day
+    without prices (an outage, or the data not begun yet) goes out as null-price rows, not a refusal
+    that would block the gate and the artifact check; a gap in the last 6 days is still refused."""
+    from datetime import timedelta
+
+    from energy_platform.serving import IncompleteInputsError, forecast_day, history_window
+
+    frame = synthetic_prices(days=120)
+    model = MLPForecaster(horizon_days=2, **TINY)
+    model.fit(frame, date(2022, 4, 20), 100)
+    served, need = in_memory_forecaster(model), complete_days_needed(model)
+    target = date(2022, 4, 30)
+    cutoff = target - timedelta(days=2)
+    outage = frame.filter(pl.col("date") != date(2022, 3, 1))  # 58 days before the target
+    with pytest.raises(IncompleteInputsError, match=r"1 day\(s\) of history without 24 prices: 2022-03-01$"):
+        history_window(outage, target, 2, 100)  # every day required (the old behaviour): refused
+    window = history_window(outage, target, 2, 200, need)
+    assert window["ts"].is_sorted() and window.height == ((cutoff - date(2022, 1, 1)).days + 1) * 24  # from the first stored day
+    assert window.filter(pl.col("date") == date(2022, 3, 1))["price"].null_count() == 24  # the outage day, as null prices
+    day = forecast_day(served, outage, target, 2, 200)
+    assert day.height == 24 and day["p50"].is_finite().all()
+    whole = forecast_day(served, frame, target, 2, 200)["p50"].to_list()
+    assert day["p50"].to_list() == whole  # the old day is not a price lag: the same forecast
+    recent = frame.filter(pl.col("date") != cutoff - timedelta(days=need - 1))
+    with pytest.raises(IncompleteInputsError, match=str(cutoff - timedelta(days=need - 1))):
+        forecast_day(served, recent, target, 2, 200)
