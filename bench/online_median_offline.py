@@ -46,40 +46,37 @@ def known(days: list[date], i: int, k: int) -> list[int]:
     return idx[-k:]
 
 
-def combine(days, f, nv, a, k: int) -> np.ndarray:
+def online(days, f, k: int, issue) -> np.ndarray:
+    """Replay a post-process day by day: `issue(i, idx)` gives day i's forecast from the last k
+    days known at its cutoff (`idx`); the forecaster's own until 7 (or k) days are known."""
     out = f.copy()
     for i in range(len(days)):
         idx = known(days, i, k)
-        if len(idx) < min(k, 7):
-            continue
-        errs = [np.nanmean(np.abs(w * f[idx] + (1 - w) * nv[idx] - a[idx])) for w in GRID]
-        w = GRID[int(np.argmin(errs))]
-        out[i] = w * f[i] + (1 - w) * nv[i]
+        if len(idx) >= min(k, 7):
+            out[i] = issue(i, idx)
     return out
+
+
+def combine(days, f, nv, a, k: int) -> np.ndarray:
+    def issue(i, idx):
+        w = GRID[int(np.argmin([np.nanmean(np.abs(w * f[idx] + (1 - w) * nv[idx] - a[idx])) for w in GRID]))]
+        return w * f[i] + (1 - w) * nv[i]
+    return online(days, f, k, issue)
 
 
 def combine3(days, f, nv, a, k: int, extra=None) -> np.ndarray:
     """As `combine`, over the simplex of (forecaster, naive_d, extra) weights, step 0.1."""
-    out = f.copy()
     grid = [(w1, w2, round(1 - w1 - w2, 1)) for w1 in GRID for w2 in GRID if w1 + w2 <= 1.0001]
-    for i in range(len(days)):
-        idx = known(days, i, k)
-        if len(idx) < min(k, 7):
-            continue
+
+    def issue(i, idx):
         errs = [np.nanmean(np.abs(w1 * f[idx] + w2 * nv[idx] + w3 * extra[idx] - a[idx])) for w1, w2, w3 in grid]
         w1, w2, w3 = grid[int(np.argmin(errs))]
-        out[i] = w1 * f[i] + w2 * nv[i] + w3 * extra[i]
-    return out
+        return w1 * f[i] + w2 * nv[i] + w3 * extra[i]
+    return online(days, f, k, issue)
 
 
 def bias(days, f, nv, a, k: int) -> np.ndarray:
-    out = f.copy()
-    for i in range(len(days)):
-        idx = known(days, i, k)
-        if len(idx) < min(k, 7):
-            continue
-        out[i] = f[i] + np.nanmedian(a[idx] - f[idx], axis=0)
-    return out
+    return online(days, f, k, lambda i, idx: f[i] + np.nanmedian(a[idx] - f[idx], axis=0))
 
 
 def night_only(days, f, nv, a, k: int, hours: int = 6) -> np.ndarray:
