@@ -311,8 +311,8 @@ class MLPForecaster:
                 val_losses.append(loss)
             val_pred = torch.stack(val_preds).mean(0).numpy()
         self._blend = 1.0
+        naive_val = self._naive_scaled(data.X[-n_val:])
         if cfg.blend_naive:
-            naive_val = self._naive_scaled(data.X[-n_val:])
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
         lear = None
@@ -327,7 +327,7 @@ class MLPForecaster:
                 lear = LearRegression().fit(Xl, data.Y)
         self._night_blend = 1.0
         if cfg.night_blend_hours:
-            nh, naive_val = cfg.night_blend_hours, self._naive_scaled(data.X[-n_val:])
+            nh = cfg.night_blend_hours
             self._night_blend = self._blend_weight(val_pred[:, :nh], naive_val[:, :nh], Yva.numpy()[:, :nh])
             val_pred = self._night_blended(val_pred, naive_val)
         val_pred = plausibility.smooth_profile(val_pred, cfg.smooth, cfg.smooth_last_hour)
@@ -414,18 +414,21 @@ class MLPForecaster:
         errors = [np.abs(y - (w * pred[..., 1] + (1 - w) * naive)).mean() for w in grid]
         return float(grid[int(np.argmin(errors))])
 
+    @staticmethod
+    def _towards(q: np.ndarray, naive: np.ndarray, w: float) -> np.ndarray:
+        """w * p50 + (1 - w) * naive, the band moving with the median."""
+        return q + ((w - 1.0) * (q[..., 1] - naive))[..., None]
+
     def _blended(self, q: np.ndarray, naive: np.ndarray) -> np.ndarray:
-        delta = (self._blend - 1.0) * (q[..., 1] - naive)
-        return q + delta[..., None]
+        return self._towards(q, naive, self._blend)
 
     def _night_blended(self, q: np.ndarray, naive: np.ndarray) -> np.ndarray:
-        """Hours 0..night_blend_hours-1 moved towards naive_d by their own weight (band with them)."""
+        """Hours 0..night_blend_hours-1 moved towards naive_d by their own weight."""
         nh = self.config.night_blend_hours
         if not nh or self._night_blend == 1.0:
             return q
         out = np.array(q, copy=True)
-        delta = (self._night_blend - 1.0) * (out[..., :nh, 1] - naive[..., :nh])
-        out[..., :nh, :] += delta[..., None]
+        out[..., :nh, :] = self._towards(out[..., :nh, :], naive[..., :nh], self._night_blend)
         return out
 
     def _lear_columns(self) -> np.ndarray:
