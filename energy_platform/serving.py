@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 import polars as pl
 
 from energy_platform.forecasting.operating_features import OperatingData, hourly_operating_columns, operating_inputs
+from energy_platform.forecasting.request_history import complete_days_needed
 from energy_platform.warehouse.prices import read_prices
 
 
@@ -81,8 +82,6 @@ def request_frame(model, history: pl.DataFrame, operating: OperatingData | None)
 def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, history_days: int,
                  operating: OperatingData | None = None) -> pl.DataFrame:
     """24 rows `target_date, hour, ts, forecast, p10, p50, p90, feature_cutoff` from a pyfunc model."""
-    from energy_platform.tracking.pyfunc_model import complete_days_needed
-
     forecaster = forecaster_of(model)
     complete_days = None if forecaster is None else complete_days_needed(forecaster)
     history = history_window(prices, target, horizon_days, history_days, complete_days)

@@ -18,8 +18,8 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from energy_platform.forecasting.model import MLPForecaster
+from energy_platform.forecasting.request_history import complete_days_needed
 from energy_platform.tracking.pyfunc_model import (
-    complete_days_needed,
     in_memory_forecaster,
     in_memory_persistence,
     save_persistence_pyfunc,

@@ -20,7 +20,7 @@ from mlflow.models import infer_signature
 
 from energy_platform.forecasting.baselines import persistence_from_history
 from energy_platform.forecasting.model import MLPForecaster
-from energy_platform.forecasting.operating_features import OPERATING_LOOKBACK_DAYS
+from energy_platform.forecasting.request_history import complete_days_needed
 from energy_platform.tracking.serving_input import answer
 
 STATE_ARTIFACT = "forecaster_state"
@@ -61,20 +61,6 @@ def _requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in ("mlflow", "torch", "polars", "pandas", "numpy", "holidays")]
-
-
-def complete_days_needed(forecaster: MLPForecaster) -> int:
-    """Consecutive complete days a request must hold (the README's minimum history)."""
-    return forecaster.spec.max_lag - forecaster.horizon_days + 1
-
-
-def history_days(forecaster: MLPForecaster) -> int:
-    """How many days of history the model needs before the target day: the price lags, or, for
-    a model reading operating groups, enough rows to carry every operating value it reads
-    (OPERATING_LOOKBACK_DAYS before the cutoff), so a request reproduces the feature store."""
-    h = forecaster.horizon_days
-    lookback = [OPERATING_LOOKBACK_DAYS[g] + h for g in forecaster.spec.operating_groups]
-    return max([forecaster.spec.max_lag, *lookback])
 
 
 def log_pyfunc(forecaster: MLPForecaster, example_history: pl.DataFrame, name: str = "model"):

@@ -32,11 +32,12 @@ from energy_platform.forecasting.features import daily_panel
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
 from energy_platform.forecasting.operating_features import OperatingData
+from energy_platform.forecasting.request_history import history_days
 from energy_platform.serving import request_frame
 from energy_platform.settings import PROJECT_ROOT
 from energy_platform.tracking import MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
-from energy_platform.tracking.pyfunc_model import history_days, in_memory_forecaster, log_pyfunc
+from energy_platform.tracking.pyfunc_model import in_memory_forecaster, log_pyfunc
 from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER
 from energy_platform.tracking.version_card import KIND_MODEL
 

@@ -19,10 +19,11 @@ from energy_platform.forecasting.operating_features import (
     hourly_operating_columns,
     operating_inputs,
 )
+from energy_platform.forecasting.request_history import history_days
 from energy_platform.sources import SampleSource
 from energy_platform.sources.operating import get_operating_source
 from energy_platform.sources.publication import daily_known_on, hydrology_known_on, oni_known_on
-from energy_platform.tracking.pyfunc_model import history_days, in_memory_forecaster
+from energy_platform.tracking.pyfunc_model import in_memory_forecaster
 from energy_platform_tests.forecasting.conftest import TINY
 
 H = 2
