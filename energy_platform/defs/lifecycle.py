@@ -31,9 +31,8 @@ FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
 # plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
 # 5 the adaptive band on in the H >= 2 preset (issue 12, session 6); 6 the nights' own blend towards naive_d
-# in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7); 7 hydrology joins
-# ENSO in the default operating groups (issue 12, session 8)
-TRAINING_CODE_VERSION = "7"
+# in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7)
+TRAINING_CODE_VERSION = "6"
 # 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
 PREDICTIONS_CODE_VERSION = "3"
 
