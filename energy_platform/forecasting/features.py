@@ -72,6 +72,11 @@ class FeatureSpec:
     def max_lag(self) -> int:
         return max(self.resolved_price_lags() + self.resolved_exog_lags())
 
+    @property
+    def complete_days(self) -> int:
+        """Consecutive days of 24 prices the lags read, ending at the cutoff (target - H)."""
+        return self.max_lag - self.horizon_days + 1
+
     def to_dict(self) -> dict:
         return {
             "horizon_days": self.horizon_days,

@@ -523,7 +523,7 @@ class MLPForecaster:
                 f"to {last}, history starts {frame['date'].min()}"
             )
         span = frame.filter(pl.col("date").is_between(first_needed, last))
-        missing = (self.spec.max_lag - self.horizon_days + 1) * HOURS - span["price"].drop_nulls().len()
+        missing = self.spec.complete_days * HOURS - span["price"].drop_nulls().len()
         if missing > 0:
             raise ForecastInputError(
                 f"history has gaps: {missing} missing or null hourly prices between {first_needed} and {last}"

@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the contract needs no torch: serving reads it before any mo
 
 def complete_days_needed(forecaster: MLPForecaster) -> int:
     """Consecutive complete days a request must hold (the README's minimum history)."""
-    return forecaster.spec.max_lag - forecaster.horizon_days + 1
+    return forecaster.spec.complete_days
 
 
 def history_days(forecaster: MLPForecaster) -> int:
