@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -120,6 +120,12 @@ class MLPConfig:
     # LEAR combination: Colombia's flat nights are where persistence beats the nets (session 7,
     # bench/results/ablation.md); 0 = off.
     night_blend_hours: int = 0
+    # Operating groups join a fit only when its window holds at least this many training days: the
+    # series are monthly or seasonal (reservoirs, ONI), and in a shorter window a net cannot tell
+    # their level from the season (session 9: hydrology, better on the 1092-day validation
+    # windows, made the first model of a replay from 2015-07, ~180 days, lose to naive_w). A
+    # shorter window trains on prices alone and records that in the fitted spec.
+    operating_min_days: int = 365
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -199,7 +205,7 @@ class MLPForecaster:
         if overrides:
             cfg = MLPConfig(**{**asdict(cfg), **overrides})
         self.config = cfg
-        self.spec = FeatureSpec(
+        self._configured_spec = self.spec = FeatureSpec(
             horizon_days=cfg.horizon_days,
             price_lags=cfg.price_lags,
             exog_lags=cfg.exog_lags,
@@ -275,7 +281,11 @@ class MLPForecaster:
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
+        self.spec = self._configured_spec
         data = self._training_data(prices, train_end, window_days)
+        if self.spec.operating_groups and len(data.days) < cfg.operating_min_days:
+            self.spec = replace(self.spec, operating_groups=())
+            data = self._training_data(prices, train_end, window_days)
         panel = realised_prices(prices)  # for the plausibility bound's minima
         # the net's inputs: the features plus one missing flag per operating group (see _scale_x)
         warm = cfg.warm_start and bool(self._members) and self._input_dim == data.X.shape[1] + len(self.spec.operating_groups)
@@ -342,6 +352,7 @@ class MLPForecaster:
         self.train_end = train_end
         self.last_fit = {
             "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
+            "operating_groups": list(self.spec.operating_groups),
             "blend_weight": self._blend,
             "night_blend_weight": self._night_blend,
             "lear": lear is not None,  # False when lear_weight is 0 or the window has too few rows for it
@@ -544,6 +555,7 @@ class MLPForecaster:
         return {
             "kind": STATE_KIND,
             "config": self.config.to_dict(),
+            "operating_groups": list(self.spec.operating_groups),  # those the fit used (operating_min_days)
             "exog": list(self._exog),
             "input_dim": int(self._input_dim),
             "groups": {k: v.tolist() for k, v in self._groups.items()},
@@ -567,6 +579,7 @@ class MLPForecaster:
         if state.get("kind") != STATE_KIND:
             raise ForecastInputError(f"not a forecaster state: kind={state.get('kind')!r}")
         model = cls(MLPConfig.from_dict(state["config"]))
+        model.spec = replace(model.spec, operating_groups=tuple(state.get("operating_groups", model.spec.operating_groups)))
         model._exog = list(state["exog"])
         model._input_dim = int(state["input_dim"])
         model._groups = {k: np.asarray(v, dtype=bool) for k, v in state["groups"].items()}

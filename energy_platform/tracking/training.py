@@ -184,6 +184,7 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "backtest_start": str(backtest_days.min()),
         "backtest_end": str(backtest_days.max()),
         "history_days": str(history_days(forecaster)),
+        "operating_groups": ",".join(forecaster.spec.operating_groups) or "none",  # those the fit used
         "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
     }
     mlflow.set_tags(tags)

@@ -182,3 +182,21 @@ def test_a_refit_with_operating_groups_warm_starts(data):
     model.fit(panel, date(2022, 3, 31), 400)
     model.fit(panel, date(2022, 4, 7), 400)
     assert model.last_fit["warm"] is True
+
+
+def test_a_window_shorter_than_a_year_trains_on_prices_alone_and_says_so(data, tmp_path):
+    """Monthly series seen for half a year (a replay of 2015) are left out of that fit only: the
+    saved model, its requests and the next, longer window each know which groups it read."""
+    prices, op = data
+    panel = daily_panel(prices, op)
+    model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
+    model.fit(panel, date(2016, 3, 31), 200)
+    assert model.spec.operating_groups == () and model.last_fit["operating_groups"] == []
+    model.save(tmp_path / "short.pt")
+    short = MLPForecaster.load(tmp_path / "short.pt")
+    assert short.spec.operating_groups == ()
+    request = prices.filter(pl.col("ts").dt.date().is_between(date(2016, 3, 24), date(2016, 3, 31)))
+    served = in_memory_forecaster(short).predict(request.to_pandas())  # no operating columns needed
+    assert len(served) == 24 and served["p50"].notna().all()
+    model.fit(panel, date(2017, 3, 31), 400)
+    assert model.spec.operating_groups == ("hydrology", "enso") and model.last_fit["warm"] is False
