@@ -120,11 +120,11 @@ class MLPConfig:
     # LEAR combination: Colombia's flat nights are where persistence beats the nets (session 7,
     # bench/results/ablation.md); 0 = off.
     night_blend_hours: int = 0
-    # Operating groups join a fit only when its window holds at least this many training days: the
-    # series are monthly or seasonal (reservoirs, ONI), and in a shorter window a net cannot tell
-    # their level from the season (session 9: hydrology, better on the 1092-day validation
-    # windows, made the first model of a replay from 2015-07, ~180 days, lose to naive_w). A
-    # shorter window trains on prices alone and records that in the fitted spec.
+    # An operating group joins a fit only when its values are known on at least this many training
+    # days: the series are monthly or seasonal (reservoirs, ONI), and in less than a year a net
+    # cannot tell their level from the season (session 9: hydrology, better on the 1092-day
+    # validation windows, made the first model of a replay from 2015-07, ~180 days, lose to
+    # naive_w). A group left out is recorded in the fitted spec; with none left, prices alone.
     operating_min_days: int = 365
 
     def to_dict(self) -> dict:
@@ -279,12 +279,23 @@ class MLPForecaster:
         return min_window_days(self.spec, self.config.min_train_days + self.config.val_days)
 
     # -- fitting -------------------------------------------------------------------------------
+    def _groups_known_enough(self, data) -> tuple[str, ...]:
+        """The configured operating groups whose every column is known on at least
+        `operating_min_days` training rows (a short window, or operating data that begins late)."""
+        kept = []
+        for g in self.spec.operating_groups:
+            block = data.X[:, np.isin(data.names, OPERATING_GROUPS[g])]
+            if int((~np.isnan(block)).all(axis=1).sum()) >= self.config.operating_min_days:
+                kept.append(g)
+        return tuple(kept)
+
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
         self.spec = self._configured_spec
         data = self._training_data(prices, train_end, window_days)
-        if self.spec.operating_groups and len(data.days) < cfg.operating_min_days:
-            self.spec = replace(self.spec, operating_groups=())
+        groups = self._groups_known_enough(data)
+        if groups != self.spec.operating_groups:
+            self.spec = replace(self.spec, operating_groups=groups)
             data = self._training_data(prices, train_end, window_days)
         panel = realised_prices(prices)  # for the plausibility bound's minima
         # the net's inputs: the features plus one missing flag per operating group (see _scale_x)
