@@ -98,6 +98,7 @@ def test_a_better_model_replaces_the_baseline(env, client):
     _ingest(env, ("2024-12-01", "2024-12-01"), as_of="2024-12-15")
     trained, gate = _train(env, TINY)  # data to 2024-12-15
     assert gate["decision"] == "promoted", gate["reason"]
+    assert trained["operating_groups"] == "none"  # the default's groups, known on < 365 days of this window: prices alone
     assert gate["challenger_rmae"] < gate["persistence_rmae"] and gate["challenger_rmae"] < 1.0
     assert gate["compared_days"] >= 7
     assert str(registry.alias_version(client, registry.PREVIOUS).version) == baseline
@@ -233,7 +234,8 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     the predictions asset's forecast from the features row equals the pyfunc's from a request."""
     _ingest(env, ("2024-12-01", "2024-12-01"))  # data to 2024-12-31, refetching any hour an earlier test removed
     before = registry.alias_version(client, registry.CHAMPION)
-    trained, _ = _train(env, {**TINY, "operating_groups": "all", "seed": 5})
+    # the module's data begin in 2024: fewer known days than the default 365 would leave every group out
+    trained, _ = _train(env, {**TINY, "operating_min_days": 200, "operating_groups": "all", "seed": 5})
     assert trained["operating_groups"] == "demand,hydrology,enso"
     version = trained["model_version"]
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
