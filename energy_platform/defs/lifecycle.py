@@ -31,8 +31,8 @@ FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
 # plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
 # 5 the adaptive band on in the H >= 2 preset (issue 12, session 6); 6 the nights' own blend towards naive_d
-# in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7); 7 windows under a
-# year of training days train on prices alone, and hydrology joins ENSO in the default (issue 12, session 9)
+# in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7); 7 a group known on
+# under a year of the window's days is left out of the fit, and hydrology joins ENSO in the default (issue 12, session 9)
 TRAINING_CODE_VERSION = "7"
 # 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
 PREDICTIONS_CODE_VERSION = "3"
@@ -145,7 +145,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             "data_fingerprint": candidate.fingerprint["sha256"],
             "fit_seconds": dg.MetadataValue.float(candidate.fit_seconds),
             "model_uri": registered.model_uri,
-            # those the fit used: a window shorter than operating_min_days trains on prices alone
+            # those the fit read: a group known on fewer than operating_min_days of the window's days is left out
             "operating_groups": ",".join(candidate.forecaster.spec.operating_groups) or "none",
         })
 

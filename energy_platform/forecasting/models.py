@@ -47,8 +47,8 @@ HORIZON_PRESETS: dict[int, dict[str, object]] = {
 # for each of 3 seeds on both years (-0.006..-0.008 on 2018, -0.009..-0.010 on 2022; seed 0 with
 # the night blend -0.007 / -0.005); demand hurts on 2018. Hydrology on top of ENSO (session 8, with
 # the night blend): MAE lower for each of 3 seeds on both years (2018 -0.6 / -0.9 / -0.9 %, 2022
-# -0.4 / -1.0 / -0.9 %); default since session 9, when windows under a year of training days
-# (MLPConfig.operating_min_days) train on prices alone.
+# -0.4 / -1.0 / -0.9 %); default since session 9, when a group known on under a year of the
+# window's days (MLPConfig.operating_min_days) is left out of that fit.
 DEFAULT_OPERATING_GROUPS: tuple[str, ...] = ("hydrology", "enso")
 
 

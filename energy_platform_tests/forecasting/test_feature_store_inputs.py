@@ -204,7 +204,7 @@ def test_a_window_shorter_than_a_year_trains_on_prices_alone_and_says_so(data, t
 
 def test_an_operating_series_that_begins_late_is_left_out_of_that_fit_only(data):
     """Reservoir data from 2021-10 on: a window to 2022-03 knows it on ~150 days, too few to
-    learn from, so that fit reads ENSO alone instead of failing; a year later it reads both."""
+    learn from, so that fit reads ENSO alone instead of failing, and forecasts."""
     prices, op = data
     late = OperatingData(op.daily, op.hydrology.filter(pl.col("month") >= date(2021, 10, 1)), op.oni)
     model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
