@@ -197,6 +197,7 @@ TABLES: list[Published] = [
                m.gate_decision::VARCHAR AS gate_decision, m.aliases::VARCHAR AS aliases,
                coalesce(m.kind, 'model')::VARCHAR AS kind, m.gate_reason::VARCHAR AS gate_reason,
                m.dagster_run_id::VARCHAR AS dagster_run_id, m.git_commit::VARCHAR AS git_commit,
+               m.operating_groups::VARCHAR AS operating_groups,
                CASE WHEN (SELECT count(*) FROM h) > 0 THEN coalesce(v.is_current, false)
                     ELSE coalesce(m.aliases ILIKE '%champion%', false) END AS is_champion,
                v.first_champion_at::TIMESTAMP AS first_champion_at,
@@ -224,6 +225,9 @@ TABLES: list[Published] = [
             "gate_reason": "Why the gate promoted or refused it (or why the baseline was promoted).",
             "dagster_run_id": "Dagster run that trained it (lineage).",
             "git_commit": "Code commit it was trained with (lineage).",
+            "operating_groups": "Operating data the version reads (hydrology, enso, demand; 'none' = prices alone: a group "
+                                "known on under a year of its training window is left out); NULL = not recorded "
+                                "(the persistence baseline, versions trained before it was).",
             "aliases": "MLflow aliases at publish time (champion, challenger).",
             "is_champion": "True if this version holds the champion alias now.",
             "first_champion_at": "First time it became champion; NULL = never.",

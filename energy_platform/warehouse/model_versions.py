@@ -20,15 +20,16 @@ def sync_model_versions(path: str | Path, cards: list) -> int:
             c.metric("backtest_pinball"), c.metric("backtest_coverage_80"),
             c.lineage.get("dagster_run_id") or None, c.gate_decision, ",".join(c.aliases),
             c.kind, c.lineage.get("git_commit") or None, c.gate_reason, c.history_days,
+            c.tags.get("operating_groups") or None,
         ))
     columns = ("version, mlflow_run_id, registered_at, train_start, train_end, data_fingerprint, backtest_start, "
                "backtest_end, backtest_mae, backtest_rmae, backtest_pinball, backtest_coverage_80, dagster_run_id, "
-               "gate_decision, aliases, kind, git_commit, gate_reason, history_days")
+               "gate_decision, aliases, kind, git_commit, gate_reason, history_days, operating_groups")
 
     def replace(conn) -> None:
         conn.execute("DELETE FROM ml.model_versions")
         if rows:
-            conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 19)})", rows)
+            conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 20)})", rows)
 
     write(path, replace)
     return len(rows)

@@ -112,6 +112,7 @@ DDL = [
     "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS git_commit VARCHAR",
     "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS gate_reason VARCHAR",
     "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS history_days INTEGER",
+    "ALTER TABLE ml.model_versions ADD COLUMN IF NOT EXISTS operating_groups VARCHAR",
     "COMMENT ON TABLE ml.model_versions IS "
     "'Every registered version of day_ahead_price_forecaster with its backtest and gate decision'",
     """
