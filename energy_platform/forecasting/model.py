@@ -47,6 +47,7 @@ from torch import nn
 
 from energy_platform.forecasting import calibration, plausibility
 from energy_platform.forecasting.base import (
+    QUANTILES,
     forecast_frame,
     min_window_days,
     prediction_features,
@@ -66,7 +67,6 @@ from energy_platform.forecasting.features import (
     realised_prices,
 )
 from energy_platform.forecasting.operating_features import OPERATING_GROUPS, split_operating_inputs
-from energy_platform.forecasting.quantile_net import QuantileMLP, StackedMLP, pinball_per_member
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
 
@@ -136,6 +136,35 @@ class MLPConfig:
         known = {f for f in cls.__dataclass_fields__}
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in known}
         return cls(**kw)
+
+
+class QuantileMLP(nn.Module):
+    """Inputs -> hidden layers -> (24 hours x [p50, lower offset, upper offset])."""
+
+    def __init__(self, n_inputs: int, hidden: tuple[int, ...], dropout: float, linear_skip: bool = False):
+        super().__init__()
+        # A linear path from inputs to the median (LEAR inside the net): the MLP learns the rest.
+        self.skip = nn.Linear(n_inputs, HOURS) if linear_skip else None
+        layers: list[nn.Module] = []
+        width = n_inputs
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, HOURS * 3))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.body(x).view(-1, HOURS, 3)
+        mid = out[..., 0] if self.skip is None else out[..., 0] + self.skip(x)
+        lo = mid - nn.functional.softplus(out[..., 1])
+        hi = mid + nn.functional.softplus(out[..., 2])
+        return torch.stack([lo, mid, hi], dim=-1)
+
+
+def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    q = torch.tensor(QUANTILES, dtype=pred.dtype)
+    diff = y.unsqueeze(-1) - pred
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
 
 
 @contextlib.contextmanager
@@ -278,28 +307,30 @@ class MLPForecaster:
         Y = torch.tensor(self._price_scaler.transform(data.Y), dtype=torch.float32)
         n_val = cfg.val_days
         Xtr, Ytr, Xva, Yva = X[:-n_val], Y[:-n_val], X[-n_val:], Y[-n_val:]
-        gens = [torch.Generator().manual_seed(cfg.seed * 1000 + m + 7919 * self._fits) for m in range(cfg.n_members)]
+        members, bases, epochs, val_losses, curves, val_preds = [], [], [], [], [], []
         with torch_runtime(cfg.threads, cfg.seed + 7919 * self._fits):
-            if warm:
-                nets = [copy.deepcopy(net) for net in previous[: cfg.n_members]]
-                max_epochs, patience = cfg.warm_max_epochs, cfg.warm_patience
-            else:
-                nets = []
-                for m in range(cfg.n_members):
+            for m in range(cfg.n_members):
+                gen = torch.Generator().manual_seed(cfg.seed * 1000 + m + 7919 * self._fits)
+                if warm:
+                    net = copy.deepcopy(previous[m])
+                    max_epochs, patience = cfg.warm_max_epochs, cfg.warm_patience
+                else:
                     torch.manual_seed(cfg.seed * 1000 + m)
-                    nets.append(QuantileMLP(X.shape[1], cfg.hidden, cfg.dropout, cfg.linear_skip))
-                max_epochs, patience = cfg.max_epochs, cfg.patience
-            stack = StackedMLP(nets)
-            val_losses, epochs, curve = self._train(stack, Xtr, Ytr, Xva, Yva, max_epochs, patience, gens)
-            with torch.no_grad():
-                val_pred = stack(Xva.expand(cfg.n_members, *Xva.shape)).mean(0).numpy()
-            bases = stack.unstack()
-            if cfg.tail_epochs:
-                self._tail(stack, X, Y, gens)
-                members = stack.unstack()
-            else:
-                members = bases
-            curves = [curve]
+                    net = QuantileMLP(X.shape[1], cfg.hidden, cfg.dropout, cfg.linear_skip)
+                    max_epochs, patience = cfg.max_epochs, cfg.patience
+                curve: list[tuple[float, float]] = []
+                loss, ep = self._train(net, Xtr, Ytr, Xva, Yva, max_epochs, patience, gen, curve)
+                with torch.no_grad():
+                    val_preds.append(net(Xva))
+                bases.append(net)
+                if cfg.tail_epochs:
+                    net = copy.deepcopy(net)
+                    self._tail(net, X, Y, gen)
+                curves.append(curve)
+                members.append(net)
+                epochs.append(ep)
+                val_losses.append(loss)
+            val_pred = torch.stack(val_preds).mean(0).numpy()
         self._blend = 1.0
         naive_val = self._naive_scaled(data.X[-n_val:])
         if cfg.blend_naive:
@@ -340,75 +371,55 @@ class MLPForecaster:
             "epoch_losses": curves[0] if curves else [],
         }
 
-    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+    def _optimizer(self, net: QuantileMLP) -> torch.optim.Optimizer:
         # The fused kernel is ~15 % faster per step on CPU here and just as deterministic.
         return torch.optim.AdamW(net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay, fused=True)
 
-    def _epoch(self, stack: StackedMLP, opt: torch.optim.Optimizer, X, Y, gens, active: np.ndarray, where: str) -> np.ndarray:
-        """One pass over (X, Y), each `active` member in its own seeded random order; their mean
-        training pinball losses (NaN for the others). An early-stopped member is not run: its
-        generator stays where it stopped, as the tail epochs expect. The optimizer still moves
-        its weights (momentum, weight decay), which is discarded: its best weights are restored."""
-        stack.train()
-        n = X.shape[0]
-        running = np.flatnonzero(active)
-        members = None if active.all() else torch.from_numpy(running)
-        perms = torch.stack([torch.randperm(n, generator=gens[m]) for m in running])
-        sums, batches = torch.zeros(len(running)), 0
-        for i in range(0, n, self.config.batch_size):
-            b = perms[:, i : i + self.config.batch_size]
-            losses = pinball_per_member(stack(X[b], members), Y[b])
-            if not torch.isfinite(losses).all():
-                raise ForecastFitError(f"training loss became non-finite ({losses.tolist()}) {where}")
+    def _epoch(self, net: QuantileMLP, opt: torch.optim.Optimizer, X, Y, gen, where: str) -> float:
+        """One pass over (X, Y) in a seeded random order; the mean training pinball loss."""
+        net.train()
+        perm = torch.randperm(X.shape[0], generator=gen)
+        train_sum, batches = 0.0, 0
+        for i in range(0, X.shape[0], self.config.batch_size):
+            b = perm[i : i + self.config.batch_size]
+            loss = pinball_loss(net(X[b]), Y[b])
+            if not torch.isfinite(loss):
+                raise ForecastFitError(f"training loss became non-finite ({loss.item()}) {where}")
             opt.zero_grad()
-            losses.sum().backward()  # each member gets the gradient of its own mean
+            loss.backward()
             opt.step()
-            sums, batches = sums + losses.detach(), batches + 1
-        stack.eval()
-        out = np.full(len(gens), np.nan)
-        out[running] = (sums / max(batches, 1)).numpy()
-        return out
+            train_sum, batches = train_sum + loss.item(), batches + 1
+        net.eval()
+        return train_sum / max(batches, 1)
 
-    def _train(self, stack: StackedMLP, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int,
-               gens) -> tuple[list[float], list[int], list[tuple[float, float]]]:
-        """Early stopping per member on its validation pinball loss; each member ends on its best
-        weights. Returns the members' best losses, their epochs, and the first member's curve."""
-        n = stack.n_members
-        opt = self._optimizer(stack)
-        best, best_state = np.full(n, np.inf), stack.snapshot()
-        stale, epochs, active = np.zeros(n, dtype=int), np.zeros(n, dtype=int), np.ones(n, dtype=bool)
-        curve: list[tuple[float, float]] = []
-        Xv, Yv = Xva.expand(n, *Xva.shape), Yva.expand(n, *Yva.shape)
+    def _train(self, net, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int, gen,
+               curve: list[tuple[float, float]] | None = None) -> tuple[float, int]:
+        opt = self._optimizer(net)
+        best, best_state, stale, epoch = float("inf"), copy.deepcopy(net.state_dict()), 0, 0
         for epoch in range(1, max_epochs + 1):
-            train_loss = self._epoch(stack, opt, Xtr, Ytr, gens, active, f"at epoch {epoch}")
+            train_loss = self._epoch(net, opt, Xtr, Ytr, gen, f"at epoch {epoch}")
             with torch.no_grad():
-                val = pinball_per_member(stack(Xv), Yv).numpy()
-            if active[0]:
-                curve.append((float(train_loss[0]), float(val[0])))
-            if not np.isfinite(val[active]).all():
-                raise ForecastFitError(f"validation loss became non-finite ({val.tolist()}) at epoch {epoch}")
-            for m in np.flatnonzero(active):
-                epochs[m] = epoch
-                if val[m] < best[m] - 1e-6:
-                    best[m], stale[m] = val[m], 0
-                    stack.keep(m, best_state)
-                else:
-                    stale[m] += 1
-                    active[m] = stale[m] < patience
-            if not active.any():
-                break
-        for m in range(n):
-            stack.restore(m, best_state)
-        stack.eval()
-        return best.tolist(), epochs.tolist(), curve
+                val = pinball_loss(net(Xva), Yva).item()
+            if curve is not None:
+                curve.append((train_loss, val))
+            if not np.isfinite(val):
+                raise ForecastFitError(f"validation loss became non-finite ({val}) at epoch {epoch}")
+            if val < best - 1e-6:
+                best, best_state, stale = val, copy.deepcopy(net.state_dict()), 0
+            else:
+                stale += 1
+                if stale >= patience:
+                    break
+        net.load_state_dict(best_state)
+        net.eval()
+        return best, epoch
 
-    def _tail(self, stack: StackedMLP, X, Y, gens) -> None:
+    def _tail(self, net: QuantileMLP, X, Y, gen) -> None:
         """Train on the newest days too: early stopping keeps the validation slice out, and in
         a market whose level moves fast the newest days are the most informative ones."""
-        opt = self._optimizer(stack)
-        everyone = np.ones(stack.n_members, dtype=bool)
+        opt = self._optimizer(net)
         for k in range(1, self.config.tail_epochs + 1):
-            self._epoch(stack, opt, X, Y, gens, everyone, f"in tail epoch {k} on the whole window")
+            self._epoch(net, opt, X, Y, gen, f"in tail epoch {k} on the whole window")
 
     def _naive_scaled(self, X: np.ndarray) -> np.ndarray:
         """The latest known day's prices (naive_d) in the net's output space."""
