@@ -17,6 +17,7 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.operating_features import format_groups
 from energy_platform.serving import adaptive_band, forecast_from_features, forecast_range, forecaster_of
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
@@ -83,7 +84,7 @@ class TrainingConfig(dg.Config):
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
     lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off).")
     price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
-    operating_min_days: int | None = Field(None, description="Override the days of known values an operating group needs in the "
+    operating_min_days: int | None = Field(None, ge=0, description="Override the days of known values an operating group needs in the "
                                                           "training window to be read (365; fewer: the fit goes without it).")
     operating_groups: str = Field("default", description="Operating inputs: 'default' (chosen on validation, among those with data), "
                                                          "'none', 'all' or e.g. 'demand,hydrology'.")
@@ -146,7 +147,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             "fit_seconds": dg.MetadataValue.float(candidate.fit_seconds),
             "model_uri": registered.model_uri,
             # those the fit read: a group known on fewer than operating_min_days of the window's days is left out
-            "operating_groups": ",".join(candidate.forecaster.spec.operating_groups) or "none",
+            "operating_groups": format_groups(candidate.forecaster.spec.operating_groups),
         })
 
     return forecaster_model

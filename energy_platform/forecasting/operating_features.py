@@ -153,6 +153,11 @@ def parse_groups(text: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(g for g in OPERATING_GROUPS if g in names)
 
 
+def format_groups(groups: Sequence[str]) -> str:
+    """The inverse of `parse_groups`: `"hydrology,enso"`, or `"none"` for prices alone."""
+    return ",".join(groups) or "none"
+
+
 @dataclass(frozen=True)
 class OperatingData:
     """The three raw operating series as stored (`raw.operating_daily`, ...); any may be empty."""

@@ -31,7 +31,7 @@ from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import daily_panel
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
-from energy_platform.forecasting.operating_features import OperatingData
+from energy_platform.forecasting.operating_features import OperatingData, format_groups
 from energy_platform.forecasting.request_history import history_days
 from energy_platform.serving import request_frame
 from energy_platform.settings import PROJECT_ROOT
@@ -184,7 +184,7 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "backtest_start": str(backtest_days.min()),
         "backtest_end": str(backtest_days.max()),
         "history_days": str(history_days(forecaster)),
-        "operating_groups": ",".join(forecaster.spec.operating_groups) or "none",  # those the fit used
+        "operating_groups": format_groups(forecaster.spec.operating_groups),  # those the fit used
         "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
     }
     mlflow.set_tags(tags)

@@ -5,7 +5,13 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from energy_platform.forecasting.operating_features import FEATURE_SCHEMA, operating_features, operating_features_asof
+from energy_platform.forecasting.operating_features import (
+    FEATURE_SCHEMA,
+    format_groups,
+    operating_features,
+    operating_features_asof,
+    parse_groups,
+)
 from energy_platform.sources.operating import get_operating_source
 from energy_platform.sources.publication import daily_known_on, hydrology_known_on, oni_known_on
 
@@ -114,3 +120,10 @@ def test_all_ten_years_of_cutoffs_are_fast(frames):
     started = time.perf_counter()
     out = operating_features(daily, hydrology, oni, cutoffs)
     assert out.height == 3653 and time.perf_counter() - started < 2.0
+
+
+def test_the_groups_label_of_tags_and_metadata_parses_back():
+    """What a version's tag says ('none' included) reads back as the groups it was written from."""
+    for groups in [(), ("enso",), ("hydrology", "enso"), ("demand", "hydrology", "enso")]:
+        assert parse_groups(format_groups(groups)) == groups
+    assert format_groups(()) == "none"
