@@ -16,7 +16,12 @@ from datetime import date, datetime, time, timedelta
 
 import polars as pl
 
-from energy_platform.forecasting.operating_features import OperatingData, hourly_operating_columns, operating_inputs
+from energy_platform.forecasting.operating_features import (
+    OPERATING_GROUPS,
+    OperatingData,
+    hourly_operating_columns,
+    operating_inputs,
+)
 from energy_platform.forecasting.request_history import complete_days_needed
 from energy_platform.warehouse.prices import read_prices
 
@@ -119,6 +124,20 @@ def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end:
             pl.lit(target - timedelta(days=horizon_days)).alias("feature_cutoff"),
         ))
     return pl.concat(frames)
+
+
+def unknown_operating_groups(forecaster, features: pl.DataFrame, start: date, end: date) -> dict[date, list[str]]:
+    """Per target day of [start, end], the operating groups the forecaster reads that its
+    `features.daily` row does not know (a late or stopped source): the forecast goes on, reading
+    them as missing, and the operator should know."""
+    groups = forecaster.spec.operating_groups
+    rows = features.filter(pl.col("target_date").is_between(start, end)).sort("target_date")
+    out: dict[date, list[str]] = {}
+    for row in rows.iter_rows(named=True):
+        lacking = [g for g in groups if any(row.get(c) is None for c in OPERATING_GROUPS[g])]
+        if lacking:
+            out[row["target_date"]] = lacking
+    return out
 
 
 def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days: int,

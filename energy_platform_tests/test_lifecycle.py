@@ -245,13 +245,15 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     assert history_days == 200
     client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)
     try:
-        run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-30")
+        result = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-30")
     finally:
         champion = registry.alias_version(client, registry.CHAMPION) if before is None else before
         client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, champion.version)
     with connect(env.warehouse, read_only=True) as conn:  # the registry's mirror says what each version reads
         groups = dict(conn.execute("SELECT version, operating_groups FROM ml.model_versions").fetchall())
     assert groups[str(version)] == "demand,hydrology,enso"
+    unknown = result.asset_materializations_for_node("predictions")[-1].metadata["operating_inputs_unknown"].value
+    assert unknown == "none"  # every group it reads is known at the cutoff (the unknown case: test_feature_store_inputs)
     served = read_predictions(env.warehouse, date(2024, 12, 30)).filter(pl.col("model_version") == version).sort("hour")
     assert served.height == 24
     prices = read_prices(env.warehouse, date(2024, 12, 30) - timedelta(days=history_days), date(2024, 12, 28))

@@ -18,7 +18,13 @@ from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.operating_features import format_groups
-from energy_platform.serving import adaptive_band, forecast_from_features, forecast_range, forecaster_of
+from energy_platform.serving import (
+    adaptive_band,
+    forecast_from_features,
+    forecast_range,
+    forecaster_of,
+    unknown_operating_groups,
+)
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
@@ -28,13 +34,14 @@ from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
 
-FEATURES_CODE_VERSION = "2"  # 2: operating features (issue 12)
+FEATURES_CODE_VERSION = "3"  # 2: operating features (issue 12); 3: a monthly value two publications overdue is unknown
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
 # plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
 # 5 the adaptive band on in the H >= 2 preset (issue 12, session 6); 6 the nights' own blend towards naive_d
 # in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7); 7 a group known on
-# under a year of the window's days is left out of the fit, and hydrology joins ENSO in the default (issue 12, session 9)
-TRAINING_CODE_VERSION = "7"
+# under a year of the window's days is left out of the fit, and hydrology joins ENSO in the default (issue 12, session 9);
+# 8 a group the window's newest day does not know is left out of the fit (issue 12, session 10)
+TRAINING_CODE_VERSION = "8"
 # 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
 PREDICTIONS_CODE_VERSION = "3"
 
@@ -204,6 +211,11 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
     return champion_model
 
 
+def _unknown_label(unknown: dict) -> str:
+    """`2024-09-02: hydrology; 2024-09-03: hydrology, enso`, or `none`."""
+    return "; ".join(f"{day}: {', '.join(groups)}" for day, groups in unknown.items()) or "none"
+
+
 def _band_metadata(band: dict) -> dict[str, object]:
     """The adaptive band's metadata: what was done, and the adjustment of each target day."""
     meta: dict[str, object] = {"adaptive_band": band["status"]}
@@ -258,9 +270,15 @@ def build_predictions_asset(
                 raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features)") from exc
             # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
             frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
+            unknown = unknown_operating_groups(forecaster, rows, first, last)
+            if unknown:
+                context.log.warning(
+                    f"operating data unknown at the cutoff, read as missing by the forecast: {_unknown_label(unknown)} "
+                    "(materialize the operating assets; a source two publications late stays unknown)"
+                )
         else:
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
-            band = {"status": "off"}
+            band, unknown = {"status": "off"}, {}
         frame = frame.with_columns(
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
@@ -282,6 +300,7 @@ def build_predictions_asset(
                 "mlflow_run_id": champion.run_id or "",
                 "mlflow_run": registry.run_link(champion.run_id),
                 **_band_metadata(band),
+                "operating_inputs_unknown": _unknown_label(unknown),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

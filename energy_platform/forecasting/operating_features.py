@@ -9,8 +9,10 @@ How missing data is treated (never filled with a guess):
 - `demand_gwh_last` / `generation_gwh_last` are the cutoff day's values, null when that day is
   missing; `*_mean7` average the days of [cutoff-6, cutoff] that exist, and `operating_days_7`
   says how many did (null mean when none);
-- hydrology and ONI are the newest month known at the cutoff, whatever its age; the month itself
-  is a column (`hydrology_month`, `oni_month`) so a stale value is visible, not hidden.
+- hydrology and ONI are the newest month known at the cutoff, with the month itself as a column
+  (`hydrology_month`, `oni_month`), while it is current: once the next two months' values are
+  overdue (`publication.STALE_AFTER_MONTHS`) the value and its month are null, so a source that
+  stopped publishing reads as missing, not as a frozen reservoir level or ONI.
 
 As model inputs (`OPERATING_GROUPS`, switched on per group in `FeatureSpec.operating_groups`),
 an unknown value stays null in `features.daily` and NaN in the feature matrix. The forecaster
@@ -31,7 +33,13 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from energy_platform.sources.publication import daily_known_on, hydrology_known_on, oni_known_on
+from energy_platform.sources.publication import (
+    daily_known_on,
+    hydrology_known_on,
+    hydrology_stale_on,
+    oni_known_on,
+    oni_stale_on,
+)
 
 WINDOW_DAYS = 7
 DAILY_VALUES = ("demand_gwh", "generation_gwh")
@@ -77,14 +85,20 @@ def _daily(daily: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _latest(frame: pl.DataFrame, known_on: pl.Expr, values: Sequence[str], decisions: pl.DataFrame, month_name: str) -> pl.DataFrame:
+def _latest(frame: pl.DataFrame, rules, values: Sequence[str], decisions: pl.DataFrame, month_name: str) -> pl.DataFrame:
+    """The newest value known at each decision, null once it is stale; `rules` = (known_on, stale_on)."""
+    known_on, stale_on = rules
     known = (
         frame.select("month", *values)
-        .with_columns(known_on.alias("known_on"))
+        .with_columns(known_on("month").alias("known_on"), stale_on("month").alias("stale_on"))
         .sort("known_on")
         .rename({"month": month_name})
     )
-    return decisions.join_asof(known, left_on="decision_day", right_on="known_on", strategy="backward").drop("known_on")
+    latest = decisions.join_asof(known, left_on="decision_day", right_on="known_on", strategy="backward")
+    current = pl.col("decision_day") < pl.col("stale_on")
+    return latest.with_columns(pl.when(current).then(pl.col(c)).alias(c) for c in (*values, month_name)).drop(
+        "known_on", "stale_on"
+    )
 
 
 def operating_features(
@@ -98,12 +112,12 @@ def operating_features(
     decisions = _decisions(cutoffs)
     out = decisions.join(_daily(daily, decisions), on="cutoff_date", how="left")
     out = out.join(
-        _latest(hydrology, hydrology_known_on("month"), HYDROLOGY_VALUES, decisions, "hydrology_month").drop("decision_day"),
+        _latest(hydrology, (hydrology_known_on, hydrology_stale_on), HYDROLOGY_VALUES, decisions, "hydrology_month").drop("decision_day"),
         on="cutoff_date",
         how="left",
     )
     out = out.join(
-        _latest(oni, oni_known_on("month"), ("oni",), decisions, "oni_month").drop("decision_day"),
+        _latest(oni, (oni_known_on, oni_stale_on), ("oni",), decisions, "oni_month").drop("decision_day"),
         on="cutoff_date",
         how="left",
     )

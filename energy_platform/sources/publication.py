@@ -44,6 +44,24 @@ def oni_known_on(month: pl.Expr | str = "month") -> pl.Expr:
     return month.dt.offset_by(f"{ONI_LAG_MONTHS}mo") + pl.duration(days=ONI_USABLE_DAY - 1)
 
 
+# A monthly value stands for the current state until the value of the month two after it was due:
+# one late or missing publication is tolerated, two are not. After that the value is unknown (the
+# forecaster's missing flag), not carried on for months as if it were news.
+STALE_AFTER_MONTHS = 2
+
+
+def hydrology_stale_on(month: pl.Expr | str = "month") -> pl.Expr:
+    """Month m's hydrology is no longer used from the 1st of m+3 (m+1 and m+2 both unpublished)."""
+    month = pl.col(month) if isinstance(month, str) else month
+    return hydrology_known_on(month.dt.offset_by(f"{STALE_AFTER_MONTHS}mo"))
+
+
+def oni_stale_on(month: pl.Expr | str = "month") -> pl.Expr:
+    """Centre month m's ONI is no longer used from the 15th of m+4."""
+    month = pl.col(month) if isinstance(month, str) else month
+    return oni_known_on(month.dt.offset_by(f"{STALE_AFTER_MONTHS}mo"))
+
+
 def decision_day(cutoff: date) -> date:
     """The morning whose forecast uses data through `cutoff`."""
     return cutoff + timedelta(days=1)

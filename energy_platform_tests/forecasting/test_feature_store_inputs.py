@@ -20,6 +20,7 @@ from energy_platform.forecasting.operating_features import (
     operating_inputs,
 )
 from energy_platform.forecasting.request_history import history_days
+from energy_platform.serving import unknown_operating_groups
 from energy_platform.sources import SampleSource
 from energy_platform.sources.operating import get_operating_source
 from energy_platform.sources.publication import daily_known_on, hydrology_known_on, oni_known_on
@@ -131,6 +132,19 @@ def test_a_late_demand_day_does_not_fail_the_forecast(data, fitted):
     assert not np.allclose(degraded["p50"].to_numpy(), full["p50"].to_numpy())  # the missing flag is on
 
 
+def test_the_groups_a_feature_row_does_not_know_are_named(data, fitted):
+    """What the predictions asset warns about: the cutoff 04-13's demand missing, hydrology
+    stopped after January (overdue twice by April), each named on the days it is unknown."""
+    prices, op = data
+    gaps = OperatingData(
+        op.daily.filter(pl.col("date") != date(2022, 4, 13)), op.hydrology.filter(pl.col("month") <= date(2022, 1, 1)), op.oni
+    )
+    days = [date(2022, 4, 14), date(2022, 4, 15)]
+    rows = build_feature_frame(prices, days, H, operating=gaps)
+    assert unknown_operating_groups(fitted, rows, *days) == {days[0]: ["hydrology"], days[1]: ["demand", "hydrology"]}
+    assert unknown_operating_groups(fitted, build_feature_frame(prices, days, H, operating=op), *days) == {}
+
+
 def test_a_request_without_the_operating_columns_is_a_clear_400(data, fitted):
     prices, op = data
     request = _request(prices, op, fitted, date(2022, 4, 15)).drop("oni")
@@ -211,3 +225,19 @@ def test_an_operating_series_that_begins_late_is_left_out_of_that_fit_only(data)
     model.fit(daily_panel(prices, late), date(2022, 3, 31), 400)
     assert model.spec.operating_groups == ("enso",)
     assert model.predict(build_feature_frame(prices, [date(2022, 4, 2)], H, operating=late), date(2022, 4, 2)).height == 24
+
+
+def test_an_operating_series_that_stopped_is_left_out_until_it_is_known_again(data):
+    """Reservoir data ending 2021-09: from December its newest month is two publications overdue
+    and reads as unknown. A 600-day window to 2022-03 still knows it on ~480 days, but the fit's
+    forecasts would read it as missing, which its net never saw: the fit reads ENSO alone, and
+    forecasts. With the data back, the next fit reads hydrology again."""
+    prices, op = data
+    stopped = OperatingData(op.daily, op.hydrology.filter(pl.col("month") <= date(2021, 9, 1)), op.oni)
+    model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
+    model.fit(daily_panel(prices, stopped), date(2022, 3, 31), 600)
+    assert model.spec.operating_groups == ("enso",) and model.last_fit["operating_groups"] == ["enso"]
+    assert model.predict(build_feature_frame(prices, [date(2022, 4, 2)], H, operating=stopped), date(2022, 4, 2)).height == 24
+    model.fit(daily_panel(prices, op), date(2022, 3, 31), 600)
+    assert model.spec.operating_groups == ("hydrology", "enso")
+

@@ -102,6 +102,25 @@ def test_a_missing_day_stays_missing(frames):
     assert row["demand_gwh_mean7"] == pytest.approx(week["demand_gwh"].mean())
 
 
+def test_a_monthly_value_stands_while_one_publication_is_late_then_is_unknown(frames):
+    """A source that stops after June 2024: its June values stand in while one newer month is
+    overdue, then read as unknown (value and month null), never as a frozen reservoir level or
+    ONI. Hydrology's July was due on 08-01, August on 09-01; ONI's July on 09-15, August on 10-15."""
+    daily, hydrology, oni = frames
+    june = date(2024, 6, 1)
+    stopped = hydrology.filter(pl.col("month") <= june), oni.filter(pl.col("month") <= june)
+    cutoffs = [date(2024, 8, 30), date(2024, 8, 31), date(2024, 10, 13), date(2024, 10, 14)]
+    rows = operating_features(daily, *stopped, cutoffs)
+    assert rows["hydrology_month"].to_list() == [june, None, None, None]
+    assert rows["reservoir_useful_volume_pct"].is_null().to_list() == [False, True, True, True]
+    assert rows["inflows_pct_of_historical_mean"].is_null().to_list() == [False, True, True, True]
+    assert rows["oni_month"].to_list() == [june, june, june, None]
+    assert rows["oni"].is_null().to_list() == [False, False, False, True]
+    full = operating_features(daily, hydrology, oni, cutoffs)  # the same mornings with the data there
+    assert full["hydrology_month"].to_list() == [date(2024, 7, 1), date(2024, 8, 1), date(2024, 9, 1), date(2024, 9, 1)]
+    assert full["oni_month"].to_list() == [june, june, date(2024, 7, 1), date(2024, 8, 1)]
+
+
 def test_vectorised_equals_one_cutoff_at_a_time_and_empty_frames_give_nulls(frames):
     daily, hydrology, oni = frames
     many = operating_features(daily, hydrology, oni, CUTOFFS)
