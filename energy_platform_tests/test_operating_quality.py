@@ -8,6 +8,7 @@ from energy_platform.sources.operating_files import DAILY_SCHEMA, HYDROLOGY_SCHE
 from energy_platform.warehouse import operating_quality as quality
 from energy_platform.warehouse.db import connect
 from energy_platform.warehouse.operating import first_month_to_fetch, read_operating, replace_rows
+from energy_platform.warehouse.prices import replace_prices
 
 
 def _daily(rows) -> pl.DataFrame:
@@ -48,7 +49,8 @@ def test_empty_tables_pass(tmp_path):
     with connect(path):
         pass
     for kind in ("operating_daily", "hydrology_monthly", "enso_oni"):
-        for rule in (quality.unique_keys, quality.within_plausible_ranges, quality.required_values_present, quality.missing_periods):
+        for rule in (quality.unique_keys, quality.within_plausible_ranges, quality.required_values_present, quality.missing_periods,
+                     quality.current_at_latest_prices):
             assert rule(path, kind).passed, (rule.__name__, kind)
 
 
@@ -80,3 +82,30 @@ def test_oni_rows_round_trip(tmp_path):
     assert replace_rows(path, "enso_oni", frame, "test") == 1
     assert replace_rows(path, "enso_oni", frame, "test") == 1
     assert read_operating(path, "enso_oni").equals(frame)
+
+
+def _prices_to(path, day: date) -> None:
+    hours = pl.datetime_range(pl.datetime(day.year, day.month, day.day), pl.datetime(day.year, day.month, day.day, 23), "1h", eager=True)
+    frame = pl.DataFrame({"ts": hours}).with_columns(pl.col("ts").dt.date().alias("date"), pl.col("ts").dt.hour().cast(pl.Int32).alias("hour"),
+                                                     pl.lit(200.0).alias("price"))
+    replace_prices(path, frame, day, day, "test")
+
+
+def test_a_source_that_stopped_warns_once_the_forecast_no_longer_reads_it(tmp_path):
+    """Prices to 2024-08-31, so the forecast of 09-01 reads the cutoff 08-31: demand must hold
+    that day; hydrology's June is unknown from 09-01 (July and August overdue), ONI's June from 10-15."""
+    path = tmp_path / "w.duckdb"
+    replace_rows(path, "operating_daily", _daily([(date(2024, 8, 30), 200.0, 201.0, None, None, None)]), "test")
+    replace_rows(path, "hydrology_monthly", pl.DataFrame([(date(2024, 6, 1), 90.0, 60.0, 30)], schema=HYDROLOGY_SCHEMA, orient="row"), "test")
+    replace_rows(path, "enso_oni", pl.DataFrame([(date(2024, 6, 1), "MJJ", 0.2)], schema=ONI_SCHEMA, orient="row"), "test")
+    for kind in ("operating_daily", "hydrology_monthly", "enso_oni"):
+        assert quality.current_at_latest_prices(path, kind).passed, kind  # no prices stored: nothing to compare
+    _prices_to(path, date(2024, 8, 30))
+    assert [quality.current_at_latest_prices(path, k).passed for k in ("operating_daily", "hydrology_monthly", "enso_oni")] == [True] * 3
+    _prices_to(path, date(2024, 8, 31))
+    daily, hydrology, oni = (quality.current_at_latest_prices(path, k) for k in ("operating_daily", "hydrology_monthly", "enso_oni"))
+    assert (daily.passed, daily.severity) == (False, "warn") and "2024-08-30" in daily.description
+    assert (hydrology.passed, hydrology.metadata["unknown_from"]) == (False, "2024-09-01")
+    assert "forecast of 2024-09-01 reads it as missing" in hydrology.description
+    assert oni.passed and oni.metadata["unknown_from"] == "2024-10-15"
+

@@ -118,11 +118,13 @@ RULES = [
      "ERROR for an impossible value (negative, non-finite, % outside 0..100, wrong ONI season); WARN for an unusual one."),
     ("values_present", quality.required_values_present, False, "WARN for stored rows whose main values are empty (never filled)."),
     ("missing_periods", quality.missing_periods, False, "WARN for days or months with no row (left missing, never filled)."),
+    ("current", quality.current_at_latest_prices, False,
+     "WARN when the newest value is no longer read by the forecast after the newest price day (a stopped or late source)."),
 ]
 
 
 def _checks_for(asset: dg.AssetsDefinition, kind: str, label: str) -> dg.AssetChecksDefinition:
-    """The four checks of one asset in one step: one property each in the UI, one step's overhead
+    """The five checks of one asset in one step: one property each in the UI, one step's overhead
     in every ingest run (Dagster's per-step bookkeeping costs more than these queries)."""
     specs = [
         dg.AssetCheckSpec(f"{label}_{suffix}", asset=asset, blocking=blocking, description=description)

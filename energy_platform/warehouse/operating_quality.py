@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
+from energy_platform.sources.publication import STALE_AFTER_MONTHS, decision_day, hydrology_stale_on, oni_stale_on
 from energy_platform.warehouse.operating import TABLES
+from energy_platform.warehouse.prices import latest_day
 from energy_platform.warehouse.quality import MAX_EXAMPLES, CheckOutcome, _fetch
 
 
@@ -130,3 +134,35 @@ def missing_periods(path: str | Path, kind: str) -> CheckOutcome:
     if short:
         parts.append(f"{len(short)} month(s) averaged over part of the month: {', '.join(short[:5])}")
     return CheckOutcome(False, "warn", f"{table.name}: " + "; ".join(parts) + " (left missing, never filled)", meta)
+
+
+STALE_ON = {"hydrology_monthly": hydrology_stale_on, "enso_oni": oni_stale_on}
+
+
+def current_at_latest_prices(path: str | Path, kind: str) -> CheckOutcome:
+    """The newest stored value is still read by the forecast made the morning after the newest
+    price day: a daily series holds that day, a monthly one is not two publications overdue
+    (`publication.STALE_AFTER_MONTHS`). WARN otherwise: the forecasts go on reading the series as
+    missing and a fit leaves it out, so a stopped source must be seen, not found in the accuracy."""
+    table = TABLES[kind]
+    newest = _fetch(path, f"SELECT max({table.key}) FROM {table.name}")[0][0]
+    prices_end = latest_day(path)
+    meta = {"newest": str(newest), "newest_price_day": str(prices_end)}
+    if newest is None or prices_end is None:
+        return CheckOutcome(True, "warn", f"Nothing to compare: {table.name} or raw.prices_hourly is empty.", meta)
+    morning = decision_day(prices_end)
+    if kind == "operating_daily":
+        current, rule = newest >= prices_end, f"the newest price day {prices_end}"
+    else:
+        stale_on = pl.select(STALE_ON[kind](pl.lit(newest))).item()
+        current, rule = morning < stale_on, f"{STALE_AFTER_MONTHS} newer months overdue from {stale_on}"
+        meta["unknown_from"] = str(stale_on)
+    if current:
+        return CheckOutcome(True, "warn", f"{table.name} is current: its newest {table.key} {newest} is read on {morning}.", meta)
+    return CheckOutcome(
+        False, "warn",
+        f"{table.name} has stopped: its newest {table.key} is {newest} ({rule}); the forecast of {morning} reads it as "
+        "missing and a fit leaves it out (materialize the operating assets)",
+        meta,
+    )
+
