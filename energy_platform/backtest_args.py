@@ -58,6 +58,10 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
     p.add_argument("--adaptive-band", type=float, metavar="STEP",
                    help="the forecaster's online adaptive 10-90 band: step of the update from the misses known at each "
                         "cutoff (0 = off; default: the horizon's preset)")
+    p.add_argument("--price-floor", metavar="FLOOR",
+                   help="the market's lowest possible price, which no forecast quantile goes below: a number or 'none' "
+                        "(default: ENERGY_PLATFORM_PRICE_FLOOR when set, else 0 for data without a negative price, "
+                        "none for data with one, e.g. PJM)")
     p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
     p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
     p.set_defaults(func=_run_backtest)

@@ -70,6 +70,7 @@ SLOW_TESTS = {
     "test_a_three_month_ingest_plans_and_answers_each_whole_table_check_once",  # range runs of every asset
     "test_a_run_planned_per_partition_by_dagster_gets_an_answer_for_each",
     "test_backtest_reads_an_operating_data_folder_beside_a_csv",  # the backtest CLI in a subprocess
+    "test_the_forecaster_of_a_market_with_negative_prices_forecasts_them",  # a forecaster backtest
     "test_a_csv_price_file_without_operating_files_gives_empty_assets_with_a_note",  # the whole ingest job
 }
 

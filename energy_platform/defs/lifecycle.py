@@ -90,7 +90,9 @@ class TrainingConfig(dg.Config):
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
     lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off).")
-    price_floor: float | None = Field(0.0, description="Lowest possible price: the bolsa is never negative, so no band goes below 0.")
+    price_floor: float | None = Field(None, description="Override the lowest possible price no quantile goes below; default: the "
+                                                        "platform's (ENERGY_PLATFORM_PRICE_FLOOR: 0, the bolsa is never negative; "
+                                                        "none for a market with negative prices).")
     operating_min_days: int | None = Field(None, ge=0, description="Override the days of known values an operating group needs in the "
                                                           "training window to be read (365; fewer: the fit goes without it).")
     operating_groups: str = Field("default", description="Operating inputs: 'default' (chosen on validation, among those with data), "
@@ -125,9 +127,12 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
-             "price_floor": config.price_floor, "blend_naive": config.blend_naive, "lear_weight": config.lear_weight,
+             "blend_naive": config.blend_naive, "lear_weight": config.lear_weight,
              "operating_min_days": config.operating_min_days}.items()
              if v is not None}
+        # the market's floor, the one ingestion and the predictions' validation use (a model trained with
+        # 0 on a market with negative prices would forecast none of them)
+        overrides["price_floor"] = config.price_floor if config.price_floor is not None else registry.price_floor
         prices = read_prices(warehouse.path)
         operating = read_operating_data(warehouse.path)
         overrides["operating_groups"] = _groups(config.operating_groups, operating)

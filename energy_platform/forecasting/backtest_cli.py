@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date, timedelta
 
 import numpy as np
+import polars as pl
 
 from energy_platform.backtest_args import DEFAULT_TEST_DAYS, add_backtest_parser
 from energy_platform.forecasting.backtest import backtest
@@ -70,6 +72,29 @@ def _groups(args: argparse.Namespace, operating) -> tuple[str, ...]:
     return groups
 
 
+def _floor(args: argparse.Namespace, prices: pl.DataFrame) -> float | None:
+    """The market floor of the run: --price-floor, else ENERGY_PLATFORM_PRICE_FLOOR, else 0 (the
+    bolsa) unless the data has a negative price. A floor that the data goes below is refused: it
+    would clamp every forecast of those hours (a 0 floor on a market with negative prices)."""
+    from energy_platform.settings import _price_floor
+
+    text = args.price_floor if args.price_floor is not None else os.environ.get("ENERGY_PLATFORM_PRICE_FLOOR")
+    lowest = prices["price"].min()
+    if text is None:
+        return 0.0 if lowest is None or lowest >= 0 else None
+    try:
+        floor = _price_floor(text)
+    except ValueError as exc:
+        raise ForecastInputError(f"--price-floor: {exc}") from None
+    if floor is not None and lowest is not None and lowest < floor:
+        first = prices.filter(pl.col("price") < floor).row(0, named=True)
+        raise ForecastInputError(
+            f"the data has prices below the price floor {floor:g} (first {first['ts']}: {first['price']:g}): "
+            "give --price-floor none (or the market's real floor)"
+        )
+    return floor
+
+
 def _load(args: argparse.Namespace):
     from energy_platform.sources import SampleSource, SourceError, read_hourly_csv
 
@@ -100,13 +125,15 @@ def _run(args: argparse.Namespace) -> int:
         raise ForecastInputError(f"--forecasts-out must end in .csv or .parquet: {args.forecasts_out}")
     operating = _operating(args)
     groups = _groups(args, operating)
-    panel = daily_panel(_load(args), operating if groups else None)
+    prices = _load(args)
+    floor = _floor(args, prices)
+    panel = daily_panel(prices, operating if groups else None)
     complete = np.flatnonzero(~np.isnan(panel.prices).any(axis=1))
     if complete.size == 0:
         raise ForecastInputError("the data has no complete day of 24 prices")
     end = args.test_end or panel.day(int(complete[-1]))
     start = args.test_start or end - timedelta(days=DEFAULT_TEST_DAYS - 1)
-    overrides: dict[str, object] = {"operating_groups": groups}
+    overrides: dict[str, object] = {"operating_groups": groups, "price_floor": floor}
     if getattr(args, "adaptive_band", None) is not None:
         if args.adaptive_band < 0:
             raise ForecastInputError(f"--adaptive-band must be >= 0, got {args.adaptive_band}")
@@ -142,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(result.metrics))
     else:
         print(f"backtest {start}..{end}, H={args.horizon_days}, refit every {args.recalibrate_every} d, window {args.window_days} d, "
-              f"operating groups: {','.join(groups) or 'none'}")
+              f"operating groups: {','.join(groups) or 'none'}, price floor: {'none' if floor is None else f'{floor:g}'}")
         print(result.table())
     return 0
 
