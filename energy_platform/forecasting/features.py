@@ -205,10 +205,13 @@ def _holiday_ordinals(country: str, first_year: int, last_year: int) -> frozense
     return frozenset(d.toordinal() for d in cal)
 
 
+NO_CALENDAR = "none"  # a market whose holiday calendar is not given: the holiday inputs stay 0
+
+
 def holiday_flags(days: Sequence[date] | np.ndarray, country: str) -> np.ndarray:
     ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
-    if len(ordinals) == 0:
-        return np.zeros(0)
+    if len(ordinals) == 0 or country == NO_CALENDAR:
+        return np.zeros(len(ordinals))
     years = [date.fromordinal(int(o)).year for o in (ordinals.min(), ordinals.max())]
     known = np.array(sorted(_holiday_ordinals(country, years[0], years[1])), dtype=np.int64)
     return np.isin(ordinals, known).astype(float)

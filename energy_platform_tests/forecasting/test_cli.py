@@ -31,6 +31,7 @@ def test_backtest_json_on_embedded_slice(capsys, tmp_path):
         (["--horizon-days", "0"], "horizon"),
         (["--window-days", "10"], "too short"),
         (["--models", "forecaster,magic"], "unknown model"),
+        (["--country", "XX"], "--country: unknown holiday country 'XX'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, extra, match):
@@ -38,6 +39,19 @@ def test_bad_input_is_one_line_and_exit_2(capsys, extra, match):
     err = capsys.readouterr().err
     assert code == 2
     assert match in err and err.count("\n") == 1
+
+
+def test_the_holiday_calendar_is_the_market_s(capsys):
+    """--country sets the calendar of the holiday inputs; none leaves them at 0."""
+    from datetime import date
+
+    from energy_platform.forecasting.features import holiday_flags
+
+    christmas_week = [date(2024, 12, 24), date(2024, 12, 25)]
+    assert holiday_flags(christmas_week, "US").tolist() == [0.0, 1.0]
+    assert holiday_flags(christmas_week, "none").tolist() == [0.0, 0.0]
+    assert main(["backtest", *SLICE, "--models", "naive_d", "--country", "none"]) == 0
+    assert "holidays: none" in capsys.readouterr().out
 
 
 def test_bad_csv_is_exit_2(capsys, tmp_path):
