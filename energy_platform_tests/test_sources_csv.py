@@ -159,6 +159,17 @@ def test_pjm_has_negative_prices_so_its_floor_is_none(tmp_path):
         read_hourly_csv(pjm)
 
 
+def test_the_platform_trains_with_its_market_s_floor():
+    """A platform on a market with negative prices (ENERGY_PLATFORM_PRICE_FLOOR=none) trains
+    models without the bolsa's 0 floor unless the training config sets one."""
+    from energy_platform.defs.lifecycle import TrainingConfig, model_overrides
+
+    assert model_overrides(TrainingConfig(), None)["price_floor"] is None
+    assert model_overrides(TrainingConfig(), 0.0)["price_floor"] == 0.0
+    assert model_overrides(TrainingConfig(price_floor=-50.0), None)["price_floor"] == -50.0
+    assert model_overrides(TrainingConfig(max_epochs=3), 0.0) == {"max_epochs": 3, "price_floor": 0.0}
+
+
 def test_sample_is_ten_years_of_real_prices_and_as_of_caps_it():
     source = SampleSource()
     assert (source.first_date(), source.last_date()) == (date(2015, 1, 1), date(2024, 12, 31))

@@ -99,6 +99,17 @@ class TrainingConfig(dg.Config):
                                                          "'none', 'all' or e.g. 'demand,hydrology'.")
 
 
+def model_overrides(config: TrainingConfig, market_floor: float | None) -> dict[str, object]:
+    """The forecaster settings a training config overrides, and the price floor: the config's, else
+    the market's, the one ingestion and the predictions' validation use (a model trained with 0 on
+    a market with negative prices would forecast none of them)."""
+    given = {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
+             "blend_naive": config.blend_naive, "lear_weight": config.lear_weight, "operating_min_days": config.operating_min_days}
+    overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    overrides["price_floor"] = config.price_floor if config.price_floor is not None else market_floor
+    return overrides
+
+
 def _groups(requested: str, operating) -> tuple[str, ...]:
     from energy_platform.forecasting.models import default_operating_groups
     from energy_platform.forecasting.operating_features import parse_groups
@@ -126,13 +137,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
         registry: RegistryResource,
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
-        overrides = {k: v for k, v in {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
-             "blend_naive": config.blend_naive, "lear_weight": config.lear_weight,
-             "operating_min_days": config.operating_min_days}.items()
-             if v is not None}
-        # the market's floor, the one ingestion and the predictions' validation use (a model trained with
-        # 0 on a market with negative prices would forecast none of them)
-        overrides["price_floor"] = config.price_floor if config.price_floor is not None else registry.price_floor
+        overrides = model_overrides(config, registry.price_floor)
         prices = read_prices(warehouse.path)
         operating = read_operating_data(warehouse.path)
         overrides["operating_groups"] = _groups(config.operating_groups, operating)
