@@ -243,6 +243,8 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
         model.metadata.get_input_schema().input_names())
     history_days = int(client.get_model_version(MODEL_NAME, version).tags["history_days"])
     assert history_days == 200
+    params = client.get_run(client.get_model_version(MODEL_NAME, version).run_id).data.params
+    assert params["fit.operating_groups"] == "demand,hydrology,enso"  # MLflow's params say what the fit read
     client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)
     try:
         result = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-30")

@@ -151,7 +151,8 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
     forecaster = candidate.forecaster
     config = forecaster.config.to_dict()
     mlflow.log_params({
-        **{f"model.{k}": v for k, v in config.items()},
+        **{f"model.{k}": v for k, v in config.items()},  # as configured: model.operating_groups is what was asked
+        "fit.operating_groups": format_groups(forecaster.spec.operating_groups),  # what the fit read (the rules may drop one)
         "window_days": candidate.params.window_days,
         "backtest_weeks": candidate.params.backtest_weeks,
         "recalibrate_every": candidate.params.recalibrate_every,
