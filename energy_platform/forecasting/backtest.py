@@ -19,6 +19,7 @@ from energy_platform.forecasting import adaptive_band, metrics, plausibility
 from energy_platform.forecasting.base import Forecaster
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import HOURS, DailyPanel, daily_panel
+from energy_platform.forecasting.operating_features import format_groups
 from energy_platform.scoring import score
 
 Progress = Callable[[int, int, date], None]
@@ -122,7 +123,7 @@ def backtest(
     idx = panel.index_of(days)
     actual = panel.prices[idx]
     weekly = panel.rows(panel.prices, idx - 7)
-    out = {m.name: {"q": np.full((len(days), HOURS, 3), np.nan), "fit": 0.0, "fits": 0, "pred": 0.0, "spread": []}
+    out = {m.name: {"q": np.full((len(days), HOURS, 3), np.nan), "fit": 0.0, "fits": 0, "pred": 0.0, "spread": [], "groups": {}}
            for m in models}
     for i, d in enumerate(days):
         for m in models:
@@ -132,6 +133,10 @@ def backtest(
                 m.fit(panel, d - timedelta(days=m.horizon_days), window_days)
                 rec["fit"] += time.perf_counter() - t0
                 rec["fits"] += 1
+                read = getattr(m, "last_fit", {}).get("operating_groups")
+                if read is not None:  # what each fit read: the rules may leave a configured group out
+                    label = format_groups(read)
+                    rec["groups"][label] = rec["groups"].get(label, 0) + 1
             t0 = time.perf_counter()
             f = m.predict(panel, d)
             rec["pred"] += time.perf_counter() - t0
@@ -185,6 +190,8 @@ def _model_metrics(m: Forecaster, scored: dict, rec: dict, actual: np.ndarray, d
         "fit_seconds_per_fit": round(rec["fit"] / max(rec["fits"], 1), 4),
         "predict_seconds": round(rec["pred"], 3),
     }
+    if rec["groups"]:
+        row["operating_groups_by_fit"] = rec["groups"]  # {groups read: number of fits}
     if m.has_intervals:
         row["pinball"], row["coverage_80"] = scored["pinball"], scored["coverage_80"]
         row["coverage_80_by_quarter"] = metrics.coverage_by_quarter(days, actual, q[..., 0], q[..., 2])

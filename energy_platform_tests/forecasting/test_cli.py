@@ -149,6 +149,9 @@ def test_backtest_reads_an_operating_data_folder_beside_a_csv(capsys, tmp_path):
     assert main([*args, "--operating-groups", "all"]) == 0
     out = capsys.readouterr().out
     assert "operating groups: demand,hydrology,enso" in out
+    assert main([*args, "--operating-groups", "all", "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)[0]
+    assert fitted["operating_groups_by_fit"] == {"none": 1}  # asked for all; a 364-day window knows none on 365 days
     assert main([*args[:3], *args[5:], "--operating-groups", "enso", "--json"]) == 2  # no folder: no ENSO data
     assert "no such operating data" in capsys.readouterr().err
     assert main([*args, "--operating-groups", "rain"]) == 2
