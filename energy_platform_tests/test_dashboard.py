@@ -125,6 +125,29 @@ def test_a_snapshot_published_before_report_urls_still_renders(monkeypatch, tmp_
     assert not [m.value for m in at.markdown if "Informe en MLflow" in m.value]
 
 
+def test_a_forecast_made_without_operating_data_says_so(monkeypatch, tmp_path):
+    """The predictions asset records the groups unknown at the cutoff; the trader reads it in
+    words above tomorrow's chart. An older snapshot without the column still renders."""
+    import duckdb
+
+    from energy_platform.warehouse.db import connect
+
+    warehouse = seed_warehouse(tmp_path)
+    with connect(warehouse) as conn:
+        conn.execute("UPDATE ml.predictions SET operating_unknown = 'hydrology, enso' "
+                     "WHERE target_date = (SELECT max(target_date) FROM ml.predictions)")
+    publish_analytics(warehouse, tmp_path / "analytics.duckdb")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    warned = _texts(at.warning)
+    assert "Pronóstico hecho sin la hidrología (embalses y aportes) y el índice ENSO (ONI)" in warned, warned
+    with duckdb.connect(str(tmp_path / "analytics.duckdb")) as conn:  # as an older version published it
+        conn.execute("ALTER TABLE forecasts DROP COLUMN operating_unknown")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception and not at.warning, (at.exception, _texts(at.warning))
+    assert len(at.get("vega_lite_chart")) >= 3
+
+
 def test_drift_cards_show_words_not_json(monkeypatch, published_home):
     at = _run(monkeypatch, published_home)
     captions = _texts(at.caption)

@@ -257,7 +257,7 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     unknown = result.asset_materializations_for_node("predictions")[-1].metadata["operating_inputs_unknown"].value
     assert unknown == "none"  # every group it reads is known at the cutoff (the unknown case: test_feature_store_inputs)
     served = read_predictions(env.warehouse, date(2024, 12, 30)).filter(pl.col("model_version") == version).sort("hour")
-    assert served.height == 24
+    assert served.height == 24 and served["operating_unknown"].is_null().all()  # every group known at the cutoff
     prices = read_prices(env.warehouse, date(2024, 12, 30) - timedelta(days=history_days), date(2024, 12, 28))
     request = request_frame(model, prices, read_operating_data(env.warehouse))
     assert request["oni"].null_count() < request.height and request["demand_gwh"].null_count() == 0

@@ -128,6 +128,10 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
     day, version = tomorrow["target_date"][0], tomorrow["model_version"][0]
     note = " (ninguna fila marcada como del campeón: se muestra el último pronóstico disponible)" if tomorrow["fallback"][0] else ""
     st.caption(f"Día objetivo **{day}** · modelo versión **{version}** · banda 80 % = p10–p90{note}")
+    unknown = tomorrow["operating_unknown"][0] if "operating_unknown" in tomorrow.columns else None
+    if unknown:
+        st.warning(f"Pronóstico hecho sin {labels.operating_groups(unknown)}: no se conocían al corte de los datos "
+                   "(fuente atrasada o detenida). El modelo los trató como faltantes; tómelo con más cautela.")
     base = alt.Chart(tomorrow).encode(x=alt.X("hour:O", title="Hora", axis=alt.Axis(labelAngle=0)))
     band = base.mark_area(opacity=0.45, color=BAND).encode(
         y=alt.Y("p10:Q", title="COP/kWh", scale=alt.Scale(zero=False)), y2="p90:Q",

@@ -65,7 +65,7 @@ OVERVIEW = {
     "tomorrow": (
         """
         WITH pick AS (
-            SELECT target_date, model_version, created_at, hour, forecast, p10, p50, p90,
+            SELECT * EXCLUDE (ts, mlflow_run_id, feature_cutoff, is_champion_forecast),  -- with operating_unknown when published
                    CASE WHEN is_champion_forecast THEN 0
                         WHEN model_version IN (SELECT version FROM model_versions WHERE is_champion) THEN 1
                         ELSE 2 END AS rank_
@@ -73,7 +73,7 @@ OVERVIEW = {
         ), best AS (
             SELECT rank_, target_date FROM pick ORDER BY rank_, target_date DESC LIMIT 1
         )
-        SELECT target_date, hour, forecast, p10, p50, p90, model_version, rank_ > 0 AS fallback
+        SELECT * EXCLUDE (rank_, created_at), rank_ > 0 AS fallback
         FROM pick JOIN best USING (rank_, target_date)
         QUALIFY row_number() OVER (PARTITION BY hour ORDER BY created_at DESC) = 1
         ORDER BY hour

@@ -85,3 +85,13 @@ def for_display(
         else:
             out.append(col)
     return frame.select([e.alias(n) for e, n in zip(out, frame.columns, strict=True)])
+
+
+OPERATING_GROUP_NAMES = {"demand": "la demanda", "hydrology": "la hidrología (embalses y aportes)", "enso": "el índice ENSO (ONI)"}
+
+
+def operating_groups(text: str) -> str:
+    """'hydrology, enso' -> 'la hidrología (embalses y aportes) y el índice ENSO (ONI)'."""
+    names = [OPERATING_GROUP_NAMES.get(g.strip(), g.strip()) for g in text.split(",") if g.strip()]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " y " + names[-1]
+

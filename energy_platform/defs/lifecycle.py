@@ -290,6 +290,8 @@ def build_predictions_asset(
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
             band, unknown = {"status": "off"}, {}
         frame = frame.with_columns(
+            pl.col("target_date").replace_strict({d: ", ".join(g) for d, g in unknown.items()}, default=None,
+                                                 return_dtype=pl.Utf8).alias("operating_unknown"),
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
             pl.lit(context.run_id).alias("dagster_run_id"),

@@ -81,6 +81,8 @@ FORECAST_COLUMNS: dict[str, str] = {
     "feature_cutoff": "Last day of data the forecast could see (normally target_date - 2).",
     "created_at": "When the forecast was written (local time).",
     "is_champion_forecast": "True if model_version was the champion at created_at.",
+    "operating_unknown": "Operating groups the model reads that were unknown at feature_cutoff (a late or stopped "
+                         "source, e.g. 'hydrology'): the forecast read them as missing. NULL when all were known.",
 }
 
 # Inside the build, `src.<schema>.<table>` names the warehouse (or an empty stand-in, see
@@ -114,7 +116,8 @@ TABLES: list[Published] = [
                p.p90::DOUBLE AS p90, p.model_version::VARCHAR AS model_version,
                p.mlflow_run_id::VARCHAR AS mlflow_run_id, p.feature_cutoff::DATE AS feature_cutoff,
                p.created_at::TIMESTAMP AS created_at,
-               coalesce(c.version = p.model_version, false) AS is_champion_forecast
+               coalesce(c.version = p.model_version, false) AS is_champion_forecast,
+               p.operating_unknown::VARCHAR AS operating_unknown
         FROM {ml.predictions} p
         ASOF LEFT JOIN (SELECT changed_at, version FROM {ml.champion_history}) c
             ON p.created_at >= c.changed_at

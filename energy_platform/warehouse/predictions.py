@@ -11,7 +11,7 @@ from energy_platform.warehouse.db import connect, write
 
 COLUMNS = [
     "target_date", "hour", "ts", "forecast", "p10", "p50", "p90",
-    "model_version", "mlflow_run_id", "feature_cutoff", "created_at", "dagster_run_id",
+    "model_version", "mlflow_run_id", "feature_cutoff", "created_at", "dagster_run_id", "operating_unknown",
 ]
 
 
@@ -23,6 +23,8 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
     bad = counts.filter(pl.col("len") != 24)
     if bad.height:
         raise ValueError(f"a forecast day must have 24 hours; got {bad.to_dicts()}")
+    if "operating_unknown" not in frame.columns:  # a baseline, or a model reading no operating data
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("operating_unknown"))
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
 
     def replace(conn) -> None:

@@ -88,6 +88,8 @@ DDL = [
     """,
     "COMMENT ON TABLE ml.predictions IS "
     "'Day-ahead forecasts, 24 rows per target day and model version; every version''s forecast is kept'",
+    # the operating groups the model reads that its target row did not know (session 10, issue 12)
+    "ALTER TABLE ml.predictions ADD COLUMN IF NOT EXISTS operating_unknown VARCHAR",
     """
     CREATE TABLE IF NOT EXISTS ml.model_versions (
         version VARCHAR PRIMARY KEY,
