@@ -65,8 +65,16 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from energy_platform.replay_window import ReplayError, check_window
+    from energy_platform.settings import from_env
+
+    try:  # a range it cannot replay, answered at once: nothing imported or created before
+        check_window(args.start, args.days, from_env().source)
+    except ReplayError as exc:
+        print(f"energy-platform replay: {exc}", file=sys.stderr)
+        return 2
     _check_home()
-    from energy_platform.replay import ReplayError, run_replay
+    from energy_platform.replay import run_replay
 
     try:
         run_replay(args.start, args.days, training=args.train_config)

@@ -26,8 +26,8 @@ from energy_platform.defs import (
     build_definitions,
 )
 from energy_platform.orchestration import run_job
+from energy_platform.replay_window import ReplayError, check_window
 from energy_platform.settings import Settings, get_settings
-from energy_platform.sources.sample import SampleSource
 from energy_platform.warehouse.db import connect, exists
 
 # Lighter than the production default so that 180 replayed days fit in minutes on 2 cores.
@@ -37,11 +37,6 @@ from energy_platform.warehouse.db import connect, exists
 # validated on 3-year windows only, and half a year leaves its ~110 inputs barely 140 rows.
 REPLAY_TRAINING = {"n_members": 2, "backtest_weeks": 2, "blend_naive": False, "lear_weight": 0.0}
 WINDOW_DAYS = 1456
-EARLIEST_START = date(2015, 7, 1)  # half a year of history: the shortest window the replay was measured with
-
-
-class ReplayError(RuntimeError):
-    pass
 
 
 @dataclass
@@ -88,14 +83,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     """`training`: overrides of forecaster_model's config (e.g. a tiny model for a quick look)."""
     settings = settings or get_settings()
     training = training or {}
-    if start < EARLIEST_START:
-        raise ReplayError(f"replay starts on {EARLIEST_START} at the earliest (half a year of history before the first morning)")
-    data_end = SampleSource().last_date()
-    if days < 1 or start + timedelta(days=days - 2) > data_end:
-        raise ReplayError(f"the embedded data ends {data_end}: the last replayed morning can be {data_end + timedelta(days=1)} "
-                          f"(asked {start} + {days} days)")
-    if settings.source != "sample":
-        raise ReplayError(f"replay runs on the embedded sample; ENERGY_PLATFORM_SOURCE is {settings.source!r}")
+    check_window(start, days, settings.source)
     if exists(settings.warehouse_path):
         with connect(settings.warehouse_path, read_only=True) as conn:
             latest = conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]

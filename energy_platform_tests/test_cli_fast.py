@@ -6,6 +6,7 @@ parser loads, and the exit codes and messages of the real entry point.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,26 @@ def test_bad_arguments_exit_2_naming_the_problem(args, message):
     proc = _run(*args)
     assert proc.returncode == 2
     assert message in proc.stderr and proc.stderr.startswith("usage: energy-platform")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2024-12-30", "--days", "5"], "the embedded data ends 2024-12-31: the last replayed morning can be 2025-01-01"),
+        (["--start", "2015-02-01", "--days", "2"], "replay starts on 2015-07-01 at the earliest"),
+    ],
+)
+def test_a_replay_the_data_cannot_cover_is_refused_before_any_heavy_import(tmp_path, args, message):
+    """The range is checked first (it took 12 s behind Dagster's and torch's imports): exit 2, the
+    limit named, no heavy library loaded and no home created."""
+    home = tmp_path / "home"
+    code = ("import sys; from energy_platform.cli import main; "
+            f"rc = main(['replay', *{args!r}]); "
+            f"print(rc, sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "ENERGY_PLATFORM_HOME": str(home)})
+    assert proc.stdout.strip() == "2 []", proc.stdout
+    assert message in proc.stderr and not home.exists()
 
 
 def test_declared_model_names_are_the_registry():
