@@ -291,6 +291,25 @@ def test_warehouse_missing_some_tables_publishes_them_empty(tmp_path):
     assert summary["tables"]["prices_hourly"] == 1 and summary["tables"]["drift_checks"] == 0
 
 
+def test_warehouse_lacking_newer_columns_publishes_them_null(seeded, tmp_path):
+    """A warehouse no write has migrated since columns were added (the schema is brought up to
+    date by write connections only) still publishes: those columns are NULL, every row copied."""
+    import shutil
+
+    wh = tmp_path / "older.duckdb"
+    shutil.copy(seeded[0], wh)
+    conn = duckdb.connect(str(wh))  # behind the platform's back: as the previous version left it
+    conn.execute("ALTER TABLE ml.predictions DROP COLUMN operating_unknown")
+    conn.execute("ALTER TABLE ml.model_versions DROP COLUMN operating_groups")
+    rows = conn.execute("SELECT count(*) FROM ml.predictions").fetchall()[0][0]
+    conn.close()
+    summary = publish_analytics(wh, tmp_path / "analytics.duckdb")
+    assert summary["tables"]["forecasts"] == rows > 0
+    with duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True) as out:
+        assert out.execute("SELECT count(operating_unknown) FROM forecasts").fetchall() == [(0,)]
+        assert out.execute("SELECT count(*), count(operating_groups) FROM model_versions").fetchall()[0][1] == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # The design under load: readers never see a partial snapshot, the publisher never waits
 # ---------------------------------------------------------------------------------------------

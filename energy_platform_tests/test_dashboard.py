@@ -134,7 +134,7 @@ def test_a_forecast_made_without_operating_data_says_so(monkeypatch, tmp_path):
 
     warehouse = seed_warehouse(tmp_path)
     with connect(warehouse) as conn:
-        conn.execute("UPDATE ml.predictions SET operating_unknown = 'hydrology, enso' "
+        conn.execute("UPDATE ml.predictions SET operating_unknown = 'hydrology,enso' "
                      "WHERE target_date = (SELECT max(target_date) FROM ml.predictions)")
     publish_analytics(warehouse, tmp_path / "analytics.duckdb")
     at = _run(monkeypatch, tmp_path)

@@ -91,6 +91,6 @@ OPERATING_GROUP_NAMES = {"demand": "la demanda", "hydrology": "la hidrología (e
 
 
 def operating_groups(text: str) -> str:
-    """'hydrology, enso' -> 'la hidrología (embalses y aportes) y el índice ENSO (ONI)'."""
+    """'hydrology,enso' (operating_features.format_groups) -> 'la hidrología (embalses y aportes) y el índice ENSO (ONI)'."""
     names = [OPERATING_GROUP_NAMES.get(g.strip(), g.strip()) for g in text.split(",") if g.strip()]
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " y " + names[-1]

@@ -222,8 +222,8 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
 
 
 def _unknown_label(unknown: dict) -> str:
-    """`2024-09-02: hydrology; 2024-09-03: hydrology, enso`, or `none`."""
-    return "; ".join(f"{day}: {', '.join(groups)}" for day, groups in unknown.items()) or "none"
+    """`2024-09-02: hydrology; 2024-09-03: hydrology,enso`, or `none`."""
+    return "; ".join(f"{day}: {format_groups(groups)}" for day, groups in unknown.items()) or "none"
 
 
 def _band_metadata(band: dict) -> dict[str, object]:
@@ -290,7 +290,8 @@ def build_predictions_asset(
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
             band, unknown = {"status": "off"}, {}
         frame = frame.with_columns(
-            pl.col("target_date").replace_strict({d: ", ".join(g) for d, g in unknown.items()}, default=None,
+            # the groups as everywhere else (format_groups: model_versions.operating_groups, tags)
+            pl.col("target_date").replace_strict({d: format_groups(g) for d, g in unknown.items()}, default=None,
                                                  return_dtype=pl.Utf8).alias("operating_unknown"),
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),

@@ -458,8 +458,10 @@ def _attach_sources(
 ) -> dict[str, str]:
     """ATTACH the warehouse read-only (waiting for a writer's lock) and map each source table to
     its qualified name; tables the warehouse does not have yet map to an empty stand-in with the
-    contract's columns (schema.py), so a fresh warehouse publishes empty tables. A DuckLake is
-    attached read-only through its extensions (no lock to wait for)."""
+    contract's columns (schema.py), so a fresh warehouse publishes empty tables, and a table that
+    lacks columns the contract added since (a warehouse no write has migrated yet: the schema is
+    brought up to date by write connections only) to the table with those columns NULL. A
+    DuckLake is attached read-only through its extensions (no lock to wait for)."""
     present: set[str] = set()
     lake = is_lake(warehouse_path)
     if lake:
@@ -494,7 +496,21 @@ def _attach_sources(
     for statement in WAREHOUSE_DDL:
         conn.execute(statement)
     conn.execute(f"USE {duckdb_ident(own)}")
-    return {t: (f"wh.{t}" if t in present else f"empty_src.{t}") for t in _source_tables()}
+    columns: dict[tuple[str, str], dict[str, str]] = {}
+    for database, table, column, dtype in conn.execute(
+        "SELECT database_name, schema_name || '.' || table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name IN ('wh', 'empty_src') ORDER BY column_index"
+    ).fetchall():
+        columns.setdefault((database, table), {})[column] = dtype
+
+    def source(table: str) -> str:
+        if table not in present:
+            return f"empty_src.{table}"
+        have = columns.get(("wh", table), {})
+        lacking = [f"NULL::{dtype} AS {duckdb_ident(c)}" for c, dtype in columns[("empty_src", table)].items() if c not in have]
+        return f"(SELECT *, {', '.join(lacking)} FROM wh.{table})" if lacking else f"wh.{table}"
+
+    return {t: source(t) for t in _source_tables()}
 
 
 def duckdb_ident(name: str) -> str:
@@ -515,13 +531,13 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         order = f" ORDER BY {t.order_by}" if t.order_by else ""
         conn.execute(f"CREATE TABLE {t.name} AS SELECT * FROM ({sql}) _{order}")
         warehouse_rows = None
-        if t.source and sources[t.source].startswith("wh."):
+        if t.source and "wh." in sources[t.source]:
             warehouse_rows = conn.execute(f"SELECT count(*) FROM {sources[t.source]}").fetchall()[0][0]
         rows.append({"table_name": t.name, "kind": t.kind, "source_table": t.source,
                      "warehouse_rows": warehouse_rows if warehouse_rows is not None else 0})
     conn.execute("COMMIT")
     # Everything copied: let go of the warehouse before the (local) rest of the build.
-    if any(q.startswith("wh.") for q in sources.values()):
+    if any("wh." in q for q in sources.values()):
         conn.execute("DETACH wh")
     conn.execute("DETACH empty_src")
     conn.execute("BEGIN TRANSACTION")
