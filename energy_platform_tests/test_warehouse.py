@@ -140,3 +140,29 @@ def test_a_warehouse_from_a_newer_duckdb_is_named_as_such_not_damaged(tmp_path):
     path.write_bytes(gzip.decompress(fixture.read_bytes()))
     with pytest.raises(StateError, match=r"written by a newer DuckDB than this install's duckdb 1\.\S+ .*mv "):
         check_warehouse(path)
+
+
+def test_a_feature_table_of_an_earlier_spec_is_recomputed_whole_not_cut_to_the_refreshed_days(tmp_path):
+    """An upgrade that adds a feature column met a stored features.daily without it: the next
+    daily refresh (new days plus the last 14) dropped the table and kept only those ~15 days, so
+    the next training had no window."""
+    from energy_platform.warehouse.features import read_features, refresh_features, write_features
+
+    path = tmp_path / "w.duckdb"
+    start, end = date(2023, 1, 1), date(2023, 6, 30)
+    replace_prices(path, SampleSource().hourly_prices(start, end), start, end, "sample")
+    full = refresh_features(path, 2)
+    with connect(path) as conn:  # as an earlier spec wrote it: one feature fewer
+        conn.execute("ALTER TABLE features.daily DROP COLUMN holiday")
+    older = read_features(path)
+    assert "holiday" not in older.columns and older.height == full.height
+
+    partial = full.tail(3)
+    with pytest.raises(ValueError, match=r"other columns than these rows \(added \['holiday'\]"):
+        write_features(path, partial)  # a write of some days in the new shape
+    assert read_features(path).equals(older)  # refused: nothing lost
+
+    written = refresh_features(path, 2)  # the daily, incremental refresh
+    after = read_features(path)
+    assert written.height == after.height == full.height
+    assert after.columns == full.columns and after.equals(full)

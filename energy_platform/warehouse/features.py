@@ -7,8 +7,10 @@ every operating group's features (demand, hydrology, ENSO), each as known at the
 `target_h00..23`; an unknown value is null, never a guess. The rows come from
 `build_feature_frame`, the same function the served model runs on a request's raw history.
 
-Its columns follow the forecaster's feature spec, so the table is created from the frame; a
-frame with other columns (a changed spec) replaces the whole table in the same transaction.
+Its columns follow the forecaster's feature spec, so the table is created from the frame. A
+stored table with other columns (written by an earlier spec: an upgrade added or renamed a
+feature) is recomputed whole by the next refresh, in one transaction; a write of only some days
+in another shape is refused, since it would replace the table's history with those days.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
     """Replace the rows of the target days in `frame` (or the whole table) in one transaction."""
     with write_transaction(path, {"incoming": frame}) as conn:
         existing = _columns(conn)
-        if replace_all or (existing and existing != frame.columns):
+        if existing and existing != frame.columns and not replace_all:
+            raise ValueError(f"{TABLE} holds other columns than these rows ({_column_change(existing, frame.columns)}): "
+                             "only a full recompute replaces it, or its other target days would be lost")
+        if replace_all:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
             existing = []
         if not existing:
@@ -48,6 +53,16 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
         conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
         conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
     return frame.height
+
+
+def _column_change(stored: list[str], new: list[str]) -> str:
+    added, dropped = [c for c in new if c not in stored], [c for c in stored if c not in new]
+    return f"added {added[:5]}, dropped {dropped[:5]}" if added or dropped else "the same columns in another order"
+
+
+def stored_columns(path: str | Path) -> list[str]:
+    with connect(path, read_only=True) as conn:
+        return _columns(conn)
 
 
 def latest_target_date(path: str | Path) -> date | None:
@@ -84,7 +99,14 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     last_target = prices["date"].max() + timedelta(days=horizon_days)
     latest = None if full_recompute else latest_target_date(path)
     start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
-    targets = pl.date_range(start, last_target, "1d", eager=True).to_list()
-    frame = build_feature_frame(prices, targets, horizon_days, operating=read_operating_data(path))
+    operating = read_operating_data(path)
+    frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days, operating=operating)
+    stored = [] if full_recompute else stored_columns(path)
+    if stored and stored != frame.columns:
+        # written by an earlier feature spec: every target day in today's shape, or training and the
+        # drift check would read only the few days refreshed here
+        full_recompute = True
+        frame = build_feature_frame(prices, pl.date_range(first_target, last_target, "1d", eager=True).to_list(), horizon_days,
+                                    operating=operating)
     write_features(path, frame, replace_all=full_recompute)
     return frame
