@@ -66,6 +66,9 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                    help="the market's lowest possible price, which no forecast quantile goes below: a number or 'none' "
                         "(default: ENERGY_PLATFORM_PRICE_FLOOR when set, else 0 for data without a negative price, "
                         "none for data with one, e.g. PJM)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads of the forecaster's fits (default: the machine's cores, at most 2; the same "
+                        "forecasts as 1 thread, measured identical on NP, and ~1.2x faster on 2 cores)")
     p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
     p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
     p.set_defaults(func=_run_backtest)

@@ -161,8 +161,11 @@ class QuantileMLP(nn.Module):
         return torch.stack([lo, mid, hi], dim=-1)
 
 
+_QUANTILES_F32 = torch.tensor(QUANTILES, dtype=torch.float32)
+
+
 def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    q = torch.tensor(QUANTILES, dtype=pred.dtype)
+    q = _QUANTILES_F32 if pred.dtype == torch.float32 else torch.tensor(QUANTILES, dtype=pred.dtype)
     diff = y.unsqueeze(-1) - pred
     return torch.maximum(q * diff, (q - 1) * diff).mean()
 
@@ -381,21 +384,27 @@ class MLPForecaster:
         return torch.optim.AdamW(net.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay, fused=True)
 
     def _epoch(self, net: QuantileMLP, opt: torch.optim.Optimizer, X, Y, gen, where: str) -> float:
-        """One pass over (X, Y) in a seeded random order; the mean training pinball loss."""
+        """One pass over (X, Y) in a seeded random order; the mean training pinball loss.
+
+        The losses are read once per epoch, not per step (a step of these small nets is ~2 ms, and
+        each read is Python overhead); a non-finite one still stops the fit, at the epoch's end."""
         net.train()
         perm = torch.randperm(X.shape[0], generator=gen)
-        train_sum, batches = 0.0, 0
+        losses = []
         for i in range(0, X.shape[0], self.config.batch_size):
             b = perm[i : i + self.config.batch_size]
             loss = pinball_loss(net(X[b]), Y[b])
-            if not torch.isfinite(loss):
-                raise ForecastFitError(f"training loss became non-finite ({loss.item()}) {where}")
             opt.zero_grad()
             loss.backward()
             opt.step()
-            train_sum, batches = train_sum + loss.item(), batches + 1
+            losses.append(loss.detach())
         net.eval()
-        return train_sum / max(batches, 1)
+        if not losses:
+            return 0.0
+        per_step = torch.stack(losses).double()
+        if not torch.isfinite(per_step).all():
+            raise ForecastFitError(f"training loss became non-finite ({float(per_step[~torch.isfinite(per_step)][0])}) {where}")
+        return float(per_step.mean())
 
     def _train(self, net, Xtr, Ytr, Xva, Yva, max_epochs: int, patience: int, gen,
                curve: list[tuple[float, float]] | None = None) -> tuple[float, int]:
