@@ -60,8 +60,8 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                         "cutoff (0 = off; default: the horizon's preset)")
     p.add_argument("--country", metavar="CODE",
                    help="the market's holiday calendar, an input of the forecaster and LEAR: a country code of the "
-                        "`holidays` package (CO, NO, US, DE...) or 'none' (default CO, the calendar every recorded "
-                        "result used; on validation PJM did better with US, NP worse with NO: see the README)")
+                        "`holidays` package (CO, NO, US, DE...) or 'none' (default: ENERGY_PLATFORM_COUNTRY when set, else CO, the "
+                        "calendar every recorded result used; on validation PJM did better with US, NP worse with NO: see the README)")
     p.add_argument("--price-floor", metavar="FLOOR",
                    help="the market's lowest possible price, which no forecast quantile goes below: a number or 'none' "
                         "(default: ENERGY_PLATFORM_PRICE_FLOOR when set, else 0 for data without a negative price, "

@@ -37,6 +37,7 @@ class Settings:
     xm_base_url: str = "https://servapibi.xm.com.co"
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
     oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
+    country: str = "CO"  # ENERGY_PLATFORM_COUNTRY: the market's holiday calendar (a `holidays` code, or "none")
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
@@ -124,6 +125,14 @@ def _price_floor(text: str) -> float | None:
         raise ValueError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}") from None
 
 
+def parse_country(text: str) -> str:
+    """`ENERGY_PLATFORM_COUNTRY`: a country code of the `holidays` package (checked where the
+    calendar is first read, the features asset: importing `holidays` here would slow every CLI
+    call), or `none`."""
+    text = text.strip()
+    return "none" if text.lower() == "none" else (text.upper() or "CO")
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     home = Path(env.get("ENERGY_PLATFORM_HOME") or Path.cwd() / ".energy_platform").resolve()
@@ -135,6 +144,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
+        country=parse_country(env.get("ENERGY_PLATFORM_COUNTRY", "CO")),
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),

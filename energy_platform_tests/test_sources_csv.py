@@ -167,7 +167,7 @@ def test_the_platform_trains_with_its_market_s_floor():
     assert model_overrides(TrainingConfig(), None)["price_floor"] is None
     assert model_overrides(TrainingConfig(), 0.0)["price_floor"] == 0.0
     assert model_overrides(TrainingConfig(price_floor=-50.0), None)["price_floor"] == -50.0
-    assert model_overrides(TrainingConfig(max_epochs=3), 0.0) == {"max_epochs": 3, "price_floor": 0.0}
+    assert model_overrides(TrainingConfig(max_epochs=3), 0.0) == {"max_epochs": 3, "price_floor": 0.0, "country": "CO"}
 
 
 def test_sample_is_ten_years_of_real_prices_and_as_of_caps_it():

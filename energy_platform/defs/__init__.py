@@ -49,8 +49,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                                 price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui)
     raw_prices = build_raw_prices(raw_price_partitions(settings.source))
     operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
-    features = build_features_asset(raw_prices, operating, h)
-    forecaster_model = build_forecaster_model_asset(features, raw_prices, operating, h)
+    # the market's holiday calendar: the feature store's rows and the models trained from them
+    features = build_features_asset(raw_prices, operating, h, settings.country)
+    forecaster_model = build_forecaster_model_asset(features, raw_prices, operating, h, settings.country)
     champion_model = build_champion_asset(forecaster_model, raw_prices, operating, h)
     day_partitions = prediction_partitions(settings.source, h)
     predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)

@@ -17,6 +17,7 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
+from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
 from energy_platform.serving import (
     adaptive_band,
@@ -51,7 +52,8 @@ class FeaturesConfig(dg.Config):
     refresh_days: int = Field(14, description="Recent target days recomputed on every run (their actuals arrive late).")
 
 
-def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int) -> dg.AssetsDefinition:
+def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int,
+                         country: str = "CO") -> dg.AssetsDefinition:
     @dg.asset(
         deps=[raw_prices, *operating],
         pool=WAREHOUSE_POOL,
@@ -65,7 +67,12 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
     )
     def features(context: dg.AssetExecutionContext, config: FeaturesConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            frame = refresh_features(warehouse.path, horizon_days, full_recompute=config.full_recompute, refresh_days=config.refresh_days)
+            check_calendar(country)
+        except ForecastInputError as exc:
+            raise dg.Failure(f"ENERGY_PLATFORM_COUNTRY: {exc} (a country code of the `holidays` package, or none)") from exc
+        try:
+            frame = refresh_features(warehouse.path, horizon_days, full_recompute=config.full_recompute, refresh_days=config.refresh_days,
+                                     country=country)
         except ValueError as exc:
             raise dg.Failure(str(exc)) from exc
         written = frame.height
@@ -73,6 +80,7 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
         return dg.MaterializeResult(metadata={
             "dagster/row_count": written,
             "target_dates": f"{targets.min()}..{targets.max()}",
+            "holidays": country,
             "feature_columns": len([c for c in frame.columns if c not in ("target_date", "cutoff_date") and not c.startswith("target_h")]),
             "preview": markdown_preview(frame.select(frame.columns[:8]).tail(5)),
         })
@@ -99,14 +107,16 @@ class TrainingConfig(dg.Config):
                                                          "'none', 'all' or e.g. 'demand,hydrology'.")
 
 
-def model_overrides(config: TrainingConfig, market_floor: float | None) -> dict[str, object]:
-    """The forecaster settings a training config overrides, and the price floor: the config's, else
-    the market's, the one ingestion and the predictions' validation use (a model trained with 0 on
-    a market with negative prices would forecast none of them)."""
+def model_overrides(config: TrainingConfig, market_floor: float | None, country: str = "CO") -> dict[str, object]:
+    """The forecaster settings a training config overrides, the price floor (the config's, else
+    the market's, the one ingestion and the predictions' validation use: a model trained with 0 on
+    a market with negative prices would forecast none of them) and the market's holiday calendar,
+    the feature store's."""
     given = {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
              "blend_naive": config.blend_naive, "lear_weight": config.lear_weight, "operating_min_days": config.operating_min_days}
     overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
     overrides["price_floor"] = config.price_floor if config.price_floor is not None else market_floor
+    overrides["country"] = country
     return overrides
 
 
@@ -124,7 +134,7 @@ def _groups(requested: str, operating) -> tuple[str, ...]:
 
 
 def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
-                                 operating: list[dg.AssetsDefinition], horizon_days: int) -> dg.AssetsDefinition:
+                                 operating: list[dg.AssetsDefinition], horizon_days: int, country: str = "CO") -> dg.AssetsDefinition:
     @dg.asset(
         deps=[features, raw_prices, *operating],
         code_version=TRAINING_CODE_VERSION,
@@ -137,7 +147,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
         registry: RegistryResource,
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
-        overrides = model_overrides(config, registry.price_floor)
+        overrides = model_overrides(config, registry.price_floor, country)
         prices = read_prices(warehouse.path)
         operating = read_operating_data(warehouse.path)
         overrides["operating_groups"] = _groups(config.operating_groups, operating)

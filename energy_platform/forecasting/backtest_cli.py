@@ -96,14 +96,16 @@ def _floor(args: argparse.Namespace, prices: pl.DataFrame) -> float | None:
 
 
 def _country(args: argparse.Namespace) -> str:
-    """The holiday calendar: --country, else Colombia's, which every recorded result used (NP and
-    PJM included: on their 2016-H1 validation, seed 0, rMAE NP 0.4039 with CO, 0.4108 with NO, 0.4173
-    with none; PJM 0.5419 with CO, 0.5299 with US, 0.5330 with none)."""
-    from energy_platform.forecasting.features import holiday_flags
+    """The holiday calendar: --country, else the platform's (`ENERGY_PLATFORM_COUNTRY`), else
+    Colombia's, which every recorded result used (NP and PJM included: on their 2016-H1 validation,
+    seed 0, rMAE NP 0.4039 with CO, 0.4108 with NO, 0.4173 with none; PJM 0.5419 with CO, 0.5299
+    with US, 0.5330 with none)."""
+    from energy_platform.forecasting.features import check_calendar
+    from energy_platform.settings import parse_country
 
-    country = args.country or "CO"
+    country = parse_country(args.country or os.environ.get("ENERGY_PLATFORM_COUNTRY") or "CO")
     try:
-        holiday_flags([date(2020, 1, 1)], country)  # an unknown code fails here, before any fit
+        check_calendar(country)  # an unknown code fails here, before any fit
     except ForecastInputError as exc:
         raise ForecastInputError(f"--country: {exc} (a country code of the `holidays` package, or none)") from None
     return country

@@ -208,6 +208,12 @@ def _holiday_ordinals(country: str, first_year: int, last_year: int) -> frozense
 NO_CALENDAR = "none"  # a market whose holiday calendar is not given: the holiday inputs stay 0
 
 
+def check_calendar(country: str) -> str:
+    """`country` if the `holidays` package knows it (or it is `none`); else the error, before any work."""
+    holiday_flags([date(2020, 1, 1)], country)
+    return country
+
+
 def holiday_flags(days: Sequence[date] | np.ndarray, country: str) -> np.ndarray:
     ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
     if len(ordinals) == 0 or country == NO_CALENDAR:

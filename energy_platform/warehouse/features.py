@@ -10,7 +10,9 @@ every operating group's features (demand, hydrology, ENSO), each as known at the
 Its columns follow the forecaster's feature spec, so the table is created from the frame. A
 stored table with other columns (written by an earlier spec: an upgrade added or renamed a
 feature) is recomputed whole by the next refresh, in one transaction; a write of only some days
-in another shape is refused, since it would replace the table's history with those days.
+in another shape is refused, since it would replace the table's history with those days. So is a
+table of another holiday calendar (`ENERGY_PLATFORM_COUNTRY` changed), which the table's comment
+names: its holiday columns would disagree with the models' own calendar.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from energy_platform.warehouse.operating import read_operating
 from energy_platform.warehouse.prices import read_prices
 
 TABLE = "features.daily"
+DESCRIPTION = "Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used"
+CALENDAR_NOTE = "; holidays: "  # then the calendar's code: written in the table's comment
+EARLIER_CALENDAR = "CO"  # the calendar of tables written before the comment named one
 
 
 def _columns(conn) -> list[str]:
@@ -37,9 +42,25 @@ def _columns(conn) -> list[str]:
     return [r[0] for r in rows]
 
 
-def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False) -> int:
-    """Replace the rows of the target days in `frame` (or the whole table) in one transaction."""
+def _calendar(conn) -> str | None:
+    row = conn.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'features' "
+        "AND table_name = 'daily'"
+    ).fetchone()
+    if row is None:
+        return None
+    comment = row[0] or ""
+    return comment.split(CALENDAR_NOTE, 1)[1] if CALENDAR_NOTE in comment else EARLIER_CALENDAR
+
+
+def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False, country: str = "CO") -> int:
+    """Replace the rows of the target days in `frame` (or the whole table) in one transaction;
+    `country` is the holiday calendar the rows were computed with."""
     with write_transaction(path, {"incoming": frame}) as conn:
+        calendar = _calendar(conn)
+        if calendar is not None and calendar != country and not replace_all:
+            raise ValueError(f"{TABLE} was computed with the holiday calendar {calendar}, these rows with {country}: "
+                             "only a full recompute replaces it")
         existing = _columns(conn)
         if existing and existing != frame.columns and not replace_all:
             raise ValueError(f"{TABLE} holds other columns than these rows ({_column_change(existing, frame.columns)}): "
@@ -49,7 +70,7 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
             existing = []
         if not existing:
             conn.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM incoming WITH NO DATA")
-            conn.execute(f"COMMENT ON TABLE {TABLE} IS 'Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used'")
+            conn.execute(f"COMMENT ON TABLE {TABLE} IS '{DESCRIPTION}{CALENDAR_NOTE}{country}'")
         conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
         conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
     return frame.height
@@ -60,9 +81,10 @@ def _column_change(stored: list[str], new: list[str]) -> str:
     return f"added {added[:5]}, dropped {dropped[:5]}" if added or dropped else "the same columns in another order"
 
 
-def stored_columns(path: str | Path) -> list[str]:
+def stored_shape(path: str | Path) -> tuple[list[str], str | None]:
+    """The stored table's columns and holiday calendar ([] and None: no table yet)."""
     with connect(path, read_only=True) as conn:
-        return _columns(conn)
+        return _columns(conn), _calendar(conn)
 
 
 def latest_target_date(path: str | Path) -> date | None:
@@ -88,9 +110,11 @@ def read_operating_data(path: str | Path) -> OperatingData:
     )
 
 
-def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: bool = False, refresh_days: int = 14) -> pl.DataFrame:
+def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: bool = False, refresh_days: int = 14,
+                     country: str = "CO") -> pl.DataFrame:
     """Compute and store the feature rows a run owes: new target days plus the last `refresh_days`
-    (their realised prices arrive late), or every day with `full_recompute`. Returns the rows written."""
+    (their realised prices arrive late), or every day with `full_recompute` or when the stored
+    table has another shape or calendar. `country`: the holiday calendar. Returns the rows written."""
     prices = read_prices(path)
     if prices.is_empty():
         raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
@@ -100,13 +124,14 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     latest = None if full_recompute else latest_target_date(path)
     start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
     operating = read_operating_data(path)
-    frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days, operating=operating)
-    stored = [] if full_recompute else stored_columns(path)
-    if stored and stored != frame.columns:
-        # written by an earlier feature spec: every target day in today's shape, or training and the
-        # drift check would read only the few days refreshed here
+    frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days,
+                                country=country, operating=operating)
+    stored, calendar = ([], None) if full_recompute else stored_shape(path)
+    if (stored and stored != frame.columns) or (calendar is not None and calendar != country):
+        # written by an earlier feature spec or calendar: every target day in today's shape, or
+        # training and the drift check would read only the few days refreshed here
         full_recompute = True
         frame = build_feature_frame(prices, pl.date_range(first_target, last_target, "1d", eager=True).to_list(), horizon_days,
-                                    operating=operating)
-    write_features(path, frame, replace_all=full_recompute)
+                                    country=country, operating=operating)
+    write_features(path, frame, replace_all=full_recompute, country=country)
     return frame
