@@ -74,3 +74,16 @@ def test_the_platform_s_features_and_models_take_the_setting_and_refuse_an_unkno
     assert "ENERGY_PLATFORM_COUNTRY: unknown holiday country 'XX'" in failure.event_specific_data.error.message
     with connect(bad.warehouse, read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'daily'").fetchone()[0] == 0
+
+
+def test_a_model_of_the_earlier_calendar_reads_its_own_holidays_from_the_store_s_rows():
+    """After the setting changes, the champion trained before it is served from the store's rows
+    with its own calendar's holiday columns (the predictions asset), the same as its own rows."""
+    from energy_platform.forecasting.features import build_feature_frame, in_calendar
+
+    prices = SampleSource().hourly_prices(date(2023, 5, 1), date(2023, 8, 31))
+    targets = [date(2023, 7, d) for d in range(1, 31)]
+    us, co = (build_feature_frame(prices, targets, 2, country=c) for c in ("US", "CO"))
+    assert not us.equals(co)
+    assert in_calendar(us, "CO", 2).equals(co)
+    assert in_calendar(co, "US", 2).equals(us)

@@ -223,6 +223,15 @@ def holiday_flags(days: Sequence[date] | np.ndarray, country: str) -> np.ndarray
     return np.isin(ordinals, known).astype(float)
 
 
+def in_calendar(rows: pl.DataFrame, country: str, horizon_days: int) -> pl.DataFrame:
+    """Feature rows (`target_date`, ...) with their two holiday columns in `country`'s calendar: a
+    model trained before the platform's calendar changed reads the holidays it learnt."""
+    days = rows["target_date"].to_list()
+    cutoffs = [d - timedelta(days=horizon_days) for d in days]
+    return rows.with_columns(pl.Series("holiday", holiday_flags(days, country)),
+                             pl.Series(f"holiday_lag{horizon_days}", holiday_flags(cutoffs, country)))
+
+
 def feature_names(spec: FeatureSpec, exog: Sequence[str]) -> list[str]:
     names = [f"price_lag{k}_h{h:02d}" for k in spec.resolved_price_lags() for h in range(HOURS)]
     names += [f"{e}_lag{k}_h{h:02d}" for e in exog for k in spec.resolved_exog_lags() for h in range(HOURS)]
