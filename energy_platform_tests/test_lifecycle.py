@@ -285,3 +285,34 @@ def test_a_model_champion_s_band_adapts_once_its_served_days_are_realised(env, c
     assert meta["band_adjustment (last day)"].value.startswith("lower side")
     rows = read_predictions(env.warehouse, date(2025, 1, 2)).filter(pl.col("model_version") == model_version)
     assert rows.height == 24 and rows.filter((pl.col("p10") > pl.col("p50")) | (pl.col("p50") > pl.col("p90"))).is_empty()
+
+
+def test_a_champion_of_the_earlier_calendar_is_served_with_its_own_after_the_setting_changes(env, client):
+    """ENERGY_PLATFORM_COUNTRY changed on a trained home: the next features run recomputes every
+    day in the new calendar, and the champion trained with Colombia's is served from those rows
+    with Colombia's holiday columns (a warning says so): the forecast it made before, not one that
+    reads 2024-12-08, a Colombian holiday, as a working day."""
+    from energy_platform.warehouse.features import read_features
+
+    with connect(env.warehouse, read_only=True) as conn:
+        (model_version,) = conn.execute("SELECT version FROM ml.model_versions WHERE kind = 'model' AND gate_decision = 'promoted' "
+                                        "ORDER BY CAST(version AS INTEGER) DESC LIMIT 1").fetchall()[0]
+    day = date(2024, 12, 8)
+    us = make_env(env.settings.home, ENERGY_PLATFORM_COUNTRY="US")
+    before = str(registry.alias_version(client, registry.CHAMPION).version)
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, model_version)
+    try:
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key=day.isoformat())
+        served = read_predictions(env.warehouse, day).filter(pl.col("model_version") == model_version).sort("hour")
+        stored = read_features(env.warehouse).height
+        run_job(us.defs, FEATURES_JOB, us.instance)
+        rows = read_features(us.warehouse)
+        assert rows.height == stored and rows.filter(pl.col("target_date") == day)["holiday"].item() == 0.0  # every day, in US's
+        result = run_job(us.defs, PREDICT_JOB, us.instance, partition_key=day.isoformat())
+    finally:
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, before)
+        run_job(env.defs, FEATURES_JOB, env.instance)  # the module's calendar back
+    again = read_predictions(us.warehouse, day).filter(pl.col("model_version") == model_version).sort("hour")
+    assert again["p50"].to_list() == pytest.approx(served["p50"].to_list(), abs=1e-9)
+    logs = [e.user_message for e in us.instance.all_logs(result.run_id)]
+    assert any("features.daily holds the US holiday calendar" in m and "trained with CO" in m for m in logs)
