@@ -110,6 +110,23 @@ def forecast_range(warehouse_path, model, start: date, end: date, horizon_days: 
     return pl.concat([forecast_day(model, prices, d, horizon_days, history_days) for d in targets])
 
 
+def features_for(forecaster, warehouse_path, start: date, end: date) -> tuple[pl.DataFrame, str | None]:
+    """The `features.daily` rows of [start, end] as `forecaster` reads them, and a warning when
+    the store's holiday calendar is not the one it was trained with (ENERGY_PLATFORM_COUNTRY
+    changed since): it then reads its own calendar's holiday columns until a model of the new
+    one replaces it, rather than holidays it never learnt."""
+    from energy_platform.forecasting.features import in_calendar
+    from energy_platform.warehouse.features import read_features, stored_features
+
+    rows = read_features(warehouse_path, start, end)
+    calendar, own = stored_features(warehouse_path).calendar, forecaster.spec.country
+    if calendar is None or calendar == own or rows.is_empty():
+        return rows, None
+    return in_calendar(rows, own, forecaster.spec.horizon_days), (
+        f"features.daily holds the {calendar} holiday calendar, the champion was trained with {own}: "
+        f"it reads its own until a model of {calendar} replaces it")
+
+
 def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end: date, horizon_days: int) -> pl.DataFrame:
     """The forecaster's 24 hours of every target day of [start, end] from its `features.daily` row
     (same columns as `forecast_day`); a day without its row fails naming it."""

@@ -17,10 +17,11 @@ from pydantic import Field
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.forecasting.features import check_calendar, in_calendar
+from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
 from energy_platform.serving import (
     adaptive_band,
+    features_for,
     forecast_from_features,
     forecast_range,
     forecaster_of,
@@ -30,7 +31,7 @@ from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
-from energy_platform.warehouse.features import read_features, read_operating_data, refresh_features, stored_shape
+from energy_platform.warehouse.features import read_features, read_operating_data, refresh_features
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import read_prices
@@ -283,12 +284,9 @@ def build_predictions_asset(
         model = reg.load(champion)
         forecaster = forecaster_of(model)
         if forecaster is not None:  # the feature store is the source: the target day's row
-            rows = read_features(warehouse.path, first, last)
-            calendar = stored_shape(warehouse.path)[1]
-            if calendar is not None and calendar != forecaster.spec.country and not rows.is_empty():
-                context.log.warning(f"features.daily holds the {calendar} holiday calendar, champion v{champion.version} was "
-                                    f"trained with {forecaster.spec.country}: it reads its own until a model of {calendar} replaces it")
-                rows = in_calendar(rows, forecaster.spec.country, horizon_days)
+            rows, calendar_note = features_for(forecaster, warehouse.path, first, last)
+            if calendar_note:
+                context.log.warning(f"v{champion.version}: {calendar_note}")
             try:
                 frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
             except ForecastInputError as exc:

@@ -161,11 +161,11 @@ class QuantileMLP(nn.Module):
         return torch.stack([lo, mid, hi], dim=-1)
 
 
-_QUANTILES_F32 = torch.tensor(QUANTILES, dtype=torch.float32)
+_QUANTILE_TENSOR = torch.tensor(QUANTILES, dtype=torch.float32)  # built once: the loss runs at every step
 
 
 def pinball_loss(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    q = _QUANTILES_F32 if pred.dtype == torch.float32 else torch.tensor(QUANTILES, dtype=pred.dtype)
+    q = _QUANTILE_TENSOR.to(pred.dtype)  # the same tensor for float32 nets
     diff = y.unsqueeze(-1) - pred
     return torch.maximum(q * diff, (q - 1) * diff).mean()
 

@@ -453,6 +453,9 @@ def _cleanup_stale(directory: Path, target_name: str) -> None:
             entry.unlink(missing_ok=True)
 
 
+EMPTY_PREFIX = "empty_src."  # a source table the warehouse does not have yet: an empty stand-in
+
+
 def _attach_sources(
     conn: duckdb.DuckDBPyConnection, warehouse_path: Path | str, wait_seconds: float
 ) -> dict[str, str]:
@@ -505,7 +508,7 @@ def _attach_sources(
 
     def source(table: str) -> str:
         if table not in present:
-            return f"empty_src.{table}"
+            return f"{EMPTY_PREFIX}{table}"
         have = columns.get(("wh", table), {})
         lacking = [f"NULL::{dtype} AS {duckdb_ident(c)}" for c, dtype in columns[("empty_src", table)].items() if c not in have]
         return f"(SELECT *, {', '.join(lacking)} FROM wh.{table})" if lacking else f"wh.{table}"
@@ -531,13 +534,13 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         order = f" ORDER BY {t.order_by}" if t.order_by else ""
         conn.execute(f"CREATE TABLE {t.name} AS SELECT * FROM ({sql}) _{order}")
         warehouse_rows = None
-        if t.source and "wh." in sources[t.source]:
+        if t.source and not sources[t.source].startswith(EMPTY_PREFIX):
             warehouse_rows = conn.execute(f"SELECT count(*) FROM {sources[t.source]}").fetchall()[0][0]
         rows.append({"table_name": t.name, "kind": t.kind, "source_table": t.source,
                      "warehouse_rows": warehouse_rows if warehouse_rows is not None else 0})
     conn.execute("COMMIT")
     # Everything copied: let go of the warehouse before the (local) rest of the build.
-    if any("wh." in q for q in sources.values()):
+    if any(not q.startswith(EMPTY_PREFIX) for q in sources.values()):
         conn.execute("DETACH wh")
     conn.execute("DETACH empty_src")
     conn.execute("BEGIN TRANSACTION")

@@ -17,6 +17,7 @@ names: its holiday columns would disagree with the models' own calendar.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -81,17 +82,21 @@ def _column_change(stored: list[str], new: list[str]) -> str:
     return f"added {added[:5]}, dropped {dropped[:5]}" if added or dropped else "the same columns in another order"
 
 
-def stored_shape(path: str | Path) -> tuple[list[str], str | None]:
-    """The stored table's columns and holiday calendar ([] and None: no table yet)."""
-    with connect(path, read_only=True) as conn:
-        return _columns(conn), _calendar(conn)
+@dataclass(frozen=True)
+class StoredFeatures:
+    """What `features.daily` holds: its columns ([]: no table yet), holiday calendar and newest target day."""
+
+    columns: list[str]
+    calendar: str | None
+    latest: date | None
 
 
-def latest_target_date(path: str | Path) -> date | None:
+def stored_features(path: str | Path) -> StoredFeatures:
     with connect(path, read_only=True) as conn:
-        if not _columns(conn):
-            return None
-        return conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0]
+        columns = _columns(conn)
+        if not columns:
+            return StoredFeatures([], None, None)
+        return StoredFeatures(columns, _calendar(conn), conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0])
 
 
 def read_features(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
@@ -121,13 +126,12 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     # the first day whose lags all lie in the data: where a training window on all of it starts
     first_target = prices["date"].min() + timedelta(days=FeatureSpec(horizon_days=horizon_days).max_lag)
     last_target = prices["date"].max() + timedelta(days=horizon_days)
-    latest = None if full_recompute else latest_target_date(path)
-    start = first_target if latest is None else max(first_target, latest - timedelta(days=refresh_days))
+    stored = StoredFeatures([], None, None) if full_recompute else stored_features(path)
+    start = first_target if stored.latest is None else max(first_target, stored.latest - timedelta(days=refresh_days))
     operating = read_operating_data(path)
     frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days,
                                 country=country, operating=operating)
-    stored, calendar = ([], None) if full_recompute else stored_shape(path)
-    if (stored and stored != frame.columns) or (calendar is not None and calendar != country):
+    if (stored.columns and stored.columns != frame.columns) or (stored.calendar is not None and stored.calendar != country):
         # written by an earlier feature spec or calendar: every target day in today's shape, or
         # training and the drift check would read only the few days refreshed here
         full_recompute = True
