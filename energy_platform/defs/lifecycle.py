@@ -42,8 +42,9 @@ FEATURES_CODE_VERSION = "3"  # 2: operating features (issue 12); 3: a monthly va
 # 5 the adaptive band on in the H >= 2 preset (issue 12, session 6); 6 the nights' own blend towards naive_d
 # in the H >= 2 preset and ENSO in the default operating groups (issue 12, session 7); 7 a group known on
 # under a year of the window's days is left out of the fit, and hydrology joins ENSO in the default (issue 12, session 9);
-# 8 a group the window's newest day does not know is left out of the fit (issue 12, session 10)
-TRAINING_CODE_VERSION = "8"
+# 8 a group the window's newest day does not know is left out of the fit (issue 12, session 10);
+# 9 LEAR's weight in the median fitted on the validation slice for H >= 2 (issue 12, session 12)
+TRAINING_CODE_VERSION = "9"
 # 2: the forecaster forecasts from its features.daily row; 3: its band adapted to the stored misses (adaptive_band)
 PREDICTIONS_CODE_VERSION = "3"
 
@@ -98,7 +99,10 @@ class TrainingConfig(dg.Config):
     n_members: int | None = Field(None, description="Override the ensemble size.")
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
-    lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off).")
+    lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off); "
+                                                        "with fit_lear_weight, the largest weight the fit may choose.")
+    fit_lear_weight: bool | None = Field(None, description="Override whether LEAR's weight is fitted on the validation slice, in 0, 0.1, ... "
+                                                           "lear_weight (on for H >= 2).")
     price_floor: float | None = Field(None, description="Override the lowest possible price no quantile goes below; default: the "
                                                         "platform's (ENERGY_PLATFORM_PRICE_FLOOR: 0, the bolsa is never negative; "
                                                         "none for a market with negative prices).")
@@ -114,7 +118,8 @@ def model_overrides(config: TrainingConfig, market_floor: float | None, country:
     a market with negative prices would forecast none of them) and the market's holiday calendar,
     the feature store's."""
     given = {"max_epochs": config.max_epochs, "n_members": config.n_members, "lr": config.learning_rate,
-             "blend_naive": config.blend_naive, "lear_weight": config.lear_weight, "operating_min_days": config.operating_min_days}
+             "blend_naive": config.blend_naive, "lear_weight": config.lear_weight, "fit_lear_weight": config.fit_lear_weight,
+             "operating_min_days": config.operating_min_days}
     overrides: dict[str, object] = {k: v for k, v in given.items() if v is not None}
     overrides["price_floor"] = config.price_floor if config.price_floor is not None else market_floor
     overrides["country"] = country

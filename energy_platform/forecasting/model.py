@@ -110,6 +110,9 @@ class MLPConfig:
     # the median: p50 <- (1 - w) p50 + w lear in the scaled space, the band moving with it; 0 = off
     # (bench/results/ablation.md, session 5).
     lear_weight: float = 0.0
+    # Fit LEAR's weight on the validation slice, in 0, 0.1, ..., lear_weight (session 12): a calm
+    # spell where LEAR misses the level gets less of it; off = always lear_weight.
+    fit_lear_weight: bool = False
     # Online adaptive conformal band (adaptive_band.py): after each day whose actuals are known at
     # the cutoff, theta += step x (miss rate - 0.2); applied by the backtest and the predictions
     # asset to the issued forecasts (the model's own output is unchanged); 0 = off.
@@ -221,6 +224,7 @@ class MLPForecaster:
         self._bases: list[QuantileMLP] = []  # early-stopped nets, never trained on their validation slice
         self._night_blend = 1.0  # the nights' own weight towards naive_d (night_blend_hours)
         self._lear: LearRegression | None = None  # the LEAR in the median (lear_weight > 0)
+        self._lear_w = self.config.lear_weight  # its weight (fitted on validation with fit_lear_weight)
         self._fits = 0
         self.last_fit: dict[str, object] = {}
 
@@ -345,6 +349,7 @@ class MLPForecaster:
             self._blend = self._blend_weight(val_pred, naive_val, Yva.numpy())
             val_pred = self._blended(val_pred, naive_val)
         lear = None
+        self._lear_w = cfg.lear_weight
         if cfg.lear_weight > 0:
             # LEAR fitted without the validation slice calibrates the band on out-of-sample forecasts,
             # like the early-stopped nets; the LEAR that forecasts is fitted on the whole window.
@@ -352,8 +357,12 @@ class MLPForecaster:
             Xl = data.X[:, cols]
             if LearRegression.fits(len(Xl) - n_val, Xl.shape[1]):
                 early = LearRegression().fit(Xl[:-n_val], data.Y[:-n_val])
-                val_pred = self._with_lear(val_pred, self._price_scaler.transform(early.predict(Xl[-n_val:])))
-                lear = LearRegression().fit(Xl, data.Y)
+                lear_val = self._price_scaler.transform(early.predict(Xl[-n_val:]))
+                if cfg.fit_lear_weight:
+                    self._lear_w = self._lear_weight(val_pred, lear_val, Yva.numpy())
+                val_pred = self._with_lear(val_pred, lear_val)
+                if self._lear_w > 0:  # a weight fitted to 0: no LEAR to fit, none in the forecasts
+                    lear = LearRegression().fit(Xl, data.Y)
         self._night_blend = 1.0
         if cfg.night_blend_hours:
             nh = cfg.night_blend_hours
@@ -374,7 +383,8 @@ class MLPForecaster:
             "operating_groups": list(self.spec.operating_groups),
             "blend_weight": self._blend,
             "night_blend_weight": self._night_blend,
-            "lear": lear is not None,  # False when lear_weight is 0 or the window has too few rows for it
+            "lear": lear is not None,  # False when lear_weight is 0 (or fitted to 0) or the window has too few rows for it
+            "lear_weight": self._lear_w if lear is not None else 0.0,
             # per epoch of the first member: (mean train pinball, validation pinball), scaled units
             "epoch_losses": curves[0] if curves else [],
         }
@@ -474,8 +484,15 @@ class MLPForecaster:
 
     def _with_lear(self, q: np.ndarray, lear: np.ndarray) -> np.ndarray:
         """Median moved towards LEAR's forecast (scaled space), the band moving with it."""
-        delta = self.config.lear_weight * (lear - q[..., 1])
+        delta = self._lear_w * (lear - q[..., 1])
         return q + delta[..., None]
+
+    def _lear_weight(self, q: np.ndarray, lear: np.ndarray, y: np.ndarray) -> float:
+        """LEAR's weight in 0, 0.1, ..., `lear_weight` with the least validation MAE (the smaller on
+        a tie): a calm spell where LEAR's regression misses a flat level gets less of it."""
+        grid = np.round(np.arange(0.0, self.config.lear_weight + 1e-9, 0.1), 10)
+        errors = [np.abs(y - (q[..., 1] + w * (lear - q[..., 1]))).mean() for w in grid]
+        return float(grid[int(np.argmin(errors))])
 
     # -- plausibility --------------------------------------------------------------------------
     def _remember_minima(self, panel: DailyPanel, train_end: date) -> None:
@@ -596,7 +613,7 @@ class MLPForecaster:
             "minima": self._minima.tolist(),
             "members": [net.state_dict() for net in self._members],
             **({"bases": [net.state_dict() for net in self._bases]} if self.config.snapshot_bases else {}),
-            **({"lear": self._lear.to_state()} if self._lear is not None else {}),
+            **({"lear": self._lear.to_state(), "lear_weight": float(self._lear_w)} if self._lear is not None else {}),
         }
 
     @classmethod
@@ -620,6 +637,7 @@ class MLPForecaster:
         model._minima_start = date.fromisoformat(state.get("minima_start", state["train_end"]))
         model._minima = np.asarray(state.get("minima", []), dtype=float)
         model._lear = LearRegression.from_state(state["lear"]) if "lear" in state else None
+        model._lear_w = float(state.get("lear_weight", model.config.lear_weight))  # states before the fitted weight: the config's
         cfg = model.config
         for sd in state["members"]:
             net = QuantileMLP(model._input_dim, cfg.hidden, cfg.dropout, cfg.linear_skip)

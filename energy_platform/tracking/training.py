@@ -164,6 +164,7 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "val_pinball_scaled": forecaster.last_fit["val_pinball_scaled"],
         "blend_weight": forecaster.last_fit["blend_weight"],  # 1: the net alone; lower: leaning on naive_d
         "night_blend_weight": forecaster.last_fit.get("night_blend_weight", 1.0),  # the same, hours 0..night_blend_hours-1
+        "lear_weight": forecaster.last_fit.get("lear_weight", 0.0),  # LEAR's share of the median (fitted for H >= 2)
         "fit_seconds": candidate.fit_seconds,
         **{f"backtest_{k}": float(v) for k, v in own.items() if isinstance(v, (int, float)) and k != "test_days"},
         "backtest_naive_w_mae": float(naive["mae"]),

@@ -210,6 +210,40 @@ def test_lear_in_the_median_travels_with_the_state_and_the_pyfunc(prices, tmp_pa
     assert not short.last_fit["lear"] and short._lear is None
 
 
+def test_fitted_lear_weight_is_the_validation_mae_minimiser_up_to_the_configured_one():
+    m = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.3, "fit_lear_weight": True})
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(30, 24))
+    q = lambda p50: np.stack([p50 - 1, p50, p50 + 1], axis=-1)  # noqa: E731
+    assert m._lear_weight(q(y), y + 5, y) == 0.0  # a perfect net: no LEAR
+    assert m._lear_weight(q(y + 1), y - 1, y) == pytest.approx(0.3)  # 0.5 would be best: capped at the configured 0.3
+    assert m._lear_weight(q(y + 0.2), y - 0.8, y) == pytest.approx(0.2)  # y lies 20 % of the way to LEAR
+    assert m._lear_weight(q(y + 1), y + 1, y) == 0.0  # a tie: the smaller weight
+
+
+def test_fitted_lear_weight_travels_with_the_state_and_a_zero_weight_leaves_lear_out(prices, tmp_path, monkeypatch):
+    fitted = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.3, "fit_lear_weight": True})
+    fitted.fit(prices, TRAIN_END, 200)
+    w = fitted.last_fit["lear_weight"]
+    assert fitted.last_fit["lear"] and w in (0.1, 0.2, 0.3)
+    out = fitted.predict(prices, TARGET)
+    fitted.save(tmp_path / "m.pt")
+    loaded = MLPForecaster.load(tmp_path / "m.pt")
+    assert loaded._lear_w == w and loaded.predict(prices, TARGET).equals(out)
+    # a state saved before the weight was fitted carries none: the configured weight applies
+    state = fitted.to_state()
+    del state["lear_weight"]
+    assert MLPForecaster.from_state(state)._lear_w == 0.3
+    # fitted to 0: no LEAR is fitted and the forecast is the model's without LEAR (the same nets)
+    monkeypatch.setattr(MLPForecaster, "_lear_weight", lambda self, q, lear, y: 0.0)
+    zero = MLPForecaster(horizon_days=2, **{**TINY, "lear_weight": 0.3, "fit_lear_weight": True})
+    zero.fit(prices, TRAIN_END, 200)
+    plain = MLPForecaster(horizon_days=2, **TINY)
+    plain.fit(prices, TRAIN_END, 200)
+    assert zero._lear is None and not zero.last_fit["lear"] and zero.last_fit["lear_weight"] == 0.0
+    assert zero.predict(prices, TARGET).equals(plain.predict(prices, TARGET))
+
+
 def test_night_blend_moves_only_the_night_towards_the_latest_day_and_helps_where_nights_persist(prices, tmp_path):
     # Nights (hours 0-5) follow a slow random walk of their own: the latest known night is nearly
     # right and the nets, which see the day's shape, are not. The night weight leans on it; the
