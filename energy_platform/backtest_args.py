@@ -67,8 +67,9 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                         "(default: ENERGY_PLATFORM_PRICE_FLOOR when set, else 0 for data without a negative price, "
                         "none for data with one, e.g. PJM)")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="torch threads of the forecaster's fits (default: the machine's cores, at most 2; the same "
-                        "forecasts as 1 thread, measured identical on NP, and ~1.2x faster on 2 cores)")
+                   help="torch threads of the forecaster's fits (default 1; the same forecasts with any number, "
+                        "measured identical on NP; 2 is ~1.2x faster alone on 2 idle cores, and ~3x slower when two "
+                        "such runs share the 2 cores)")
     p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
     p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
     p.set_defaults(func=_run_backtest)

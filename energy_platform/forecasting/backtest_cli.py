@@ -112,10 +112,11 @@ def _country(args: argparse.Namespace) -> str:
 
 
 def _threads(args: argparse.Namespace) -> int:
-    """Torch threads per fit. The nets are small, so a fit is mostly single-threaded overhead, but
-    their matrix products split across 2 cores without changing a digit (NP, 2016-12-27 + 6 warm
-    refits: forecasts identical, 1.78 -> 1.47 s per refit); more cores were not measured."""
-    threads = args.threads if getattr(args, "threads", None) is not None else min(2, os.cpu_count() or 1)
+    """Torch threads per fit, default 1. The matrix products split across 2 cores without changing
+    a digit (NP, 2016-12-27 + 6 warm refits: 1.78 -> 1.47 s per refit), but two such runs side by
+    side on 2 cores spin in each other's way: Colombia's two test periods with 2 threads each had
+    not finished after 1270 CPU-s each, against ~8 min wall with one thread each (session 12)."""
+    threads = args.threads if getattr(args, "threads", None) is not None else 1
     if threads < 1:
         raise ForecastInputError(f"--threads must be at least 1, got {threads}")
     return threads
