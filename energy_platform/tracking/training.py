@@ -106,15 +106,21 @@ def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.D
     """Backtest the procedure on recent weeks, then fit the model on the whole window, from the
     feature-store rows `features` when given (the asset's way), else from `prices`/`operating`."""
     train_end = last_complete_day(prices)
-    train_start = max(prices["date"].min(), train_end - timedelta(days=params.window_days - 1))
     result = recent_backtest(prices, params, train_end, operating=operating)
     forecaster = params.build()
+    first = prices["date"].min()
+    if features is not None and features.height:  # the store's first row already needs max_lag days before it
+        first = max(first, features["target_date"].min() - timedelta(days=forecaster.spec.max_lag))
+    # A market with less history than the window (a new market, a CSV of a year) trains on what
+    # exists, as the recent backtest does; a window too short for the model is refused by the fit.
+    window = min(params.window_days, (train_end - first).days + 1)
+    train_start = train_end - timedelta(days=window - 1)
     started = time.perf_counter()
     if features is not None:
-        forecaster.fit(features, train_end, params.window_days)
+        forecaster.fit(features, train_end, window)
     else:
         panel = daily_panel(prices.select("ts", "price"), operating if forecaster.spec.operating_groups else None)
-        forecaster.fit(panel, train_end, params.window_days)
+        forecaster.fit(panel, train_end, window)
     return Candidate(
         forecaster=forecaster,
         params=params,
