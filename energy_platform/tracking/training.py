@@ -92,13 +92,17 @@ def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, wee
     """
     weeks = weeks or params.backtest_weeks
     first_test = end - timedelta(days=7 * weeks - 1)
-    available = (first_test - timedelta(days=params.horizon_days) - prices["date"].min()).days + 1
+    window = history_window(params.window_days, prices["date"].min(), first_test - timedelta(days=params.horizon_days))
     model = params.build()
     panel = daily_panel(prices.select("ts", "price"), operating if model.spec.operating_groups else None)
-    return backtest_recent(
-        panel, model, weeks,
-        recalibrate_every=params.recalibrate_every, window_days=min(params.window_days, available), end=end,
-    )
+    return backtest_recent(panel, model, weeks, recalibrate_every=params.recalibrate_every, window_days=window, end=end)
+
+
+def history_window(window_days: int, first: date, end: date) -> int:
+    """The training window ending `end`, cut to the history from `first`: a market with less
+    history than the window (a new market, a CSV of a year) trains on what exists; a window too
+    short for the model is then refused by its fit."""
+    return min(window_days, (end - first).days + 1)
 
 
 def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.DataFrame | None = None,
@@ -111,9 +115,7 @@ def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.D
     first = prices["date"].min()
     if features is not None and features.height:  # the store's first row already needs max_lag days before it
         first = max(first, features["target_date"].min() - timedelta(days=forecaster.spec.max_lag))
-    # A market with less history than the window (a new market, a CSV of a year) trains on what
-    # exists, as the recent backtest does; a window too short for the model is refused by the fit.
-    window = min(params.window_days, (train_end - first).days + 1)
+    window = history_window(params.window_days, first, train_end)
     train_start = train_end - timedelta(days=window - 1)
     started = time.perf_counter()
     if features is not None:
