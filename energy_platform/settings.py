@@ -26,6 +26,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"  # `make ui`'s default
+DEFAULT_PRICE_UNIT = "COP/kWh"  # XM's bolsa price; another market's CSV sets its own
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Settings:
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
     oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
     country: str = "CO"  # ENERGY_PLATFORM_COUNTRY: the market's holiday calendar (a `holidays` code, or "none")
+    price_unit: str = DEFAULT_PRICE_UNIT  # ENERGY_PLATFORM_PRICE_UNIT: the prices' unit as people read it (EUR/MWh, ...)
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
@@ -145,6 +147,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
         country=parse_country(env.get("ENERGY_PLATFORM_COUNTRY", "CO")),
+        price_unit=(env.get("ENERGY_PLATFORM_PRICE_UNIT") or "").strip() or DEFAULT_PRICE_UNIT,
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),

@@ -205,3 +205,27 @@ def test_header_and_table_give_one_pooled_rmae(monkeypatch, published_home):
     assert header.value == f"{pooled:.2f}"
     summary = next(f for f in at.dataframe if "rmae_28d" in f.value.columns).value
     assert summary.set_index("version").loc[version, "rmae_28d"] == pytest.approx(pooled)
+
+
+def test_another_markets_unit_is_what_the_page_and_the_file_say(monkeypatch, tmp_path):
+    """A market other than XM's bolsa (ENERGY_PLATFORM_PRICE_UNIT) publishes its unit into the
+    snapshot, and the page labels prices with it; a snapshot from before the column was XM's."""
+    import duckdb
+
+    publish_analytics(seed_warehouse(tmp_path), tmp_path / "analytics.duckdb", price_unit="EUR/MWh")
+    with duckdb.connect(str(tmp_path / "analytics.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT DISTINCT price_unit FROM metadata").fetchall() == [("EUR/MWh",)]
+        comments = [c for (c,) in conn.execute(
+            "SELECT comment FROM duckdb_columns() WHERE comment IS NOT NULL AND table_name <> 'metadata'").fetchall()]
+        assert any("EUR/MWh" in c for c in comments) and not any("COP/kWh" in c for c in comments)
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    assert "EUR/MWh" in _texts(at.caption) and "COP/kWh" not in _texts(at.caption)
+    specs = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert '"title": "EUR/MWh"' in specs[0] and '"title": "EUR/MWh"' in specs[1], specs[:2]  # tomorrow, vs actual
+    assert not any("COP/kWh" in s for s in specs)
+    with duckdb.connect(str(tmp_path / "analytics.duckdb")) as conn:  # as an older version published it
+        conn.execute("ALTER TABLE metadata DROP COLUMN price_unit")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    assert "COP/kWh" in _texts(at.caption)

@@ -74,7 +74,7 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
     st.caption(
         f"Snapshot publicado {fresh['published_at'] or '—'} · precios reales hasta "
         f"{fresh['last_price_date'] or '—'} · pronósticos hasta {fresh['last_forecast_date'] or '—'} · "
-        f"COP/kWh, hora local (America/Bogota) · fuente `analytics.duckdb` (solo lectura)"
+        f"{data.price_unit(ov['metadata'])}, hora local · fuente `analytics.duckdb` (solo lectura)"
     )
     tomorrow, last, summary = ov["tomorrow"], ov["last_actual"], ov["accuracy_summary"]
     champion = ov["model_versions"].filter(pl.col("is_champion"))
@@ -134,7 +134,7 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
                    "(fuente atrasada o detenida). El modelo los trató como faltantes; tómelo con más cautela.")
     base = alt.Chart(tomorrow).encode(x=alt.X("hour:O", title="Hora", axis=alt.Axis(labelAngle=0)))
     band = base.mark_area(opacity=0.45, color=BAND).encode(
-        y=alt.Y("p10:Q", title="COP/kWh", scale=alt.Scale(zero=False)), y2="p90:Q",
+        y=alt.Y("p10:Q", title=data.price_unit(ov["metadata"]), scale=alt.Scale(zero=False)), y2="p90:Q",
         tooltip=[alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("p10:Q", format=".1f"),
                  alt.Tooltip("p50:Q", format=".1f"), alt.Tooltip("p90:Q", format=".1f")],
     )
@@ -164,7 +164,7 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
 
 
 def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None:
-    fresh = ov["freshness"].row(0, named=True)
+    fresh, unit = ov["freshness"].row(0, named=True), data.price_unit(ov["metadata"])
     lo = fresh["first_forecast_date"] or fresh["first_price_date"]
     hi = fresh["last_forecast_date"] or fresh["last_price_date"]
     if lo is None:
@@ -200,13 +200,13 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
     layers = []
     if rows.height:
         layers.append(alt.Chart(rows).mark_area(opacity=0.4, color=BAND).encode(
-            x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("p10:Q", title="COP/kWh", scale=alt.Scale(zero=False)), y2="p90:Q"))
+            x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("p10:Q", title=unit, scale=alt.Scale(zero=False)), y2="p90:Q"))
     long = pl.concat([
         actual.select("ts", pl.col("actual").alias("valor"), pl.lit("Real").alias("serie")),
         rows.select("ts", pl.col("forecast").alias("valor"), pl.lit("Pronóstico").alias("serie")),
     ])
     layers.append(alt.Chart(long).mark_line(strokeWidth=1.6).encode(
-        x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("valor:Q", title="COP/kWh", scale=alt.Scale(zero=False)),
+        x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("valor:Q", title=unit, scale=alt.Scale(zero=False)),
         color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=["Real", "Pronóstico"], range=[ACTUAL, FORECAST]),
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("ts:T", title="Hora", format="%Y-%m-%d %H:%M"), "serie:N",

@@ -16,7 +16,7 @@ import polars as pl
 import streamlit as st
 
 from energy_platform.scoring import pool, pool_trailing
-from energy_platform.settings import from_env
+from energy_platform.settings import DEFAULT_PRICE_UNIT, from_env
 
 TTL_SECONDS = 300
 CHAMPION = "__champion__"  # forecast_vs_actual: "whichever version was champion that day"
@@ -40,6 +40,13 @@ def snapshot_token(path: str | Path) -> tuple[int, int, int] | None:
     return (st_.st_ino, st_.st_mtime_ns, st_.st_size)
 
 
+def price_unit(metadata: pl.DataFrame) -> str:
+    """The snapshot's price unit; older snapshots, all from XM's bolsa, did not record it."""
+    if "price_unit" in metadata.columns and metadata.height:
+        return metadata["price_unit"][0]
+    return DEFAULT_PRICE_UNIT
+
+
 def _frames(path: str, queries: dict[str, tuple[str, list]]) -> dict[str, pl.DataFrame]:
     conn = duckdb.connect(path, read_only=True)
     try:
@@ -49,7 +56,8 @@ def _frames(path: str, queries: dict[str, tuple[str, list]]) -> dict[str, pl.Dat
 
 
 OVERVIEW = {
-    "metadata": ("SELECT table_name, kind, row_count, published_at FROM metadata ORDER BY table_name", []),
+    # every column: a snapshot published before `price_unit` existed still opens (price_unit() below)
+    "metadata": ("SELECT * FROM metadata ORDER BY table_name", []),
     "freshness": (
         """
         SELECT (SELECT max(date) FROM prices_hourly WHERE price IS NOT NULL) AS last_price_date,

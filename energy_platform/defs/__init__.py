@@ -56,7 +56,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     day_partitions = prediction_partitions(settings.source, h)
     predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)
     forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(settings.source))
-    analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path)
+    analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path,
+                                                  settings.price_unit)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
 
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices, *operating], description="Raw prices, operating data and their checks.")

@@ -7,18 +7,21 @@ import polars as pl
 
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.warehouse.analytics import publish_analytics
 from energy_platform.warehouse.db import is_lake
 
 
-def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = None) -> dg.AssetsDefinition:
+def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = None,
+                             price_unit: str = DEFAULT_PRICE_UNIT) -> dg.AssetsDefinition:
     """The analysts' file, republished after `deps`. `analytics_path` defaults to
-    `analytics.duckdb` next to the warehouse, which is `Settings.analytics_path`."""
+    `analytics.duckdb` next to the warehouse, which is `Settings.analytics_path`; `price_unit`
+    (`Settings.price_unit`) is written into it for its readers."""
 
     @dg.asset(
         deps=deps,
         pool=WAREHOUSE_POOL,  # it reads the warehouse: never while a writer holds its lock
-        code_version="1",
+        code_version="2",
         group_name="access",
         automation_condition=dg.AutomationCondition.eager(),
         kinds={"duckdb"},
@@ -28,7 +31,7 @@ def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = Non
         if not analytics_path and is_lake(warehouse.path):
             raise dg.Failure("a DuckLake warehouse has no folder to put analytics.duckdb beside: pass analytics_path")
         target = Path(analytics_path) if analytics_path else Path(warehouse.path).with_name("analytics.duckdb")
-        summary = publish_analytics(warehouse.path, target)
+        summary = publish_analytics(warehouse.path, target, price_unit=price_unit)
         context.log.info(f"published {target} in {summary['seconds']} s")
         tables = pl.DataFrame({"table": list(summary["tables"]), "rows": list(summary["tables"].values())})
         return dg.MaterializeResult(

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 
+from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.warehouse.db import (
     WarehouseLockedError,
     _is_lock_error,
@@ -520,7 +521,12 @@ def duckdb_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: float) -> list[dict]:
+def _in_unit(comment: str, price_unit: str) -> str:
+    """The documentation is written for XM's bolsa; another market's file names its own unit."""
+    return comment.replace(DEFAULT_PRICE_UNIT, price_unit)
+
+
+def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: float, price_unit: str) -> list[dict]:
     sources = _attach_sources(conn, warehouse_path, wait_seconds)
     published_at = datetime.now().replace(microsecond=0)
     rows: list[dict] = []
@@ -549,9 +555,9 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
             conn.execute(f"CREATE VIEW {t.name} AS {t.sql}")
             rows.append({"table_name": t.name, "kind": t.kind, "source_table": None, "warehouse_rows": None})
         kind = "VIEW" if t.kind == "view" else "TABLE"
-        conn.execute(f"COMMENT ON {kind} {t.name} IS {_quote(t.comment)}")
+        conn.execute(f"COMMENT ON {kind} {t.name} IS {_quote(_in_unit(t.comment, price_unit))}")
         for column, comment in t.columns.items():
-            conn.execute(f"COMMENT ON COLUMN {t.name}.{column} IS {_quote(comment)}")
+            conn.execute(f"COMMENT ON COLUMN {t.name}.{column} IS {_quote(_in_unit(comment, price_unit))}")
     for row in rows:
         row["row_count"] = conn.execute(f"SELECT count(*) FROM {row['table_name']}").fetchall()[0][0]
     conn.execute(
@@ -559,15 +565,15 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         CREATE TABLE metadata (
             table_name VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, row_count BIGINT NOT NULL,
             source_table VARCHAR, warehouse_rows BIGINT, published_at TIMESTAMP NOT NULL,
-            warehouse_path VARCHAR NOT NULL
+            warehouse_path VARCHAR NOT NULL, price_unit VARCHAR NOT NULL
         )
         """
     )
     conn.executemany(
-        "INSERT INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO metadata VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             [r["table_name"], r["kind"], r["row_count"], r["source_table"], r["warehouse_rows"],
-             published_at, describe(warehouse_path)]
+             published_at, describe(warehouse_path), price_unit]
             for r in rows
         ],
     )
@@ -580,6 +586,7 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         "warehouse_rows": "Rows of the warehouse source when published (0 if it did not exist yet).",
         "published_at": "When this snapshot was built (local time).",
         "warehouse_path": "Warehouse the snapshot was built from: a DuckDB file, or a DuckLake catalog (ducklake:…, password hidden).",
+        "price_unit": "Unit of every price, forecast and price error in this snapshot (ENERGY_PLATFORM_PRICE_UNIT; XM's bolsa: COP/kWh).",
     }
     for column, comment in metadata_columns.items():
         conn.execute(f"COMMENT ON COLUMN metadata.{column} IS {_quote(comment)}")
@@ -608,6 +615,7 @@ def publish_analytics(
     analytics_path: str | Path,
     *,
     wait_seconds: float = 30.0,
+    price_unit: str = DEFAULT_PRICE_UNIT,
     _fail_after_build: bool = False,
 ) -> dict:
     """Rebuild `analytics_path` from the warehouse and swap it in atomically.
@@ -617,6 +625,7 @@ def publish_analytics(
     `WarehouseLockedError` if a writer holds the warehouse longer than `wait_seconds`
     (`PublishBusyError` if another publish into the folder does); on any
     failure the previous analytics file is left as it was and the temp file is removed.
+    `price_unit` is written into `metadata` and the documentation of the price columns.
     `_fail_after_build` is a test hook: raise just before the swap.
     """
     started = time.perf_counter()
@@ -630,7 +639,7 @@ def publish_analytics(
         try:
             conn = duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION})
             try:
-                rows = _build(conn, warehouse_path, wait_seconds)
+                rows = _build(conn, warehouse_path, wait_seconds, price_unit)
                 conn.execute("CHECKPOINT")
             finally:
                 conn.close()
