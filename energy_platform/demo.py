@@ -113,8 +113,12 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
     print(f"  mlflow runs:     {_experiment_runs(settings)}")
     print(f"  dagster runs:    {settings.dagster_home}" + (f" (in {redacted(settings.dagster_pg_url)})" if settings.dagster_pg_url else ""))
     print(f"  analysts:        {settings.analytics_path}  (duckdb -readonly {settings.analytics_path})")
-    print("checks:            WARN/ERROR above are expected on the embedded sample (README \"What a fresh demo")
-    print("                   shows in yellow and red\"): real drift at the end of 2024, no predictions history yet")
+    if settings.source == "sample":
+        print("checks:            WARN/ERROR above are expected on the embedded sample (README \"What a fresh demo")
+        print("                   shows in yellow and red\"): real drift at the end of 2024, no predictions history yet")
+    else:  # another source's WARN/ERROR are its data's: read them, nothing here explains them away
+        print(f"checks:            WARN/ERROR above are {settings.source}'s: see README \"What a fresh demo shows in")
+        print("                   yellow and red\" for what each check measures")
     print("next:              make ui         (Dagster UI on http://127.0.0.1:3000)")
     print("                   make dashboard  (Streamlit on http://127.0.0.1:8501)")
 

@@ -68,9 +68,9 @@ def _has_forecast(warehouse, day: date) -> bool:
         return conn.execute("SELECT count(*) FROM ml.predictions WHERE target_date = ?", [day]).fetchall()[0][0] > 0
 
 
-def _train(defs, instance, as_of: date, tags: dict, first_day: date, overrides: dict) -> str:
-    window = min(WINDOW_DAYS, (as_of - first_day).days + 1)
-    config = {"ops": {"forecaster_model": {"config": {**REPLAY_TRAINING, "window_days": window, **overrides}}}}
+def _train(defs, instance, as_of: date, tags: dict, overrides: dict) -> str:
+    # early replay days have less history than the window: the training cuts it to what exists
+    config = {"ops": {"forecaster_model": {"config": {**REPLAY_TRAINING, "window_days": WINDOW_DAYS, **overrides}}}}
     result = run_job(defs, TRAIN_JOB, instance, run_config={**config, **_source_config(as_of)}, tags=tags)
     trained = result.asset_materializations_for_node("forecaster_model")[-1].metadata
     gate = result.asset_materializations_for_node("champion_model")[-1].metadata
@@ -95,7 +95,6 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     instance = instance or dg.DagsterInstance.get()
     defs = build_definitions(settings)
     h = settings.horizon_days
-    first_day = date(2015, 1, 1)
     as_of = start - timedelta(days=1)
     started = time.perf_counter()
 
@@ -104,7 +103,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     months = [m for m in months if m <= as_of.replace(day=1).isoformat()]
     run_job(defs, INGEST_JOB, instance, partition_range=(months[0], months[-1]), run_config=_source_config(as_of))
     run_job(defs, FEATURES_JOB, instance)
-    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, first_day, training)}")
+    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, training)}")
 
     sensor = defs.resolve_sensor_def("retrain_on_check_errors")
     cursor, logs = None, []
@@ -132,9 +131,9 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
         cursor = tick.cursor
         for request in tick.run_requests or []:
             log.notes.append("RETRAINING REQUESTED by " + request.tags.get("energy_platform/checks", "a check"))
-            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, first_day, training))
+            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, training))
         if day.weekday() == 0 and not tick.run_requests:
-            weekly = _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, first_day, training)
+            weekly = _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, training)
             log.notes.append("weekly retraining: " + weekly)
         echo(log.line())
         logs.append(log)
