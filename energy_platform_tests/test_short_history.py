@@ -1,6 +1,7 @@
-"""A market with less history than the training window (a new market, a CSV of months of
-prices): the platform trains on the history there is, as its recent backtest already did,
-instead of failing on feature rows from before the data began."""
+"""A CSV market's history as the platform sees it. With less history than the training window (a
+new market, a CSV of months of prices) it trains on the history there is, as its recent backtest
+already did, instead of failing on feature rows from before the data began; a file that starts
+before 2015 (NP's and PJM's start in 2013) is ingested from its first month."""
 
 from datetime import date
 
@@ -11,15 +12,18 @@ from energy_platform.defs import FEATURES_JOB, INGEST_JOB, TRAIN_JOB
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.orchestration import run_job
 from energy_platform.sources import SampleSource
+from energy_platform.warehouse.db import connect
 from energy_platform_tests.platform_env import make_env
 
 FIRST, LAST = date(2015, 1, 1), date(2015, 9, 30)  # 273 days, far less than the default 1456-day window
 QUICK = {"backtest_weeks": 2, "recalibrate_every": 7, "max_epochs": 3, "n_members": 1, "lear_weight": 0.0}
 
 
-def _csv(path, first: date, last: date):
+def _csv(path, first: date, last: date, shift_days: int = 0):
+    """The sample's prices of [first, last], their timestamps moved by `shift_days`."""
     prices = SampleSource().frame.filter(pl.col("ts").dt.date().is_between(first, last)).sort("ts")
-    prices.select(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), pl.col("price").alias("Price")).write_csv(path)
+    ts = (pl.col("ts") + pl.duration(days=shift_days)).dt.strftime("%Y-%m-%d %H:%M:%S")
+    prices.select(ts.alias("Date"), pl.col("price").alias("Price")).write_csv(path)
     return path
 
 
@@ -45,3 +49,20 @@ def test_a_history_too_short_for_the_model_is_refused_naming_the_window(tmp_path
     run_job(env.defs, FEATURES_JOB, env.instance)
     with pytest.raises(ForecastInputError, match=r"window of 75 days is too short, needs at least 105"):
         _train(env, QUICK)
+
+
+def test_a_csv_market_is_ingested_from_its_first_month_whenever_it_starts(tmp_path):
+    """Month partitions follow the file: one from 2014-10 holds its first quarter (they began
+    at 2015-01 whatever the file, so a file's earlier years were never read); one from 2016-06
+    has no empty months before it."""
+    early = _csv(tmp_path / "early.csv", FIRST, date(2015, 3, 31), shift_days=-92)  # 2014-10-01..2014-12-29
+    env = make_env(tmp_path / "early", source=f"csv:{early}")
+    keys = env.defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    assert keys[0] == "2014-10-01" and keys[-1] == "2014-12-01", keys
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=(keys[0], keys[-1]))
+    with connect(env.settings.warehouse_path, read_only=True) as conn:
+        first, last, hours = conn.execute("SELECT min(date), max(date), count(*) FROM raw.prices_hourly").fetchall()[0]
+    assert (first, last, hours) == (date(2014, 10, 1), date(2014, 12, 29), 90 * 24)
+    late = _csv(tmp_path / "late.csv", date(2016, 6, 10), date(2016, 8, 31))
+    keys = make_env(tmp_path / "late", source=f"csv:{late}").defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    assert keys == ["2016-06-01", "2016-07-01", "2016-08-01"]

@@ -3,10 +3,11 @@
 Raw prices are monthly: a ten-year backfill is 120 partitions instead of 3,653, which keeps
 Dagster's per-partition bookkeeping from dominating; the daily run still only fetches yesterday.
 
-A file source's partitions end at its last day, read when the definitions load. A file that
-cannot be read must not stop the code location from loading (the UI would show only a load
-error): its partitions then run to today, like the live source's, and the asset that reads the
-file fails with the file, line and problem.
+A file source's month partitions run from its first month to its last day, read when the
+definitions load (another market's CSV often starts before 2015: NP's and PJM's in 2013). A file
+that cannot be read must not stop the code location from loading (the UI would show only a load
+error): its partitions then run from 2015-01 to today, like the live source's, and the asset that
+reads the file fails with the file, line and problem.
 """
 
 from __future__ import annotations
@@ -28,29 +29,36 @@ def _first_of_next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def _last_date(source_spec: str) -> date | None:
-    """The source's last day, or None when the source is live or its file cannot be read.
+def _source_dates(source_spec: str) -> tuple[date, date] | None:
+    """The source's first and last day, or None when the source is live or its file cannot be read.
 
     No price floor here: the bounds need the dates only, values are the asset's business.
     """
     if source_spec == "xm":
         return None
     try:
-        return get_source(source_spec, price_floor=None).last_date()
+        source = get_source(source_spec, price_floor=None)
+        return source.first_date(), source.last_date()
     except SourceError as exc:
         log.warning("%s cannot be read (%s): partitions run to today; the ingestion asset will fail", source_spec, exc)
         return None
 
 
+def _last_date(source_spec: str) -> date | None:
+    dates = _source_dates(source_spec)
+    return dates[1] if dates else None
+
+
 def raw_price_partitions(source_spec: str) -> dg.MonthlyPartitionsDefinition:
-    """Month partitions from 2015-01 up to the last month the source can have."""
-    last = _last_date(source_spec)
-    if last is None:
+    """Month partitions from the source's first month (2015-01 for the live source) up to the
+    last month it can have."""
+    dates = _source_dates(source_spec)
+    if dates is None:
         # The live source has data to yesterday: include the running month.
         return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=TIMEZONE, end_offset=1)
-    return dg.MonthlyPartitionsDefinition(
-        start_date=HISTORY_START, end_date=_first_of_next_month(last).isoformat(), timezone=TIMEZONE
-    )
+    first, last = dates[0].replace(day=1), dates[1]
+    end = max(_first_of_next_month(last), _first_of_next_month(first))  # a file of less than a day: one month
+    return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
 
 
 PREDICTIONS_START = "2015-02-01"  # a forecast needs some history; earlier days cannot be served
