@@ -28,7 +28,13 @@ from energy_platform.defs.operating import (
     build_raw_hydrology,
     build_raw_operating_daily,
 )
-from energy_platform.defs.partitions import TIMEZONE, prediction_partitions, raw_price_partitions, realised_partitions
+from energy_platform.defs.partitions import (
+    TIMEZONE,
+    prediction_partitions,
+    raw_price_partitions,
+    realised_partitions,
+    source_dates,
+)
 from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
 from energy_platform.defs.sensors import build_failure_sensor, build_retrain_sensor
@@ -47,15 +53,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     artifact_root = str(settings.mlflow_artifact_root) if settings.mlflow_artifact_root else None  # None: a tracking server's store
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
                                 price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui)
-    raw_prices = build_raw_prices(raw_price_partitions(settings.source))
+    dates = source_dates(settings.source)  # a file source is read once for all its partitions
+    raw_prices = build_raw_prices(raw_price_partitions(dates))
     operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
     # the market's holiday calendar: the feature store's rows and the models trained from them
     features = build_features_asset(raw_prices, operating, h, settings.country)
     forecaster_model = build_forecaster_model_asset(features, raw_prices, operating, h, settings.country)
     champion_model = build_champion_asset(forecaster_model, raw_prices, operating, h)
-    day_partitions = prediction_partitions(settings.source, h)
+    day_partitions = prediction_partitions(dates, h)
     predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)
-    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(settings.source))
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(dates))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path,
                                                   settings.price_unit)
     drift_checks = build_drift_checks(raw_prices, features, predictions)

@@ -29,8 +29,12 @@ def _first_of_next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def _source_dates(source_spec: str) -> tuple[date, date] | None:
+SourceDates = tuple[date, date] | None  # a file source's first and last day; None: live, or unreadable
+
+
+def source_dates(source_spec: str) -> SourceDates:
     """The source's first and last day, or None when the source is live or its file cannot be read.
+    Read once per definitions load: every partitions definition below takes its answer.
 
     No price floor here: the bounds need the dates only, values are the asset's business.
     """
@@ -44,15 +48,9 @@ def _source_dates(source_spec: str) -> tuple[date, date] | None:
         return None
 
 
-def _last_date(source_spec: str) -> date | None:
-    dates = _source_dates(source_spec)
-    return dates[1] if dates else None
-
-
-def raw_price_partitions(source_spec: str) -> dg.MonthlyPartitionsDefinition:
+def raw_price_partitions(dates: SourceDates) -> dg.MonthlyPartitionsDefinition:
     """Month partitions from the source's first month (2015-01 for the live source) up to the
     last month it can have."""
-    dates = _source_dates(source_spec)
     if dates is None:
         # The live source has data to yesterday: include the running month.
         return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=TIMEZONE, end_offset=1)
@@ -64,20 +62,18 @@ def raw_price_partitions(source_spec: str) -> dg.MonthlyPartitionsDefinition:
 PREDICTIONS_START = "2015-02-01"  # a forecast needs some history; earlier days cannot be served
 
 
-def prediction_partitions(source_spec: str, horizon_days: int) -> dg.DailyPartitionsDefinition:
+def prediction_partitions(dates: SourceDates, horizon_days: int) -> dg.DailyPartitionsDefinition:
     """One partition per target day, up to the day the latest data can forecast (last day + H)."""
-    last = _last_date(source_spec)
-    if last is None:
+    if dates is None:
         # Data to yesterday (D-1) forecasts D-1+H: with H=2, tomorrow.
         return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE, end_offset=horizon_days)
-    end = last + timedelta(days=horizon_days + 1)
+    end = dates[1] + timedelta(days=horizon_days + 1)
     return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
 
 
-def realised_partitions(source_spec: str) -> dg.DailyPartitionsDefinition:
+def realised_partitions(dates: SourceDates) -> dg.DailyPartitionsDefinition:
     """One partition per day whose prices can have arrived: up to the source's last day."""
-    last = _last_date(source_spec)
-    if last is None:
+    if dates is None:
         return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE)  # to yesterday
-    end = last + timedelta(days=1)
+    end = dates[1] + timedelta(days=1)
     return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
