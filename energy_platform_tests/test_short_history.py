@@ -63,6 +63,13 @@ def test_a_csv_market_is_ingested_from_its_first_month_whenever_it_starts(tmp_pa
     with connect(env.settings.warehouse_path, read_only=True) as conn:
         first, last, hours = conn.execute("SELECT min(date), max(date), count(*) FROM raw.prices_hourly").fetchall()[0]
     assert (first, last, hours) == (date(2014, 10, 1), date(2014, 12, 29), 90 * 24)
+    days = {name: env.defs.resolve_assets_def(name).partitions_def.get_partition_keys() for name in ("predictions", "forecast_accuracy")}
+    assert days["predictions"][0] == days["forecast_accuracy"][0] == "2014-11-01", days  # a month of history first
     late = _csv(tmp_path / "late.csv", date(2016, 6, 10), date(2016, 8, 31))
-    keys = make_env(tmp_path / "late", source=f"csv:{late}").defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    defs = make_env(tmp_path / "late", source=f"csv:{late}").defs
+    keys = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     assert keys == ["2016-06-01", "2016-07-01", "2016-08-01"]
+    # no day before the file's data could forecast it (they began on 2015-02-01 for any file)
+    days = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()
+    assert days[0] == "2016-07-01" and days[-1] == "2016-09-02", (days[0], days[-1])
+    assert defs.resolve_assets_def("forecast_accuracy").partitions_def.get_partition_keys()[0] == "2016-07-01"

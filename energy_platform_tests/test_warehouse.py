@@ -93,6 +93,8 @@ def test_quality_checks_on_good_and_bad_data(tmp_path, january):
     replace_prices(path, only_high, date(2016, 1, 1), date(2016, 1, 31), "sample")
     warn = quality.prices_within_plausible_bounds(path)
     assert not warn.passed and warn.severity == "warn" and "2016-01-09 09:00:00" in warn.metadata["examples"]
+    assert "COP/kWh" in warn.description  # XM's unit by default; another market's is named
+    assert "EUR/MWh" in quality.prices_within_plausible_bounds(path, unit="EUR/MWh").description
 
     stale = quality.latest_partition_fresh(path, date(2016, 2, 5))
     assert not stale.passed and stale.severity == "error" and stale.metadata["lag_days"] == 5

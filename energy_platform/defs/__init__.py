@@ -54,7 +54,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
                                 price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui)
     dates = source_dates(settings.source)  # a file source is read once for all its partitions
-    raw_prices = build_raw_prices(raw_price_partitions(dates))
+    raw_prices = build_raw_prices(raw_price_partitions(dates), settings.price_unit)
     operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
     # the market's holiday calendar: the feature store's rows and the models trained from them
     features = build_features_asset(raw_prices, operating, h, settings.country)
@@ -103,7 +103,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         executor=dg.in_process_executor,
         assets=with_catalog([raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy,
                              analytics_snapshot, *operating]),
-        asset_checks=[*build_raw_price_checks(raw_prices), *drift_checks, rolling_rmae, *build_operating_checks(*operating)],
+        asset_checks=[*build_raw_price_checks(raw_prices, settings.price_unit), *drift_checks, rolling_rmae, *build_operating_checks(*operating)],
         jobs=jobs,
         schedules=schedules,
         sensors=sensors,

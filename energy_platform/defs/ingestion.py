@@ -10,6 +10,7 @@ from pydantic import Field
 from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
+from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.warehouse import quality
 from energy_platform.warehouse.ingest import ingest_range
 from energy_platform.warehouse.quality import CheckOutcome
@@ -22,7 +23,7 @@ class RawPricesConfig(dg.Config):
     )
 
 
-def build_raw_prices(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = DEFAULT_PRICE_UNIT) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -30,7 +31,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefini
         code_version="1",
         group_name="ingestion",
         kinds={"duckdb", "polars"},
-        description="Hourly national bolsa price (COP/kWh) in raw.prices_hourly, one month per partition.",
+        description=f"Hourly market price ({price_unit}; XM: the national bolsa price) in raw.prices_hourly, one month per partition.",
     )
     def raw_prices(
         context: dg.AssetExecutionContext,
@@ -76,7 +77,7 @@ def _result(outcome: CheckOutcome) -> dg.AssetCheckResult:
     )
 
 
-def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChecksDefinition]:
+def build_raw_price_checks(raw_prices: dg.AssetsDefinition, price_unit: str = DEFAULT_PRICE_UNIT) -> list[dg.AssetChecksDefinition]:
     """Hard rules are blocking: when one fails at ERROR, nothing downstream of `raw_prices`
     materializes in the same run (and the run fails); soft ones (WARN) only report."""
 
@@ -97,12 +98,12 @@ def build_raw_price_checks(raw_prices: dg.AssetsDefinition) -> list[dg.AssetChec
 
     @dg.asset_check(
         asset=raw_prices, blocking=True,
-        description="0 < price < 10,000 COP/kWh: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
+        description=f"0 < price < 10,000 {price_unit}: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
     )
     def prices_within_plausible_bounds(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
     ) -> dg.AssetCheckResult:
-        return answer(context, quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor))
+        return answer(context, quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor, unit=price_unit))
 
     @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")
     def latest_partition_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:

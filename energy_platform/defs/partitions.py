@@ -59,21 +59,28 @@ def raw_price_partitions(dates: SourceDates) -> dg.MonthlyPartitionsDefinition:
     return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
 
 
-PREDICTIONS_START = "2015-02-01"  # a forecast needs some history; earlier days cannot be served
+def forecast_start(dates: SourceDates) -> str:
+    """The first day a forecast can be issued for, and so the first realised day to score: a
+    month after the history starts (2015-02-01 for the live source; a file's first month + 1),
+    so a file that begins in 2013 or 2016 has no partitions before its data could forecast."""
+    first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
+    return _first_of_next_month(first).isoformat()
 
 
 def prediction_partitions(dates: SourceDates, horizon_days: int) -> dg.DailyPartitionsDefinition:
     """One partition per target day, up to the day the latest data can forecast (last day + H)."""
+    start = forecast_start(dates)
     if dates is None:
         # Data to yesterday (D-1) forecasts D-1+H: with H=2, tomorrow.
-        return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE, end_offset=horizon_days)
-    end = dates[1] + timedelta(days=horizon_days + 1)
-    return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
+        return dg.DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE, end_offset=horizon_days)
+    end = max(dates[1] + timedelta(days=horizon_days + 1), date.fromisoformat(start) + timedelta(days=1))
+    return dg.DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(), timezone=TIMEZONE)
 
 
 def realised_partitions(dates: SourceDates) -> dg.DailyPartitionsDefinition:
-    """One partition per day whose prices can have arrived: up to the source's last day."""
+    """One partition per day whose prices can have arrived and can have a forecast to score."""
+    start = forecast_start(dates)
     if dates is None:
-        return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, timezone=TIMEZONE)  # to yesterday
-    end = dates[1] + timedelta(days=1)
-    return dg.DailyPartitionsDefinition(start_date=PREDICTIONS_START, end_date=end.isoformat(), timezone=TIMEZONE)
+        return dg.DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE)  # to yesterday
+    end = max(dates[1] + timedelta(days=1), date.fromisoformat(start) + timedelta(days=1))
+    return dg.DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(), timezone=TIMEZONE)

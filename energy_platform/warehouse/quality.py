@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.warehouse.db import connect
 
 MAX_EXAMPLES = 10
@@ -95,11 +96,13 @@ def no_duplicate_hours(path: str | Path) -> CheckOutcome:
 
 
 def prices_within_plausible_bounds(
-    path: str | Path, upper: float = PLAUSIBLE_MAX_PRICE, floor: float | None = 0.0, absurd: float = ABSURD_PRICE
+    path: str | Path, upper: float = PLAUSIBLE_MAX_PRICE, floor: float | None = 0.0, absurd: float = ABSURD_PRICE,
+    unit: str = DEFAULT_PRICE_UNIT,
 ) -> CheckOutcome:
     """0 < p < upper, else WARN; ERROR when p is null, non-finite, below `floor` or |p| >= `absurd`.
 
-    `floor=None` is for markets with negative prices: a negative price then only warns.
+    `floor=None` is for markets with negative prices: a negative price then only warns. `unit` only
+    labels the message (the bounds are numbers: 10,000 is implausible in COP/kWh and in EUR/MWh).
     """
     rows = _fetch(
         path,
@@ -120,11 +123,11 @@ def prices_within_plausible_bounds(
         "hard_bounds": f"floor {floor_text} <= p < {absurd:g}, finite", "examples": examples,
     }
     if not rows:
-        return CheckOutcome(True, "warn", f"All prices within 0 < p < {upper:,.0f} COP/kWh.", meta)
+        return CheckOutcome(True, "warn", f"All prices within 0 < p < {upper:,.0f} {unit}.", meta)
     severity = "error" if hard else "warn"
     return CheckOutcome(
         False, severity,
-        f"{len(rows)} hour(s) outside 0 < p < {upper:,.0f} ({hard} null, non-finite, below the floor {floor_text} or >= {absurd:g})",
+        f"{len(rows)} hour(s) outside 0 < p < {upper:,.0f} {unit} ({hard} null, non-finite, below the floor {floor_text} or >= {absurd:g})",
         meta,
     )
 
