@@ -218,6 +218,9 @@ def test_another_markets_unit_is_what_the_page_and_the_file_say(monkeypatch, tmp
         comments = [c for (c,) in conn.execute(
             "SELECT comment FROM duckdb_columns() WHERE comment IS NOT NULL AND table_name <> 'metadata'").fetchall()]
         assert any("EUR/MWh" in c for c in comments) and not any("COP/kWh" in c for c in comments)
+        # XM's specifics are named as XM's, not as every market's (a bare "Bolsa price", "(America/Bogota)")
+        every = comments + [c for (c,) in conn.execute("SELECT comment FROM duckdb_tables() WHERE comment IS NOT NULL").fetchall()]
+        assert not any("Bolsa price" in c or "Realised bolsa" in c or "(America/Bogota)" in c for c in every), every
     at = _run(monkeypatch, tmp_path)
     assert not at.exception, at.exception
     assert "EUR/MWh" in _texts(at.caption) and "COP/kWh" not in _texts(at.caption)

@@ -21,7 +21,7 @@ def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = Non
     @dg.asset(
         deps=deps,
         pool=WAREHOUSE_POOL,  # it reads the warehouse: never while a writer holds its lock
-        code_version="2",
+        code_version="3",
         group_name="access",
         automation_condition=dg.AutomationCondition.eager(),
         kinds={"duckdb"},

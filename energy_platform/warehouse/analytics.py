@@ -97,13 +97,14 @@ TABLES: list[Published] = [
         SELECT date::DATE AS date, hour::INTEGER AS hour, ts::TIMESTAMP AS ts, price::DOUBLE AS price
         FROM {raw.prices_hourly}
         """,
-        "Hourly national bolsa price (precio de bolsa nacional), COP/kWh, local time America/Bogota "
-        "(no DST). One row per delivered hour; price NULL = hour missing at the source, never filled.",
+        "Hourly market price, COP/kWh (XM: the national bolsa price, precio de bolsa nacional), in the "
+        "market's local time (XM: America/Bogota, no DST). One row per delivered hour; price NULL = hour "
+        "missing at the source, never filled.",
         {
             "date": "Delivery day (local).",
-            "hour": "Hour of day 0-23; hour 0 is 00:00-01:00 local (XM Hour01).",
-            "ts": "Start of the hour, naive local timestamp (America/Bogota).",
-            "price": "Bolsa price in COP/kWh; NULL if the source had no value.",
+            "hour": "Hour of day 0-23; hour 0 is 00:00-01:00 local (XM: Hour01).",
+            "ts": "Start of the hour, naive local timestamp (XM: America/Bogota).",
+            "price": "Market price in COP/kWh; NULL if the source had no value.",
         },
         order_by="ts",
     ),
@@ -314,7 +315,7 @@ TABLES: list[Published] = [
             **{c: FORECAST_COLUMNS[c] for c in (
                 "target_date", "hour", "ts", "model_version", "is_champion_forecast", "forecast",
                 "p10", "p50", "p90")},
-            "actual": "Realised bolsa price, COP/kWh (NULL until known).",
+            "actual": "Realised market price, COP/kWh (NULL until known).",
             "error": "forecast - actual, COP/kWh (positive = over-forecast).",
             "abs_error": "|forecast - actual|, COP/kWh.",
             "ape": "|forecast - actual| / |actual| (NULL if actual is 0 or unknown).",
@@ -522,7 +523,7 @@ def duckdb_ident(name: str) -> str:
 
 
 def _in_unit(comment: str, price_unit: str) -> str:
-    """The documentation is written for XM's bolsa; another market's file names its own unit."""
+    """The documentation names XM's specifics as XM's; another market's file names its own unit."""
     return comment.replace(DEFAULT_PRICE_UNIT, price_unit)
 
 
