@@ -109,7 +109,8 @@ def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | 
     ]
     if floor is not None:
         rules.append(
-            (values < floor, f"price {{value}} is below the floor {floor:g} (for a market with negative prices pass floor=None)")
+            (values < floor, f"price {{value}} is below the floor {floor:g} (a market with negative prices: "
+                             "ENERGY_PLATFORM_PRICE_FLOOR=none, or `backtest --price-floor none`)")
         )
     rules.append((values.abs() >= ceiling, f"implausible price {{value}} (magnitude >= {ceiling:g}: a corrupt cell or a wrong unit)"))
     for mask, problem in rules:
