@@ -70,7 +70,8 @@ def _day_with(row: int, cell: str, header: str = "Date,Price") -> str:
         (_day_with(3, "nan"), "line 5: column 'price': non-finite price 'nan'"),
         (_day_with(0, "inf"), "line 2: column 'price': non-finite price 'inf'"),
         (_day_with(23, "-inf"), "line 25: column 'price': non-finite price '-inf'"),
-        (_day_with(7, "-12.5"), "price -12.5 is below the floor 0 (a market with negative prices: ENERGY_PLATFORM_PRICE_FLOOR=none"),
+        (_day_with(7, "-12.5"), "line 9: column 'price': price -12.5 is below the floor 0 "
+                               "(a market with negative prices: ENERGY_PLATFORM_PRICE_FLOOR=none"),
         (_day_with(7, "1e12"), "line 9: column 'price': implausible price 1000000000000.0"),
         (_day_with(4, ""), "line 6: column 'price': empty price"),
         (_day_with(4, " "), "line 6: column 'price': empty price"),
