@@ -1,5 +1,5 @@
 import gzip
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +34,17 @@ def test_good_file_with_exogenous_columns(tmp_path):
     assert frame.filter(pl.col("date") == date(2020, 1, 2), pl.col("hour") == 5)["price"].item() == 25.0
 
 
+@pytest.mark.parametrize("spelling", ["{d}T{h}:00:00", "{d} {h}:00", "{d}T{h}:00"])
+def test_iso_spellings_of_the_hour_read_as_the_epftoolbox_one(tmp_path, spelling):
+    """Exports from other tools write ISO 8601's 'T' or drop the seconds: the same naive hours."""
+    def file(form: str) -> str:
+        return "Date,Price\n" + "".join(f"{form.format(d='2020-01-01', h=f'{h:02d}')},{h}.5\n" for h in range(24))
+
+    frame = read_hourly_csv(_write(tmp_path, file(spelling)))
+    assert frame.equals(read_hourly_csv(_write(tmp_path, file("{d} {h}:00:00"))))
+    assert frame["ts"][5] == datetime(2020, 1, 1, 5) and frame["price"][5] == 5.5
+
+
 def test_unnamed_timestamp_column(tmp_path):
     path = _write(tmp_path, ",price\n" + _hours("2021-03-04"))
     assert read_hourly_csv(path).height == 24
@@ -47,6 +58,10 @@ def test_unnamed_timestamp_column(tmp_path):
         ("ts,price\n2020-01-01 00:00:00,1\n2020-01-01 00:00:00,2\n", "duplicate hour"),
         ("ts,price\n2020-01-01 00:00:00,1\n2020-01-01 03:00:00,2\n", "2 missing hours"),
         ("ts,price\n2020-01-01 00:00:00,1\n2020-01-01 01:00:00,abc\n", "line 3: column 'price': non-numeric value 'abc'"),
+        # quarter-hourly data is named as such, not counted as "0 missing hours"
+        ("ts,price\n2020-01-01 00:00:00,1\n2020-01-01 00:15:00,2\n", "line 3: timestamp '2020-01-01 00:15:00' is not on the hour"),
+        # a time zone is refused, not silently dropped or converted
+        ("ts,price\n2020-01-01T00:00:00+01:00,1\n", "line 2: unparsable timestamp '2020-01-01T00:00:00+01:00'"),
     ],
 )
 def test_bad_files_name_file_line_and_problem(tmp_path, text, message):

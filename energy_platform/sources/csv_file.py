@@ -5,6 +5,10 @@ value is refused with the file, line and problem named, because a wrong value in
 is invisible later (an `inf` once reached the warehouse and flowed into features and training).
 
 Decisions, each with its reason:
+- Timestamps are naive local hours, `YYYY-MM-DD HH:MM:SS` (epftoolbox's) or ISO 8601's other
+  spellings of it ('T' for the space, no seconds); one with a time zone is refused rather than
+  converted (which zone the platform should read it in is the file's owner's call), and so is a
+  row off the hour (quarter-hourly data is not hourly data with gaps).
 - A header is required. A file whose first line parses as a timestamp and a number is refused
   rather than read as header-less: the format names its exogenous columns in the header, and a
   file starting with data is as often one cut from the top or glued from pieces as a deliberate
@@ -37,6 +41,9 @@ import polars as pl
 from energy_platform.sources.base import SourceError, with_calendar_columns
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+TS_WANTED = "YYYY-MM-DD HH:MM[:SS], space or 'T', no time zone"
+# ISO 8601's other spellings of the same naive hour, rewritten to TS_FORMAT before parsing
+_TS_SPELLINGS = ((r"^(\d{4}-\d{2}-\d{2})T", "${1} "), (r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2})$", "${1}:00"))
 DEFAULT_FLOOR = 0.0
 DEFAULT_CEILING = 1e6
 _TIME_NAME = re.compile(r"date|time|fecha|hora|hour|period|^ts$", re.IGNORECASE)
@@ -57,9 +64,15 @@ def _clean_name(name: str, index: int) -> str:
     return name.lower().replace(" ", "_") or f"exog_{index}"
 
 
+def _normalised_ts(ts: pl.Series) -> pl.Series:
+    for pattern, replacement in _TS_SPELLINGS:
+        ts = ts.str.replace(pattern, replacement)
+    return ts
+
+
 def _is_timestamp(text: str) -> bool:
     try:
-        datetime.strptime(text.strip(), TS_FORMAT)
+        datetime.strptime(_normalised_ts(pl.Series([text.strip()]))[0], TS_FORMAT)
         return True
     except ValueError:
         return False
@@ -148,10 +161,14 @@ def read_hourly_csv(
         raise CsvFormatError(f"{path}: line 2: no data rows after the header {frame.columns}")
     frame = frame.rename({c: _clean_name(c, i) for i, c in enumerate(frame.columns)})
     frame = frame.with_columns(pl.all().str.strip_chars())
-    ts = frame["ts"].str.strptime(pl.Datetime("us"), TS_FORMAT, strict=False)
+    ts = _normalised_ts(frame["ts"]).str.strptime(pl.Datetime("us"), TS_FORMAT, strict=False)
     i = _first_bad(ts.is_null())
     if i is not None:
-        raise CsvFormatError(f"{path}: line {i + 2}: unparsable timestamp {frame['ts'][i]!r} (want {TS_FORMAT})")
+        raise CsvFormatError(f"{path}: line {i + 2}: unparsable timestamp {frame['ts'][i]!r} (want {TS_WANTED})")
+    # named here, not later as a count of missing hours: a quarter-hourly file is not "0 missing hours"
+    i = _first_bad(ts.dt.minute().ne(0) | ts.dt.second().ne(0) | ts.dt.microsecond().ne(0))
+    if i is not None:
+        raise CsvFormatError(f"{path}: line {i + 2}: timestamp {frame['ts'][i]!r} is not on the hour (one row per hour wanted)")
     numeric = {}
     for col in frame.columns[1:]:
         values = frame[col].cast(pl.Float64, strict=False)
@@ -175,8 +192,6 @@ def read_hourly_csv(
         missing = expected.filter(~expected.is_in(frame["ts"].implode()))
         shown = ", ".join(str(x) for x in missing.head(5).to_list())
         raise CsvFormatError(f"{path}: {len(missing)} missing hours, first: {shown}")
-    if frame["ts"].dt.minute().ne(0).any() or frame["ts"].dt.second().ne(0).any():
-        raise CsvFormatError(f"{path}: timestamps must be on the hour")
     return with_calendar_columns(frame)
 
 
