@@ -45,6 +45,21 @@ def test_iso_spellings_of_the_hour_read_as_the_epftoolbox_one(tmp_path, spelling
     assert frame["ts"][5] == datetime(2020, 1, 1, 5) and frame["price"][5] == 5.5
 
 
+def test_part_days_at_the_ends_are_left_out_a_gap_inside_is_not(tmp_path, caplog):
+    """An export cut at the current hour ends mid-day; stored, that part-day failed the blocking
+    24-hours check and so every ingestion run (found with `make demo` on such a file)."""
+    rows = [f"2020-01-01 {h:02d}:00:00,1" for h in range(5, 24)] + [f"2020-01-02 {h:02d}:00:00,2" for h in range(24)]
+    rows += [f"2020-01-03 {h:02d}:00:00,3" for h in range(24)] + [f"2020-01-04 {h:02d}:00:00,4" for h in range(13)]
+    with caplog.at_level("WARNING"):
+        frame = read_hourly_csv(_write(tmp_path, "Date,Price\n" + "\n".join(rows) + "\n"))
+    assert frame["date"].unique().sort().to_list() == [date(2020, 1, 2), date(2020, 1, 3)] and frame.height == 48
+    assert "part-days at its ends are left out" in caplog.text
+    with pytest.raises(CsvFormatError, match="no whole day of 24 hours"):
+        read_hourly_csv(_write(tmp_path, "Date,Price\n" + "\n".join(rows[:30]) + "\n"))  # 01-01 05:00..01-02 10:00
+    with pytest.raises(CsvFormatError, match="1 missing hours"):
+        read_hourly_csv(_write(tmp_path, "Date,Price\n" + "\n".join(rows[:25] + rows[26:]) + "\n"))
+
+
 def test_unnamed_timestamp_column(tmp_path):
     path = _write(tmp_path, ",price\n" + _hours("2021-03-04"))
     assert read_hourly_csv(path).height == 24

@@ -9,6 +9,8 @@ Decisions, each with its reason:
   spellings of it ('T' for the space, no seconds); one with a time zone is refused rather than
   converted (which zone the platform should read it in is the file's owner's call), and so is a
   row off the hour (quarter-hourly data is not hourly data with gaps).
+- Part-days at the file's ends (an export cut at the current hour) are left out, with a
+  warning: the platform stores, forecasts and scores whole days. A gap inside is refused.
 - A header is required. A file whose first line parses as a timestamp and a number is refused
   rather than read as header-less: the format names its exogenous columns in the header, and a
   file starting with data is as often one cut from the top or glued from pieces as a deliberate
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 import math
 import re
 from datetime import date, datetime, timedelta
@@ -39,6 +42,8 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.sources.base import SourceError, with_calendar_columns
+
+log = logging.getLogger(__name__)
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 TS_WANTED = "YYYY-MM-DD HH:MM[:SS], space or 'T', no time zone"
@@ -192,7 +197,21 @@ def read_hourly_csv(
         missing = expected.filter(~expected.is_in(frame["ts"].implode()))
         shown = ", ".join(str(x) for x in missing.head(5).to_list())
         raise CsvFormatError(f"{path}: {len(missing)} missing hours, first: {shown}")
-    return with_calendar_columns(frame)
+    return with_calendar_columns(_whole_days(path, frame))
+
+
+def _whole_days(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    """The file's whole days. An export cut mid-day (up to the current hour, or from the first
+    hour published) is common; the platform stores, forecasts and scores days, and a part-day
+    would fail the warehouse's 24-hours check, which blocks every ingestion run after it."""
+    first, last = frame["ts"][0], frame["ts"][-1]
+    start = first if first.hour == 0 else datetime.combine(first.date() + timedelta(days=1), datetime.min.time())
+    end = last if last.hour == 23 else datetime.combine(last.date(), datetime.min.time()) - timedelta(hours=1)
+    if start > end:
+        raise CsvFormatError(f"{path}: no whole day of 24 hours between {first} and {last}")
+    if (start, end) != (first, last):
+        log.warning("%s: the part-days at its ends are left out (%s..%s read of %s..%s)", path, start, end, first, last)
+    return frame.filter(pl.col("ts").is_between(start, end))
 
 
 class CsvSource:
