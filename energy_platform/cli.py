@@ -119,13 +119,13 @@ def _quiet_libraries() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _state_error(exc: BaseException):
-    """The StateError behind `exc`, if any: Dagster wraps a failing resource's error in its own."""
-    from energy_platform.errors import StateError
+def _operator_error(exc: BaseException):
+    """The OperatorError behind `exc`, if any: Dagster wraps a failing resource's error in its own."""
+    from energy_platform.errors import OperatorError
 
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, StateError):
+        if isinstance(exc, OperatorError):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
@@ -139,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except Exception as exc:
-        state = _state_error(exc)
-        if state is None:
+        known = _operator_error(exc)
+        if known is None:
             raise
-        print(f"energy-platform: {state}", file=sys.stderr)
+        print(f"energy-platform: {known}", file=sys.stderr)
         return 2
 
 

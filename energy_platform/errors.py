@@ -7,8 +7,17 @@ the CLI prints it without a traceback and exits non-zero.
 from __future__ import annotations
 
 
-class StateError(RuntimeError):
+class OperatorError(RuntimeError):
+    """An error an operator acts on: the CLI prints its message without a traceback, exit 2."""
+
+
+class StateError(OperatorError):
     """A state file of ENERGY_PLATFORM_HOME is unusable; the message names it and the remedy."""
+
+
+class RunBlockedError(OperatorError):
+    """A run stopped by a blocking data-quality check; the message names the checks and what
+    they found (Dagster's own error says only how many failed)."""
 
 
 def one_line(exc: BaseException | str) -> str:

@@ -22,9 +22,11 @@ import time
 import uuid
 
 import dagster as dg
+from dagster._core.errors import DagsterAssetCheckFailedError
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from energy_platform.dagster_planning import plan_unpartitioned_entities_once
+from energy_platform.errors import RunBlockedError
 
 PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
@@ -96,6 +98,18 @@ class _Heartbeat(threading.Thread):
                 log.warning("run lease heartbeat failed: %s", exc)
 
 
+def blocked_message(instance: dg.DagsterInstance, run_id: str, job_name: str) -> str:
+    """Which blocking checks stopped the run and what each found, from the run's own events."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    found: dict[str, str] = {}
+    for record in records:
+        ev = record.event_log_entry.dagster_event.event_specific_data
+        if ev.blocking and not ev.passed and ev.severity == dg.AssetCheckSeverity.ERROR:
+            found.setdefault(f"{ev.asset_key.to_user_string()}.{ev.check_name}", ev.description or "no description")
+    checks = "; ".join(f"{name}: {text}" for name, text in found.items()) or "see the run in the Dagster UI"
+    return f"run {run_id} of {job_name} stopped by a blocking check ({checks}); nothing downstream was written"
+
+
 def run_job(
     defs: dg.Definitions,
     job_name: str,
@@ -129,6 +143,8 @@ def run_job(
             instance=instance, partition_key=partition_key, run_config=run_config, tags=all_tags,
             raise_on_error=True, run_id=run_id,
         )
+    except DagsterAssetCheckFailedError as exc:
+        raise RunBlockedError(blocked_message(instance, run_id, job_name)) from exc
     finally:
         heartbeat.stopped.set()
         heartbeat.join()

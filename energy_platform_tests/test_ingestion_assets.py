@@ -208,6 +208,26 @@ def test_a_bad_stored_row_fails_its_blocking_check_and_nothing_downstream_materi
         assert conn.execute("SELECT count(*) FROM features.daily").fetchone()[0] == before
 
 
+def test_a_blocked_run_says_which_check_and_what_it_found(env):
+    """Dagster's error for a blocking check says only "1 blocking asset check failed"; an operator
+    running the demo (or any CLI run) needs the check and its finding, without a traceback."""
+    from energy_platform.cli import _operator_error
+    from energy_platform.errors import RunBlockedError
+
+    run_job(env.defs, INGEST_JOB, env.instance, partition_key="2016-01-01")
+    with connect(env.warehouse) as conn:
+        conn.execute(BAD_ROWS["negative"][0])
+    with pytest.raises(RunBlockedError) as info:
+        run_job(env.defs, INGEST_JOB, env.instance, partition_key="2016-01-01")
+    message = str(info.value)
+    assert "stopped by a blocking check (raw_prices.prices_within_plausible_bounds: 1 hour(s) outside 0 < p < 10,000" in message
+    assert "below the floor 0" in message and f"of {INGEST_JOB}" in message, message
+    assert _operator_error(RuntimeError("wrapped")) is None
+    wrapped = RuntimeError("outer")
+    wrapped.__cause__ = info.value
+    assert _operator_error(wrapped) is info.value  # the CLI prints it in one line, exit 2
+
+
 def _bad_csv(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Price\n" + "".join(f"2016-01-01 {h:02d}:00:00,{'inf' if h == 3 else 100}\n" for h in range(24)))
