@@ -101,7 +101,8 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
               f"serves because: {reason}") if kind == "baseline" else (
               f"champion v{version} (backtest rMAE {rmae:.3f} against the weekly naive)")
     print()
-    print(f"Forecast for {target} (data to {last}, horizon {settings.horizon_days} days), {settings.price_unit}, {served}:")
+    horizon = f"{settings.horizon_days} day{'' if settings.horizon_days == 1 else 's'}"
+    print(f"Forecast for {target} (data to {last}, horizon {horizon}), {settings.price_unit}, {served}:")
     with pl.Config(tbl_rows=24, tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True):
         print(forecast)
     print()
