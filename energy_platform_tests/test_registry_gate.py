@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 
 from energy_platform.sources.sample import SampleSource
-from energy_platform.tracking import MODEL_NAME
+from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
 from energy_platform.tracking.comparison import Comparison
 from energy_platform.tracking.gate import decide, run_gate
@@ -84,7 +84,9 @@ def register(reg: ModelRegistry, prices: pl.DataFrame, model: ChosenModel, *, rm
     """A registered version as training registers one, with the behaviour of `model`."""
     days = [END - timedelta(days=13 - i) for i in range(14)]
     _ = reg.client  # the backend and experiment exist before the run starts
-    with mlflow.start_run():
+    # named, not the process's active one: a Dagster training earlier in this worker (dagster-mlflow
+    # sets the experiment) leaves an id of its own backend active, unknown to this one
+    with mlflow.start_run(experiment_id=mlflow.set_experiment(EXPERIMENT_NAME).experiment_id):
         info = mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=["mlflow"])  # not inferred: seconds
         served = forecast_days(InMemoryPyfunc(model), prices, days, H, 30)
         with tempfile.TemporaryDirectory() as tmp:
