@@ -8,7 +8,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from energy_platform.defs import FEATURES_JOB, INGEST_JOB, TRAIN_JOB
+from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.orchestration import run_job
 from energy_platform.sources import SampleSource
@@ -40,6 +40,25 @@ def test_a_market_with_less_history_than_the_window_trains_on_what_exists(tmp_pa
     trained = result.asset_materializations_for_node("forecaster_model")[-1].metadata
     assert trained["train_range"].value == f"{FIRST}..{LAST}"  # the whole history, from its first day
     assert trained["model_version"].value
+
+
+@pytest.mark.slow
+def test_a_day_ahead_market_trains_and_serves_tomorrow_from_today(tmp_path):
+    """ENERGY_PLATFORM_HORIZON_DAYS=1 (NP, PJM and most day-ahead markets): the feature rows, the
+    model and the served forecast are one day ahead, end to end (every other platform test is H = 2)."""
+    env = make_env(tmp_path / "home", source=f"csv:{_csv(tmp_path / 'prices.csv', FIRST, LAST)}",
+                   ENERGY_PLATFORM_HORIZON_DAYS="1")
+    days = env.defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()
+    assert days[-1] == "2015-10-01"  # the last day (09-30) + 1
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-09-01"))
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    trained = _train(env, QUICK).asset_materializations_for_node("forecaster_model")[-1].metadata
+    assert trained["model_version"].value
+    run_job(env.defs, PREDICT_JOB, env.instance, partition_range=(days[-2], days[-1]))
+    with connect(env.settings.warehouse_path, read_only=True) as conn:
+        rows = conn.execute("SELECT target_date, feature_cutoff, count(*), bool_and(p10 <= p50 AND p50 <= p90) "
+                            "FROM ml.predictions GROUP BY ALL ORDER BY 1").fetchall()
+    assert rows == [(date(2015, 9, 30), date(2015, 9, 29), 24, True), (date(2015, 10, 1), date(2015, 9, 30), 24, True)], rows
 
 
 @pytest.mark.slow
