@@ -98,7 +98,8 @@ def build_raw_price_checks(raw_prices: dg.AssetsDefinition, price_unit: str = DE
 
     @dg.asset_check(
         asset=raw_prices, blocking=True,
-        description=f"0 < price < 10,000 {price_unit}: WARN outside; ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
+        description=f"0 < price < {quality.PLAUSIBLE_MAX_PRICE:,.0f} {price_unit}: WARN outside; "
+                    "ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
     )
     def prices_within_plausible_bounds(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource

@@ -59,28 +59,25 @@ def raw_price_partitions(dates: SourceDates) -> dg.MonthlyPartitionsDefinition:
     return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
 
 
-def forecast_start(dates: SourceDates) -> str:
-    """The first day a forecast can be issued for, and so the first realised day to score: a
-    month after the history starts (2015-02-01 for the live source; a file's first month + 1),
-    so a file that begins in 2013 or 2016 has no partitions before its data could forecast."""
+def _target_days(dates: SourceDates, days_after_last: int) -> dg.DailyPartitionsDefinition:
+    """Daily partitions from a month after the history's first day (2015-02-01 for the live
+    source; a file's first month + 1: none before its data could forecast) to the source's last
+    day + `days_after_last` (the live source: yesterday + that many days)."""
     first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
-    return _first_of_next_month(first).isoformat()
+    start = _first_of_next_month(first)
+    if dates is None:
+        return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=TIMEZONE, end_offset=days_after_last)
+    end = max(dates[1] + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
 
 
 def prediction_partitions(dates: SourceDates, horizon_days: int) -> dg.DailyPartitionsDefinition:
-    """One partition per target day, up to the day the latest data can forecast (last day + H)."""
-    start = forecast_start(dates)
-    if dates is None:
-        # Data to yesterday (D-1) forecasts D-1+H: with H=2, tomorrow.
-        return dg.DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE, end_offset=horizon_days)
-    end = max(dates[1] + timedelta(days=horizon_days + 1), date.fromisoformat(start) + timedelta(days=1))
-    return dg.DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(), timezone=TIMEZONE)
+    """One partition per target day, up to the day the latest data can forecast (last day + H;
+    live: data to yesterday forecasts yesterday + H, with H=2 tomorrow)."""
+    return _target_days(dates, horizon_days)
 
 
 def realised_partitions(dates: SourceDates) -> dg.DailyPartitionsDefinition:
-    """One partition per day whose prices can have arrived and can have a forecast to score."""
-    start = forecast_start(dates)
-    if dates is None:
-        return dg.DailyPartitionsDefinition(start_date=start, timezone=TIMEZONE)  # to yesterday
-    end = max(dates[1] + timedelta(days=1), date.fromisoformat(start) + timedelta(days=1))
-    return dg.DailyPartitionsDefinition(start_date=start, end_date=end.isoformat(), timezone=TIMEZONE)
+    """One partition per day whose prices can have arrived (up to the source's last day) and
+    can have a forecast to score (the same first day as the predictions)."""
+    return _target_days(dates, 0)
