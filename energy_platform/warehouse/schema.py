@@ -29,7 +29,8 @@ DDL = [
     )
     """,
     "COMMENT ON TABLE raw.prices_hourly IS "
-    "'Hourly national bolsa price (COP/kWh) as delivered by the source; null = missing hour, never filled'",
+    "'Hourly day-ahead price in the market''s unit (ENERGY_PLATFORM_PRICE_UNIT; XM: national bolsa price, COP/kWh) "
+    "as delivered by the source; null = missing hour, never filled'",
     """
     CREATE TABLE IF NOT EXISTS raw.operating_daily (
         date DATE PRIMARY KEY,
