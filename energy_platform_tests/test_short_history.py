@@ -1,7 +1,8 @@
 """A CSV market's history as the platform sees it. With less history than the training window (a
 new market, a CSV of months of prices) it trains on the history there is, as its recent backtest
 already did, instead of failing on feature rows from before the data began; a file that starts
-before 2015 (NP's and PJM's start in 2013) is ingested from its first month."""
+before 2015 (NP's and PJM's start in 2013) is ingested from its first month; a file that grows
+between runs adds its new days."""
 
 from datetime import date
 
@@ -92,3 +93,34 @@ def test_a_csv_market_is_ingested_from_its_first_month_whenever_it_starts(tmp_pa
     days = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()
     assert days[0] == "2016-07-01" and days[-1] == "2016-09-02", (days[0], days[-1])
     assert defs.resolve_assets_def("forecast_accuracy").partitions_def.get_partition_keys()[0] == "2016-07-01"
+
+
+@pytest.mark.slow
+def test_a_csv_market_file_that_grows_between_runs_adds_its_new_days_and_keeps_the_stored_ones(tmp_path):
+    """Later periods of a file market: the owner appends days to the same file and runs again. The
+    definitions' partitions reach the new months, the part-filled month is completed, only the
+    days not stored are read (stored rows keep their ingestion time) and nothing is duplicated."""
+    path = tmp_path / "prices.csv"
+    env = make_env(tmp_path / "home", source=f"csv:{_csv(path, FIRST, date(2015, 2, 14))}")
+    assert env.defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys() == ["2015-01-01", "2015-02-01"]
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-02-01"))
+    run_job(env.defs, FEATURES_JOB, env.instance)
+
+    def stored():
+        with connect(env.settings.warehouse_path, read_only=True) as conn:
+            return conn.execute("SELECT count(*), count(DISTINCT ts), max(date), max(ingested_at) FILTER (WHERE date <= DATE '2015-02-14'), "
+                                "(SELECT max(target_date) FROM features.daily) FROM raw.prices_hourly").fetchall()[0]
+
+    hours, distinct, last, first_run_at, last_target = stored()
+    assert (hours, distinct, last, last_target) == (45 * 24, 45 * 24, date(2015, 2, 14), date(2015, 2, 16))
+
+    _csv(path, FIRST, date(2015, 3, 31))  # the same file, six more weeks
+    env = make_env(tmp_path / "home", source=f"csv:{path}")  # the next run loads the definitions again
+    keys = env.defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
+    assert keys == ["2015-01-01", "2015-02-01", "2015-03-01"]
+    assert env.defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()[-1] == "2015-04-02"
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-03-01"))
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    hours, distinct, last, kept_at, last_target = stored()
+    assert (hours, distinct, last, last_target) == (90 * 24, 90 * 24, date(2015, 3, 31), date(2015, 4, 2))
+    assert kept_at == first_run_at  # the stored days were not read again
