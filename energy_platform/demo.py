@@ -51,7 +51,9 @@ def run_demo(training: dict | None = None) -> int:
     months = f"{month_keys[0][:7]}..{month_keys[-1][:7]}"
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {months} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
-    _done(t, _checks(result))
+    ignored = _metadata(result, "raw_prices").get("exogenous columns not stored")
+    _done(t, _checks(result) + (f"\n      NOTE  exogenous columns not stored (the platform forecasts from prices; "
+                                f"`energy-platform backtest` reads them): {ignored}" if ignored else ""))
 
     t = _step(2, total, "features: the feature store, one row per target day")
     result = run_job(defs, FEATURES_JOB, instance)

@@ -124,3 +124,16 @@ def test_a_csv_market_file_that_grows_between_runs_adds_its_new_days_and_keeps_t
     hours, distinct, last, kept_at, last_target = stored()
     assert (hours, distinct, last, last_target) == (90 * 24, 90 * 24, date(2015, 3, 31), date(2015, 4, 2))
     assert kept_at == first_run_at  # the stored days were not read again
+
+
+def test_a_csv_market_s_exogenous_columns_are_named_as_not_stored(tmp_path):
+    """The warehouse holds prices only: a file's load or wind forecasts are not dropped silently."""
+    path = _csv(tmp_path / "prices.csv", FIRST, date(2015, 1, 31))
+    pl.read_csv(path).with_columns((pl.col("Price") * 0 + 41000).alias("Grid load forecast")).write_csv(path)
+    env = make_env(tmp_path / "home", source=f"csv:{path}")
+    result = run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-01-01"))
+    metadata = result.asset_materializations_for_node("raw_prices")[-1].metadata
+    assert metadata["exogenous columns not stored"].value == "grid_load_forecast"  # as the reader names it
+    plain = make_env(tmp_path / "plain", source=f"csv:{_csv(tmp_path / 'plain.csv', FIRST, date(2015, 1, 31))}")
+    result = run_job(plain.defs, INGEST_JOB, plain.instance, partition_range=("2015-01-01", "2015-01-01"))
+    assert "exogenous columns not stored" not in result.asset_materializations_for_node("raw_prices")[-1].metadata

@@ -11,6 +11,7 @@ from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, SourceResource, WarehouseResource
 from energy_platform.settings import DEFAULT_PRICE_UNIT
+from energy_platform.sources.base import exogenous_columns
 from energy_platform.warehouse import quality
 from energy_platform.warehouse.ingest import ingest_range
 from energy_platform.warehouse.quality import CheckOutcome
@@ -43,6 +44,11 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         start, end = window.start.date(), window.end.date() - timedelta(days=1)
         report = ingest_range(warehouse.path, source.get(), start, end, full_refresh=config.full_refresh)
         context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
+        # The warehouse holds prices only (README "Known limits"): say so rather than drop a file's
+        # load or wind forecasts silently; `energy-platform backtest --csv` does read them.
+        ignored = exogenous_columns(report.frame) if report.rows_written else []
+        if ignored:
+            context.log.warning(f"{source.spec}: exogenous columns not stored, the platform forecasts from prices: {', '.join(ignored)}")
         daily = (
             report.frame.group_by("date")
             .agg(
@@ -62,6 +68,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "fetched_range": str(report.fetched[0]) + ".." + str(report.fetched[1]) if report.fetched else "none",
                 "source": source.spec,
                 "preview (latest days written)": markdown_preview(daily),
+                **({"exogenous columns not stored": ", ".join(ignored)} if ignored else {}),
             }
         )
 
