@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
+from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED
 from energy_platform.orchestration import run_job
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
@@ -51,8 +52,8 @@ def run_demo(training: dict | None = None) -> int:
     months = f"{month_keys[0][:7]}..{month_keys[-1][:7]}"
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {months} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
-    ignored = _metadata(result, "raw_prices").get("exogenous columns not stored")
-    _done(t, _checks(result) + (f"\n      NOTE  exogenous columns not stored (the platform forecasts from prices; "
+    ignored = _metadata(result, "raw_prices").get(EXOGENOUS_NOT_STORED)
+    _done(t, _checks(result) + (f"\n      NOTE  {EXOGENOUS_NOT_STORED} (the platform forecasts from prices; "
                                 f"`energy-platform backtest` reads them): {ignored}" if ignored else ""))
 
     t = _step(2, total, "features: the feature store, one row per target day")

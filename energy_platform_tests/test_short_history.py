@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
+from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.orchestration import run_job
 from energy_platform.sources import SampleSource
@@ -133,7 +134,7 @@ def test_a_csv_market_s_exogenous_columns_are_named_as_not_stored(tmp_path):
     env = make_env(tmp_path / "home", source=f"csv:{path}")
     result = run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-01-01"))
     metadata = result.asset_materializations_for_node("raw_prices")[-1].metadata
-    assert metadata["exogenous columns not stored"].value == "grid_load_forecast"  # as the reader names it
+    assert metadata[EXOGENOUS_NOT_STORED].value == "grid_load_forecast"  # as the reader names it
     plain = make_env(tmp_path / "plain", source=f"csv:{_csv(tmp_path / 'plain.csv', FIRST, date(2015, 1, 31))}")
     result = run_job(plain.defs, INGEST_JOB, plain.instance, partition_range=("2015-01-01", "2015-01-01"))
-    assert "exogenous columns not stored" not in result.asset_materializations_for_node("raw_prices")[-1].metadata
+    assert EXOGENOUS_NOT_STORED not in result.asset_materializations_for_node("raw_prices")[-1].metadata

@@ -16,6 +16,9 @@ from energy_platform.warehouse import quality
 from energy_platform.warehouse.ingest import ingest_range
 from energy_platform.warehouse.quality import CheckOutcome
 
+# raw_prices' metadata entry naming a source's exogenous columns (the demo prints it too)
+EXOGENOUS_NOT_STORED = "exogenous columns not stored"
+
 
 class RawPricesConfig(dg.Config):
     full_refresh: bool = Field(
@@ -46,9 +49,9 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
         # The warehouse holds prices only (README "Known limits"): say so rather than drop a file's
         # load or wind forecasts silently; `energy-platform backtest --csv` does read them.
-        ignored = exogenous_columns(report.frame) if report.rows_written else []
+        ignored = exogenous_columns(report.frame)  # none when nothing was fetched
         if ignored:
-            context.log.warning(f"{source.spec}: exogenous columns not stored, the platform forecasts from prices: {', '.join(ignored)}")
+            context.log.warning(f"{source.spec}: {EXOGENOUS_NOT_STORED}, the platform forecasts from prices: {', '.join(ignored)}")
         daily = (
             report.frame.group_by("date")
             .agg(
@@ -68,7 +71,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "fetched_range": str(report.fetched[0]) + ".." + str(report.fetched[1]) if report.fetched else "none",
                 "source": source.spec,
                 "preview (latest days written)": markdown_preview(daily),
-                **({"exogenous columns not stored": ", ".join(ignored)} if ignored else {}),
+                **({EXOGENOUS_NOT_STORED: ", ".join(ignored)} if ignored else {}),
             }
         )
 
