@@ -16,9 +16,8 @@ from pathlib import Path
 import dagster as dg
 
 from energy_platform.defs import INGEST_JOB, build_definitions
-from energy_platform.defs.partitions import TIMEZONE
 from energy_platform.orchestration import run_job
-from energy_platform.settings import from_env
+from energy_platform.settings import DEFAULT_TIMEZONE, from_env
 from energy_platform.warehouse.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,8 +95,8 @@ def main() -> int:
         for years in (1, 2, 5, 10):
             seconds, rows = real_backfill(base, years)
             row(f"raw_prices single-run backfill, {years} year(s), {12 * years} monthly partitions", seconds, f"{rows:,} rows")
-        monthly = dg.MonthlyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=TIMEZONE)
-        daily = dg.DailyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=TIMEZONE)
+        monthly = dg.MonthlyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=DEFAULT_TIMEZONE)
+        daily = dg.DailyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=DEFAULT_TIMEZONE)
         row("no-op asset, 120 monthly partitions (Dagster bookkeeping only)", noop_backfill(base, monthly, "monthly", 120))
         row("no-op asset, 366 daily partitions (one year)", noop_backfill(base, daily, "daily1", 366))
         row("no-op asset, 3,653 daily partitions (ten years)", noop_backfill(base, daily, "daily10", 3653))

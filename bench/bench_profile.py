@@ -20,11 +20,10 @@ import dagster as dg
 from md_table import markdown_table  # bench/, beside this script
 
 from energy_platform.defs import INGEST_JOB, build_definitions
-from energy_platform.defs.partitions import TIMEZONE
 from energy_platform.local_services import PostgresCluster
 from energy_platform.orchestration import run_job
 from energy_platform.profile import DAGSTER_PG_ENV
-from energy_platform.settings import from_env
+from energy_platform.settings import DEFAULT_TIMEZONE, from_env
 from energy_platform.warehouse.db import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +60,7 @@ def measure(base: Path, label: str, pg_url: str | None) -> dict[str, float]:
         daily.append(_timed(lambda: run_job(defs, INGEST_JOB, instance, partition_key="2024-12-01")))
     out["daily"] = statistics.median(daily)
 
-    @dg.asset(partitions_def=dg.MonthlyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=TIMEZONE),
+    @dg.asset(partitions_def=dg.MonthlyPartitionsDefinition(start_date="2015-01-01", end_date="2025-01-01", timezone=DEFAULT_TIMEZONE),
               backfill_policy=dg.BackfillPolicy.single_run())
     def noop() -> None:
         return None

@@ -11,6 +11,10 @@ class OperatorError(RuntimeError):
     """An error an operator acts on: the CLI prints its message without a traceback, exit 2."""
 
 
+class SettingError(OperatorError, ValueError):
+    """An ENERGY_PLATFORM_* setting that cannot be read; the message names the variable and what it takes."""
+
+
 class StateError(OperatorError):
     """A state file of ENERGY_PLATFORM_HOME is unusable; the message names it and the remedy."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from energy_platform.errors import SettingError
 from energy_platform.profile import (
     DAGSTER_PG_ENV,
     WAREHOUSE_DATA_ENV,
@@ -27,6 +28,7 @@ PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster.yaml"
 DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"  # `make ui`'s default
 DEFAULT_PRICE_UNIT = "COP/kWh"  # XM's bolsa price; another market's CSV sets its own
+DEFAULT_TIMEZONE = "America/Bogota"  # XM's market time; another market's CSV sets its own
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Settings:
     oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
     country: str = "CO"  # ENERGY_PLATFORM_COUNTRY: the market's holiday calendar (a `holidays` code, or "none")
     price_unit: str = DEFAULT_PRICE_UNIT  # ENERGY_PLATFORM_PRICE_UNIT: the prices' unit as people read it (EUR/MWh, ...)
+    # ENERGY_PLATFORM_TIMEZONE: the market's local time (IANA name), which the hourly timestamps are
+    # in: the schedules' mornings and the partitions' days follow it
+    timezone: str = DEFAULT_TIMEZONE
     operating_dir: str | None = None  # folder of the operating CSV files; overrides the source's own
     mlflow_uri: str | None = None  # MLFLOW_TRACKING_URI, validated (profile.tracking_uri); None: SQLite in the home
     dagster_pg_url: str | None = None  # ENERGY_PLATFORM_DAGSTER_PG_URL: the Dagster instance in PostgreSQL
@@ -124,7 +129,18 @@ def _price_floor(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}") from None
+        raise SettingError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}") from None
+
+
+def _horizon_days(text: str) -> int:
+    """`ENERGY_PLATFORM_HORIZON_DAYS`: days from the latest known prices to the forecast day, >= 1."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise SettingError(f"ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got {text!r}")
+    return days
 
 
 def parse_country(text: str) -> str:
@@ -135,19 +151,38 @@ def parse_country(text: str) -> str:
     return "none" if text.lower() == "none" else (text.upper() or "CO")
 
 
+def parse_timezone(text: str) -> str:
+    """`ENERGY_PLATFORM_TIMEZONE`: an IANA time zone name (`Europe/Oslo`), checked here so that a
+    typo fails every command naming the setting rather than a schedule at its first tick."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = text.strip() or DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"ENERGY_PLATFORM_TIMEZONE must be an IANA time zone name such as Europe/Oslo, got {text!r}") from None
+    return name
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
+    source = env.get("ENERGY_PLATFORM_SOURCE", "sample")
+    timezone = parse_timezone(env.get("ENERGY_PLATFORM_TIMEZONE", ""))
+    if source == "xm" and timezone != DEFAULT_TIMEZONE:
+        raise SettingError(f"ENERGY_PLATFORM_TIMEZONE={timezone}: XM's market days are {DEFAULT_TIMEZONE}'s; "
+                           "another time zone is for another market's file (ENERGY_PLATFORM_SOURCE=csv:...)")
     home = Path(env.get("ENERGY_PLATFORM_HOME") or Path.cwd() / ".energy_platform").resolve()
     dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster_home").resolve()
     return Settings(
         home=home,
-        source=env.get("ENERGY_PLATFORM_SOURCE", "sample"),
-        horizon_days=int(env.get("ENERGY_PLATFORM_HORIZON_DAYS", "2")),
+        source=source,
+        horizon_days=_horizon_days(env.get("ENERGY_PLATFORM_HORIZON_DAYS", "2")),
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
         country=parse_country(env.get("ENERGY_PLATFORM_COUNTRY", "CO")),
         price_unit=(env.get("ENERGY_PLATFORM_PRICE_UNIT") or "").strip() or DEFAULT_PRICE_UNIT,
+        timezone=timezone,
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
         operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),

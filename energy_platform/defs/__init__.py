@@ -29,7 +29,6 @@ from energy_platform.defs.operating import (
     build_raw_operating_daily,
 )
 from energy_platform.defs.partitions import (
-    TIMEZONE,
     prediction_partitions,
     raw_price_partitions,
     realised_partitions,
@@ -54,15 +53,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     registry = RegistryResource(tracking_uri=settings.mlflow_tracking_uri, artifact_root=artifact_root,
                                 price_floor=settings.price_floor, ui_url=settings.mlflow_ui_url, dagster_ui_url=settings.dagster_ui)
     dates = source_dates(settings.source)  # a file source is read once for all its partitions
-    raw_prices = build_raw_prices(raw_price_partitions(dates), settings.price_unit)
+    tz = settings.timezone  # the market's days: partitions and the schedules' mornings
+    raw_prices = build_raw_prices(raw_price_partitions(dates, tz), settings.price_unit)
     operating = [build_raw_operating_daily(raw_prices.partitions_def), build_raw_hydrology(), build_raw_enso()]
     # the market's holiday calendar: the feature store's rows and the models trained from them
     features = build_features_asset(raw_prices, operating, h, settings.country)
     forecaster_model = build_forecaster_model_asset(features, raw_prices, operating, h, settings.country)
     champion_model = build_champion_asset(forecaster_model, raw_prices, operating, h)
-    day_partitions = prediction_partitions(dates, h)
+    day_partitions = prediction_partitions(dates, h, tz)
     predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)
-    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(dates))
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(dates, tz))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path,
                                                   settings.price_unit)
     drift_checks = build_drift_checks(raw_prices, features, predictions)
@@ -81,9 +81,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     status = dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED
     schedules = [
-        build_daily_ingest_schedule(ingest_job, live=live),
+        build_daily_ingest_schedule(ingest_job, live=live, timezone=tz),
         dg.ScheduleDefinition(
-            name="weekly_retraining", job=train_job, cron_schedule="0 7 * * 1", execution_timezone=TIMEZONE,
+            name="weekly_retraining", job=train_job, cron_schedule="0 7 * * 1", execution_timezone=tz,
             default_status=status, description="Every Monday 07:00: train a challenger on the latest window and gate it.",
         ),
     ]

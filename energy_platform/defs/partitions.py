@@ -8,6 +8,9 @@ definitions load (another market's CSV often starts before 2015: NP's and PJM's 
 that cannot be read must not stop the code location from loading (the UI would show only a load
 error): its partitions then run from 2015-01 to today, like the live source's, and the asset that
 reads the file fails with the file, line and problem.
+
+Days and months are the market's (`ENERGY_PLATFORM_TIMEZONE`, XM's America/Bogota by default):
+the hourly timestamps are in its local time, so its day is the partitions' day.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from energy_platform.settings import DEFAULT_TIMEZONE
 from energy_platform.sources import SourceError, get_source
 
 log = logging.getLogger(__name__)
 
-TIMEZONE = "America/Bogota"
 HISTORY_START = "2015-01-01"
 
 
@@ -48,36 +51,41 @@ def source_dates(source_spec: str) -> SourceDates:
         return None
 
 
-def raw_price_partitions(dates: SourceDates) -> dg.MonthlyPartitionsDefinition:
+def raw_price_partitions(dates: SourceDates, timezone: str = DEFAULT_TIMEZONE) -> dg.MonthlyPartitionsDefinition:
     """Month partitions from the source's first month (2015-01 for the live source) up to the
-    last month it can have."""
+    last month it can have: the running month included (its days to yesterday are there), as of
+    now for the live source and, for a file, up to its last day's month (a file kept current by
+    a daily export gets the running month too: without the offset Dagster only lists months that
+    have ended, and the morning schedule's run for this month's partition was refused)."""
     if dates is None:
         # The live source has data to yesterday: include the running month.
-        return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=TIMEZONE, end_offset=1)
+        return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone, end_offset=1)
     first, last = dates[0].replace(day=1), dates[1]
     end = max(_first_of_next_month(last), _first_of_next_month(first))  # a file of less than a day: one month
-    return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
+    return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=timezone, end_offset=1)
 
 
-def _target_days(dates: SourceDates, days_after_last: int) -> dg.DailyPartitionsDefinition:
+def _target_days(dates: SourceDates, days_after_last: int, timezone: str) -> dg.DailyPartitionsDefinition:
     """Daily partitions from a month after the history's first day (2015-02-01 for the live
     source; a file's first month + 1: none before its data could forecast) to the source's last
-    day + `days_after_last` (the live source: yesterday + that many days)."""
+    day + `days_after_last` (the live source: yesterday + that many days; a file's end is also
+    capped by today's, as the live source's, for a file kept current)."""
     first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
     start = _first_of_next_month(first)
     if dates is None:
-        return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=TIMEZONE, end_offset=days_after_last)
+        return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, end_offset=days_after_last)
     end = max(dates[1] + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day
-    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat(), timezone=TIMEZONE)
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat(), timezone=timezone,
+                                        end_offset=days_after_last)
 
 
-def prediction_partitions(dates: SourceDates, horizon_days: int) -> dg.DailyPartitionsDefinition:
+def prediction_partitions(dates: SourceDates, horizon_days: int, timezone: str = DEFAULT_TIMEZONE) -> dg.DailyPartitionsDefinition:
     """One partition per target day, up to the day the latest data can forecast (last day + H;
     live: data to yesterday forecasts yesterday + H, with H=2 tomorrow)."""
-    return _target_days(dates, horizon_days)
+    return _target_days(dates, horizon_days, timezone)
 
 
-def realised_partitions(dates: SourceDates) -> dg.DailyPartitionsDefinition:
+def realised_partitions(dates: SourceDates, timezone: str = DEFAULT_TIMEZONE) -> dg.DailyPartitionsDefinition:
     """One partition per day whose prices can have arrived (up to the source's last day) and
     can have a forecast to score (the same first day as the predictions)."""
-    return _target_days(dates, 0)
+    return _target_days(dates, 0, timezone)

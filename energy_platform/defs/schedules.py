@@ -1,18 +1,17 @@
-"""Schedules: the daily run brings in yesterday's prices (06:00 America/Bogota)."""
+"""Schedules: the daily run brings in yesterday's prices (06:00 in the market's time zone,
+`ENERGY_PLATFORM_TIMEZONE`: XM's America/Bogota by default)."""
 
 
 from datetime import timedelta
 
 import dagster as dg
 
-from energy_platform.defs.partitions import TIMEZONE
 
-
-def build_daily_ingest_schedule(job, live: bool) -> dg.ScheduleDefinition:
+def build_daily_ingest_schedule(job, live: bool, timezone: str) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule="0 6 * * *",
-        execution_timezone=TIMEZONE,
+        execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
         description="Every morning: yesterday's prices (the month partition that holds them, incremental).",
     )

@@ -1,6 +1,6 @@
 """The one shape every price source returns, and its validation.
 
-An hourly frame has `ts` (naive local time, America/Bogota), `date`, `hour` (0-23), `price`
+An hourly frame has `ts` (naive local time of the market: XM's America/Bogota, `ENERGY_PLATFORM_TIMEZONE`), `date`, `hour` (0-23), `price`
 (Float64, null where the source had no value) and any exogenous Float64 columns known a day
 ahead. Everything downstream (warehouse, features, backtest) relies on this shape only.
 """

@@ -1,0 +1,66 @@
+"""Settings of another market (`ENERGY_PLATFORM_TIMEZONE`), and settings that cannot be read:
+the CLI answers those in one line naming the variable, before creating anything."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+
+from energy_platform.errors import SettingError
+from energy_platform.settings import from_env
+from energy_platform_tests.fixtures import epftoolbox_csv
+from energy_platform_tests.platform_env import make_env
+
+ENTRY = Path(sys.executable).with_name("energy-platform")
+
+
+def _timezones(defs: dg.Definitions) -> dict[str, str]:
+    out = {s.name: s.execution_timezone for s in defs.schedules}
+    for key in ("raw_prices", "predictions", "forecast_accuracy"):
+        out[key] = defs.get_assets_def(key).partitions_def.timezone
+    return out
+
+
+def test_another_market_s_days_and_mornings_are_its_own(tmp_path):
+    """NP's file with Europe/Oslo: the partitions' days and both schedules' mornings are Oslo's (the
+    daily run at 06:00 Oslo asks for yesterday's month partition); without the setting, XM's Bogota."""
+    np_csv = epftoolbox_csv("NP", tmp_path)
+    oslo = make_env(tmp_path / "np", source=f"csv:{np_csv}", ENERGY_PLATFORM_TIMEZONE="Europe/Oslo", ENERGY_PLATFORM_COUNTRY="NO")
+    assert set(_timezones(oslo.defs).values()) == {"Europe/Oslo"}
+    assert set(_timezones(make_env(tmp_path / "co").defs).values()) == {"America/Bogota"}
+
+    repo = oslo.defs.get_repository_def()
+    schedule = repo.get_schedule_def("daily_ingest_schedule")
+    tick = datetime(2013, 1, 20, 6, 0, tzinfo=ZoneInfo("Europe/Oslo"))  # the shipped NP slice is January 2013
+    [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo)).run_requests
+    assert request.tags["energy_platform/data_day"] == "2013-01-19" and request.partition_key == "2013-01-01"
+    assert request.partition_key in oslo.defs.get_assets_def("raw_prices").partitions_def.get_partition_keys()
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ENERGY_PLATFORM_TIMEZONE": "Europe/Olso"}, "ENERGY_PLATFORM_TIMEZONE must be an IANA time zone name such as Europe/Oslo, "
+                                                      "got 'Europe/Olso'"),
+        ({"ENERGY_PLATFORM_TIMEZONE": "Europe/Oslo", "ENERGY_PLATFORM_SOURCE": "xm"}, "XM's market days are America/Bogota's"),
+        ({"ENERGY_PLATFORM_PRICE_FLOOR": "zero"}, "ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got 'zero'"),
+        ({"ENERGY_PLATFORM_HORIZON_DAYS": "tomorrow"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got 'tomorrow'"),
+        ({"ENERGY_PLATFORM_HORIZON_DAYS": "0"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got '0'"),
+    ],
+)
+def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_created(tmp_path, env, message):
+    with pytest.raises(SettingError, match="ENERGY_PLATFORM_"):
+        from_env({"ENERGY_PLATFORM_HOME": str(tmp_path / "h"), **env})
+    home = tmp_path / "home"
+    proc = subprocess.run([str(ENTRY), "demo"], capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "ENERGY_PLATFORM_HOME": str(home), **env})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"energy-platform: {proc.stderr.split(': ', 1)[1]}" and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr and not home.exists()
