@@ -116,10 +116,10 @@ def features_for(forecaster, warehouse_path, start: date, end: date) -> tuple[pl
     changed since): it then reads its own calendar's holiday columns until a model of the new
     one replaces it, rather than holidays it never learnt."""
     from energy_platform.forecasting.features import in_calendar
-    from energy_platform.warehouse.features import read_features, stored_features
+    from energy_platform.warehouse.features import read_features_and_calendar
 
-    rows = read_features(warehouse_path, start, end)
-    calendar, own = stored_features(warehouse_path).calendar, forecaster.spec.country
+    rows, calendar = read_features_and_calendar(warehouse_path, start, end)
+    own = forecaster.spec.country
     if calendar is None or calendar == own or rows.is_empty():
         return rows, None
     return in_calendar(rows, own, forecaster.spec.horizon_days), (

@@ -4,13 +4,14 @@ already did, instead of failing on feature rows from before the data began; a fi
 before 2015 (NP's and PJM's start in 2013) is ingested from its first month; a file that grows
 between runs adds its new days."""
 
+import logging
 from datetime import date
 
 import polars as pl
 import pytest
 
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
-from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED
+from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED, LEFT_OUT
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.orchestration import run_job
 from energy_platform.sources import SampleSource
@@ -138,3 +139,18 @@ def test_a_csv_market_s_exogenous_columns_are_named_as_not_stored(tmp_path):
     plain = make_env(tmp_path / "plain", source=f"csv:{_csv(tmp_path / 'plain.csv', FIRST, date(2015, 1, 31))}")
     result = run_job(plain.defs, INGEST_JOB, plain.instance, partition_range=("2015-01-01", "2015-01-01"))
     assert EXOGENOUS_NOT_STORED not in result.asset_materializations_for_node("raw_prices")[-1].metadata
+
+
+def test_a_csv_market_s_part_day_is_named_in_the_ingestion_run(tmp_path):
+    """An export cut mid-day: the part-day is left out (a stored part-day blocks ingestion), and the
+    run says so in its log and metadata, not only in the process's Python log."""
+    path = _csv(tmp_path / "prices.csv", FIRST, date(2015, 2, 1))
+    pl.read_csv(path).head(31 * 24 + 10).write_csv(path)  # 2015-02-01 up to 09:00
+    env = make_env(tmp_path / "home", source=f"csv:{path}")
+    result = run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-01-01"))
+    left_out = result.asset_materializations_for_node("raw_prices")[-1].metadata[LEFT_OUT].value
+    assert "left out (2015-01-01 00:00:00..2015-01-31 23:00:00 read of 2015-01-01 00:00:00..2015-02-01 09:00:00)" in left_out
+    warnings = [e.user_message for e in env.instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any("part-days at its ends are left out" in m for m in warnings), warnings
+    with connect(env.warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT count(*), max(date) FROM raw.prices_hourly").fetchone() == (31 * 24, date(2015, 1, 31))

@@ -18,6 +18,7 @@ from energy_platform.warehouse.quality import CheckOutcome
 
 # raw_prices' metadata entry naming a source's exogenous columns (the demo prints it too)
 EXOGENOUS_NOT_STORED = "exogenous columns not stored"
+LEFT_OUT = "read but left out"  # and what the source left out of what it read (a file's part-days)
 
 
 class RawPricesConfig(dg.Config):
@@ -45,8 +46,12 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
     ) -> dg.MaterializeResult:
         window = context.partition_time_window
         start, end = window.start.date(), window.end.date() - timedelta(days=1)
-        report = ingest_range(warehouse.path, source.get(), start, end, full_refresh=config.full_refresh)
+        src = source.get()
+        report = ingest_range(warehouse.path, src, start, end, full_refresh=config.full_refresh)
         context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
+        left_out = getattr(src, "notes", [])  # a file's part-days (sources/csv_file.py); other sources keep none
+        for note in left_out:
+            context.log.warning(note)
         # The warehouse holds prices only (README "Known limits"): say so rather than drop a file's
         # load or wind forecasts silently; `energy-platform backtest --csv` does read them.
         ignored = exogenous_columns(report.frame)  # none when nothing was fetched
@@ -72,6 +77,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "source": source.spec,
                 "preview (latest days written)": markdown_preview(daily),
                 **({EXOGENOUS_NOT_STORED: ", ".join(ignored)} if ignored else {}),
+                **({LEFT_OUT: "; ".join(left_out)} if left_out else {}),
             }
         )
 

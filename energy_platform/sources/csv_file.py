@@ -141,9 +141,13 @@ def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | 
 
 
 def read_hourly_csv(
-    path: str | Path, *, floor: float | None = DEFAULT_FLOOR, ceiling: float = DEFAULT_CEILING
+    path: str | Path, *, floor: float | None = DEFAULT_FLOOR, ceiling: float = DEFAULT_CEILING,
+    notes: list[str] | None = None,
 ) -> pl.DataFrame:
-    """Read and validate an hourly price CSV (plain or .gz); see the module docstring for the rules."""
+    """Read and validate an hourly price CSV (plain or .gz); see the module docstring for the rules.
+
+    What is read but left out (part-days at the file's ends) is logged and, given `notes`, appended
+    to it: the ingestion run reports it where its operator looks (the run's log and metadata)."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
@@ -197,10 +201,10 @@ def read_hourly_csv(
         missing = expected.filter(~expected.is_in(frame["ts"].implode()))
         shown = ", ".join(str(x) for x in missing.head(5).to_list())
         raise CsvFormatError(f"{path}: {len(missing)} missing hours, first: {shown}")
-    return with_calendar_columns(_whole_days(path, frame))
+    return with_calendar_columns(_whole_days(path, frame, notes))
 
 
-def _whole_days(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+def _whole_days(path: Path, frame: pl.DataFrame, notes: list[str] | None = None) -> pl.DataFrame:
     """The file's whole days. An export cut mid-day (up to the current hour, or from the first
     hour published) is common; the platform stores, forecasts and scores days, and a part-day
     would fail the warehouse's 24-hours check, which blocks every ingestion run after it."""
@@ -210,7 +214,10 @@ def _whole_days(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     if start > end:
         raise CsvFormatError(f"{path}: no whole day of 24 hours between {first} and {last}")
     if (start, end) != (first, last):
-        log.warning("%s: the part-days at its ends are left out (%s..%s read of %s..%s)", path, start, end, first, last)
+        note = f"{path}: the part-days at its ends are left out ({start}..{end} read of {first}..{last})"
+        log.warning(note)
+        if notes is not None:
+            notes.append(note)
     return frame.filter(pl.col("ts").is_between(start, end))
 
 
@@ -234,11 +241,12 @@ class CsvSource:
         self.floor = floor
         self.ceiling = ceiling
         self._frame: pl.DataFrame | None = None
+        self.notes: list[str] = []  # what reading the file left out (part-days), for the ingestion run to report
 
     @property
     def frame(self) -> pl.DataFrame:
         if self._frame is None:
-            self._frame = read_hourly_csv(self.path, floor=self.floor, ceiling=self.ceiling)
+            self._frame = read_hourly_csv(self.path, floor=self.floor, ceiling=self.ceiling, notes=self.notes)
         return self._frame
 
     def first_date(self) -> date:

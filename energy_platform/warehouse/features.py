@@ -100,12 +100,19 @@ def stored_features(path: str | Path) -> StoredFeatures:
 
 
 def read_features(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
+    return read_features_and_calendar(path, start, end)[0]
+
+
+def read_features_and_calendar(path: str | Path, start: date | None = None, end: date | None = None
+                               ) -> tuple[pl.DataFrame, str | None]:
+    """The rows of [start, end] and the holiday calendar they were computed with, on one connection."""
     with connect(path, read_only=True) as conn:
-        return conn.sql(
+        rows = conn.sql(
             f"SELECT * FROM {TABLE} WHERE target_date BETWEEN coalesce(?::DATE, DATE '0001-01-01') "
             "AND coalesce(?::DATE, DATE '9999-12-31') ORDER BY target_date",
             params=[start, end],
         ).pl()
+        return rows, _calendar(conn)
 
 
 def read_operating_data(path: str | Path) -> OperatingData:
