@@ -66,6 +66,7 @@ def main() -> int:
     ap.add_argument("--window-days", type=int, help="override the period's training window")
     ap.add_argument("--baselines", action="store_true", help="also run naive_d and lear")
     ap.add_argument("--label", default="")
+    ap.add_argument("--workers", type=int, default=1, help="walk the period as N segments in N processes (backtest --workers)")
     ap.add_argument("--forecasts-out", type=Path, help="also write the hourly forecasts (parquet), for analysis")
     ap.add_argument("--groups", default="none", help="operating groups of the forecaster: none, all or demand,hydrology,enso")
     ap.add_argument("--naive", action="store_true", help="also run naive_d (for MAE / naive_d MAE)")
@@ -92,7 +93,7 @@ def main() -> int:
     window = args.window_days or p["window"]
     t0 = time.perf_counter()
     every = p.get("recalibrate", p.get("every", 1))
-    result = backtest(panel, models, start, end, recalibrate_every=every, window_days=window)
+    result = backtest(panel, models, start, end, recalibrate_every=every, window_days=window, workers=args.workers)
     wall = time.perf_counter() - t0
     if args.forecasts_out:
         result.forecasts.write_parquet(args.forecasts_out)
@@ -103,7 +104,8 @@ def main() -> int:
                "config": models[0].config.to_dict() if is_fc else None,
                "window_days": window, "model": m["model"], "rmae": round(m["rmae"], 4), "mae": round(m["mae"], 3),
                "coverage_80": round(m["coverage_80"], 3) if "coverage_80" in m else None,
-               "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1), "recalibrate_every": every}
+               "fit_s_per_fit": m["fit_seconds_per_fit"], "wall_s": round(wall, 1), "recalibrate_every": every,
+               **({"workers": args.workers} if args.workers > 1 else {})}
         for k in ("jaggedness_ratio", "below_floor_share", "seed_spread"):
             if k in m:
                 row[k] = round(m[k], 4)

@@ -70,6 +70,10 @@ def add_backtest_parser(subparsers: argparse._SubParsersAction) -> argparse.Argu
                    help="torch threads of the forecaster's fits (default 1; the same forecasts with any number, "
                         "measured identical on NP; 2 is ~1.2x faster alone on 2 idle cores, and ~3x slower when two "
                         "such runs share the 2 cores)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="walk the test days as N contiguous segments in N processes (default 1): a daily-recalibration "
+                        "run is a chain of warm refits, one core's work; each segment starts with a cold fit, as the "
+                        "first test day does, so its forecasts are those of a backtest started on its first day")
     p.add_argument("--json", action="store_true", help="print the per-model metrics as a JSON list on stdout")
     p.add_argument("--forecasts-out", type=Path, metavar="PATH", help="write one row per test hour and model (.csv or .parquet)")
     p.set_defaults(func=_run_backtest)

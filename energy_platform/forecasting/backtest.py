@@ -115,14 +115,40 @@ def backtest(
     recalibrate_every: int = 1,
     window_days: int = 1456,
     progress: Progress | None = None,
+    workers: int = 1,
 ) -> BacktestResult:
-    """Walk forward over [test_start, test_end]; models are fitted in place (last fit kept)."""
+    """Walk forward over [test_start, test_end]; models are fitted in place (last fit kept).
+
+    With `workers` > 1 the test days are cut into that many segments walked in parallel processes
+    (`walk_segments.py`: each starts with a cold fit; the caller's models stay unfitted)."""
     panel = prices if isinstance(prices, DailyPanel) else daily_panel(prices)
     validate_backtest(panel, models, test_start, test_end, recalibrate_every, window_days)
+    if workers < 1:
+        raise ForecastInputError(f"workers must be at least 1, got {workers}")
     days = [test_start + timedelta(days=i) for i in range((test_end - test_start).days + 1)]
     idx = panel.index_of(days)
     actual = panel.prices[idx]
     weekly = panel.rows(panel.prices, idx - 7)
+    if workers > 1:
+        from energy_platform.forecasting.walk_segments import walk_in_segments
+
+        out = walk_in_segments(_walk, panel, models, days, recalibrate_every, window_days, workers)
+    else:
+        out = _walk(panel, models, days, recalibrate_every, window_days, progress)
+    for m in models:  # the adaptive band, a post-process in time order on the misses known at each cutoff
+        _adaptive_band(m, out[m.name], days, actual, panel)
+    forecasts = _forecast_frame(models, out, days, actual)
+    naive_w = pl.Series("naive_w", np.tile(weekly.ravel(), len(models))).fill_nan(None)
+    scores = {r["model"]: r for r in score(forecasts.with_columns(naive_w), by=["model"]).iter_rows(named=True)}
+    return BacktestResult(
+        metrics=[_model_metrics(m, scores[m.name], out[m.name], actual, days, panel) for m in models],
+        forecasts=forecasts,
+    )
+
+
+def _walk(panel: DailyPanel, models: Sequence[Forecaster], days: list[date], recalibrate_every: int, window_days: int,
+          progress: Progress | None) -> dict:
+    """Fit and forecast day by day (the first day refits): per model its quantiles, timings, fits."""
     out = {m.name: {"q": np.full((len(days), HOURS, 3), np.nan), "fit": 0.0, "fits": 0, "pred": 0.0, "spread": [], "groups": {}}
            for m in models}
     for i, d in enumerate(days):
@@ -148,15 +174,7 @@ def backtest(
                 rec["q"][i, :, 1] = f["forecast"].to_numpy()
         if progress:
             progress(i + 1, len(days), d)
-    for m in models:  # the adaptive band, a post-process in time order on the misses known at each cutoff
-        _adaptive_band(m, out[m.name], days, actual, panel)
-    forecasts = _forecast_frame(models, out, days, actual)
-    naive_w = pl.Series("naive_w", np.tile(weekly.ravel(), len(models))).fill_nan(None)
-    scores = {r["model"]: r for r in score(forecasts.with_columns(naive_w), by=["model"]).iter_rows(named=True)}
-    return BacktestResult(
-        metrics=[_model_metrics(m, scores[m.name], out[m.name], actual, days, panel) for m in models],
-        forecasts=forecasts,
-    )
+    return out
 
 
 def _adaptive_band(m: Forecaster, rec: dict, days: list[date], actual: np.ndarray, panel: DailyPanel) -> None:
