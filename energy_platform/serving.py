@@ -111,14 +111,21 @@ def forecast_range(warehouse_path, model, start: date, end: date, horizon_days: 
 
 
 def features_for(forecaster, warehouse_path, start: date, end: date) -> tuple[pl.DataFrame, str | None]:
-    """The `features.daily` rows of [start, end] as `forecaster` reads them, and a warning when
+    """The `features.daily` rows `forecaster` reads to forecast [start, end], and a warning when
     the store's holiday calendar is not the one it was trained with (ENERGY_PLATFORM_COUNTRY
     changed since): it then reads its own calendar's holiday columns until a model of the new
-    one replaces it, rather than holidays it never learnt."""
+    one replaces it, rather than holidays it never learnt.
+
+    The rows begin a lookback before `start`: their realised prices (`target_h..`) are what the
+    plausibility rule's "lowest price of the 365 days up to the cutoff" reads. With the target
+    days' rows alone it saw only the minima remembered at training, so a champion kept through a
+    price collapse held every median above prices the market had already printed."""
     from energy_platform.forecasting.features import in_calendar
+    from energy_platform.forecasting.plausibility import LOOKBACK_DAYS
     from energy_platform.warehouse.features import read_features_and_calendar
 
-    rows, calendar = read_features_and_calendar(warehouse_path, start, end)
+    since = start - timedelta(days=LOOKBACK_DAYS + forecaster.spec.horizon_days)
+    rows, calendar = read_features_and_calendar(warehouse_path, since, end)
     own = forecaster.spec.country
     if calendar is None or calendar == own or rows.is_empty():
         return rows, None
