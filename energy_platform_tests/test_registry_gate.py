@@ -157,6 +157,18 @@ def test_a_challenger_that_does_not_beat_persistence_is_refused(reg, prices):
     assert "persistence" in decision.reason and reg.champion().is_baseline
 
 
+def test_a_champion_of_another_horizon_gives_way_to_this_horizon_s_baseline(reg, prices):
+    """ENERGY_PLATFORM_HORIZON_DAYS changed on a running home: the champion forecasts other days than
+    those asked for; this horizon's persistence baseline serves until a model of it passes the gate."""
+    trained = register(reg, prices, ChosenModel(), alias=None)
+    reg.promote(trained)
+    assert reg.ensure_champion(prices, H, 0.0) == (reg.card(trained), None)  # its own horizon: kept
+    champion, why = reg.ensure_champion(prices, 1, 0.0)
+    assert champion.is_baseline and champion.horizon_days == 1 and reg.champion().version == champion.version
+    assert f"champion v{trained} forecasts 2 day(s) ahead, the platform 1" in why
+    assert reg.alias(PREVIOUS).version == trained
+
+
 def test_rollback_with_nothing_to_roll_back_to_says_so(reg, prices):
     reg.ensure_champion(prices, H, 0.0)
     with pytest.raises(RegistryError, match="nothing to roll back to"):
@@ -197,6 +209,11 @@ def test_the_gate_rules():
     assert not worse.challenger_promoted and worse.new_champion == "1" and "worse than persistence" in worse.reason
     # a baseline champion is not replaced by itself
     assert rule(0.95, None, whole(0.95, 0.9), _card("1", "baseline", None), fresh(0.95, 0.9)).new_champion is None
+    # a baseline champion that cannot forecast (another horizon's) gives way like a model that cannot
+    assert rule(0.8, None, whole(0.8, 0.9), _card("1", "baseline", None), fresh(None, None, problem="answered for 2024-01-03")).challenger_promoted
+    # fresh days on which one of the two could not be scored: refused with a reason (was a TypeError formatting None)
+    unscored = rule(0.8, None, whole(0.8, 0.9), champion, fresh(None, 0.75))
+    assert not unscored.challenger_promoted and "could not both be scored" in unscored.reason
 
 
 def _run_and_kill(code: str, tmp_path) -> None:

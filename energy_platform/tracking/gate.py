@@ -119,11 +119,13 @@ def decide(
     beats = f"rMAE {whole.challenger_rmae:.3f} beats the weekly naive (1.0) and persistence ({whole.persistence_rmae:.3f})"
     if champion is None:
         return promote(f"first champion: {beats}")
-    if fresh.champion_problem and not champion.is_baseline:
+    if fresh.champion_problem:  # a baseline that cannot forecast (another horizon's) is no better than a model that cannot
         return promote(f"champion v{champion_v} cannot be scored on fresh days ({fresh.champion_problem}); {beats}")
     if fresh.days < min_days:
         return refuse(f"only {fresh.days} day(s) after champion v{champion_v}'s training data to compare on (need {min_days})")
-    if fresh.challenger_rmae is not None and fresh.champion_rmae is not None and fresh.challenger_rmae < fresh.champion_rmae - margin:
+    if fresh.challenger_rmae is None or fresh.champion_rmae is None:
+        return refuse(f"v{challenger_version} and champion v{champion_v} could not both be scored on the {fresh.days} fresh days")
+    if fresh.challenger_rmae < fresh.champion_rmae - margin:
         return promote(f"rMAE {fresh.challenger_rmae:.3f} beats champion v{champion_v}'s {fresh.champion_rmae:.3f} "
                        f"by more than {margin} over {fresh.days} days")
     return refuse(f"rMAE {fresh.challenger_rmae:.3f} does not beat champion v{champion_v}'s "

@@ -179,14 +179,18 @@ class ModelRegistry:
 
     def ensure_champion(self, prices: pl.DataFrame, horizon_days: int, floor: float | None,
                         dagster_tags: dict[str, str] | None = None) -> tuple[VersionCard, str | None]:
-        """The serving version; with none (a first deployment), the baseline is promoted. Returns
-        (champion, why the baseline was just promoted or None)."""
+        """The serving version; with none (a first deployment), or one of another horizon
+        (`ENERGY_PLATFORM_HORIZON_DAYS` changed: it forecasts other days than those asked for), this
+        horizon's baseline is promoted. Returns (champion, why the baseline was just promoted or None)."""
         champion = self.champion()
-        if champion is not None:
+        if champion is not None and champion.horizon_days in (None, horizon_days):
             return champion, None
         baseline = self.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
         self.promote(baseline.version)
-        reason = "no champion yet: the persistence baseline serves until a model passes the gate"
+        reason = ("no champion yet" if champion is None else
+                  f"champion v{champion.version} forecasts {champion.horizon_days} day(s) ahead, the platform {horizon_days} "
+                  "(ENERGY_PLATFORM_HORIZON_DAYS changed)")
+        reason += ": the persistence baseline serves until a model passes the gate"
         self.tag_version(baseline.version, {"gate_decision": "promoted", "gate_reason": reason})
         return self.card(baseline.version), reason
 
