@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from energy_platform.errors import SettingError
@@ -42,6 +43,20 @@ def test_another_market_s_days_and_mornings_are_its_own(tmp_path):
     [request] = schedule.evaluate_tick(dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo)).run_requests
     assert request.tags["energy_platform/data_day"] == "2013-01-19" and request.partition_key == "2013-01-01"
     assert request.partition_key in oslo.defs.get_assets_def("raw_prices").partitions_def.get_partition_keys()
+
+
+def test_a_file_starting_late_in_a_month_has_no_day_it_could_never_forecast(tmp_path):
+    """The first target day is the first with a feature row (its lags all in the data): a file from
+    28 January starts on 4 February (was 1 February, three days no backfill could fill)."""
+    from energy_platform.sources import SampleSource
+
+    path = tmp_path / "late.csv"
+    prices = SampleSource().frame.filter(pl.col("ts").dt.date().is_between(date(2015, 1, 28), date(2015, 3, 10)))
+    prices.select(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), pl.col("price").alias("Price")).write_csv(path)
+    env = make_env(tmp_path / "home", source=f"csv:{path}")
+    for asset in ("predictions", "forecast_accuracy"):
+        assert env.defs.get_assets_def(asset).partitions_def.get_first_partition_key() == "2015-02-04"
+    assert make_env(tmp_path / "co").defs.get_assets_def("predictions").partitions_def.get_first_partition_key() == "2015-02-01"
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     champion_model = build_champion_asset(forecaster_model, raw_prices, operating, h)
     day_partitions = prediction_partitions(dates, h, tz)
     predictions = build_predictions_asset(champion_model, features, raw_prices, day_partitions, h)
-    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(dates, tz))
+    forecast_accuracy, rolling_rmae = build_accuracy_asset(predictions, raw_prices, realised_partitions(dates, h, tz))
     analytics_snapshot = build_analytics_snapshot([predictions, champion_model, forecast_accuracy], settings.analytics_path,
                                                   settings.price_unit)
     drift_checks = build_drift_checks(raw_prices, features, predictions)

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
+from energy_platform.forecasting.features import FeatureSpec
 from energy_platform.settings import DEFAULT_TIMEZONE
 from energy_platform.sources import SourceError, get_source
 
@@ -65,13 +66,14 @@ def raw_price_partitions(dates: SourceDates, timezone: str = DEFAULT_TIMEZONE) -
     return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=timezone, end_offset=1)
 
 
-def _target_days(dates: SourceDates, days_after_last: int, timezone: str) -> dg.DailyPartitionsDefinition:
+def _target_days(dates: SourceDates, days_after_last: int, timezone: str, horizon_days: int) -> dg.DailyPartitionsDefinition:
     """Daily partitions from a month after the history's first day (2015-02-01 for the live
-    source; a file's first month + 1: none before its data could forecast) to the source's last
+    source; a file's first month + 1, and not before its first feature row: a file starting on
+    the 28th had days that could never be forecast) to the source's last
     day + `days_after_last` (the live source: yesterday + that many days; a file's end is also
     capped by today's, as the live source's, for a file kept current)."""
     first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
-    start = _first_of_next_month(first)
+    start = max(_first_of_next_month(first), first + timedelta(days=FeatureSpec(horizon_days=horizon_days).max_lag))
     if dates is None:
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, end_offset=days_after_last)
     end = max(dates[1] + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day
@@ -82,10 +84,10 @@ def _target_days(dates: SourceDates, days_after_last: int, timezone: str) -> dg.
 def prediction_partitions(dates: SourceDates, horizon_days: int, timezone: str = DEFAULT_TIMEZONE) -> dg.DailyPartitionsDefinition:
     """One partition per target day, up to the day the latest data can forecast (last day + H;
     live: data to yesterday forecasts yesterday + H, with H=2 tomorrow)."""
-    return _target_days(dates, horizon_days, timezone)
+    return _target_days(dates, horizon_days, timezone, horizon_days)
 
 
-def realised_partitions(dates: SourceDates, timezone: str = DEFAULT_TIMEZONE) -> dg.DailyPartitionsDefinition:
+def realised_partitions(dates: SourceDates, horizon_days: int, timezone: str = DEFAULT_TIMEZONE) -> dg.DailyPartitionsDefinition:
     """One partition per day whose prices can have arrived (up to the source's last day) and
     can have a forecast to score (the same first day as the predictions)."""
-    return _target_days(dates, 0, timezone)
+    return _target_days(dates, 0, timezone, horizon_days)
