@@ -101,10 +101,17 @@ def missing_days(path: str | Path, start: date, end: date) -> list[date]:
     return [r[0] for r in rows]
 
 
-def first_month_to_fetch(path: str | Path) -> date:
-    """The oldest month since HISTORY_START that is missing or was averaged over fewer days than it has.
+SETTLED_MONTHS = 2  # a month this far behind the newest stored one is taken as final
 
-    Past the newest stored month everything is fetched (the source clips to what it has).
+
+def first_month_to_fetch(path: str | Path) -> date:
+    """The oldest recent month (the newest stored one and the `SETTLED_MONTHS` before it) that is
+    missing or was averaged over fewer days than it has, else the month after the newest.
+
+    Past the newest stored month everything is fetched (the source clips to what it has). An older
+    month that stayed short or missing is final: asking for it again would re-fetch every month
+    from it to today on every run, a little more each day, for a day the source does not have
+    (`full_refresh` re-reads everything).
     """
     with connect(path) as conn:
         stored = conn.sql(
@@ -114,9 +121,10 @@ def first_month_to_fetch(path: str | Path) -> date:
     if stored.is_empty():
         return HISTORY_START
     newest = stored["month"].max()
-    expected = pl.date_range(HISTORY_START, newest, "1mo", eager=True)
+    recent = max(pl.Series([newest]).dt.offset_by(f"-{SETTLED_MONTHS}mo")[0], HISTORY_START)
+    expected = pl.date_range(recent, newest, "1mo", eager=True)
     gaps = expected.filter(~expected.is_in(stored["month"].implode()))
-    short = stored.filter(pl.col("days_observed") < pl.col("month").dt.month_end().dt.day())["month"]
+    short = stored.filter((pl.col("month") >= recent) & (pl.col("days_observed") < pl.col("month").dt.month_end().dt.day()))["month"]
     after = pl.Series([newest]).dt.offset_by("1mo")
     return pl.concat([gaps, short, after]).min()
 
