@@ -121,10 +121,10 @@ def features_for(forecaster, warehouse_path, start: date, end: date) -> tuple[pl
     days' rows alone it saw only the minima remembered at training, so a champion kept through a
     price collapse held every median above prices the market had already printed."""
     from energy_platform.forecasting.features import in_calendar
-    from energy_platform.forecasting.plausibility import LOOKBACK_DAYS
+    from energy_platform.forecasting.plausibility import lookback_days
     from energy_platform.warehouse.features import read_features_and_calendar
 
-    since = start - timedelta(days=LOOKBACK_DAYS + forecaster.spec.horizon_days)
+    since, _ = lookback_days(start - timedelta(days=forecaster.spec.horizon_days))  # the first target's cutoff
     rows, calendar = read_features_and_calendar(warehouse_path, since, end)
     own = forecaster.spec.country
     if calendar is None or calendar == own or rows.is_empty():

@@ -73,7 +73,7 @@ def _target_days(dates: SourceDates, days_after_last: int, timezone: str, horizo
     day + `days_after_last` (the live source: yesterday + that many days; a file's end is also
     capped by today's, as the live source's, for a file kept current)."""
     first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
-    start = max(_first_of_next_month(first), first + timedelta(days=FeatureSpec(horizon_days=horizon_days).max_lag))
+    start = max(_first_of_next_month(first), FeatureSpec(horizon_days=horizon_days).first_target(first))
     if dates is None:
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, end_offset=days_after_last)
     end = max(dates[1] + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day

@@ -122,13 +122,6 @@ def _threads(args: argparse.Namespace) -> int:
     return threads
 
 
-def _workers(args: argparse.Namespace) -> int:
-    workers = 1 if getattr(args, "workers", None) is None else args.workers
-    if workers < 1:
-        raise ForecastInputError(f"--workers must be at least 1, got {workers}")
-    return workers
-
-
 def _load(args: argparse.Namespace):
     from energy_platform.sources import SampleSource, SourceError, read_hourly_csv
 
@@ -194,7 +187,7 @@ def _run(args: argparse.Namespace) -> int:
         recalibrate_every=args.recalibrate_every,
         window_days=args.window_days,
         progress=None if args.json else progress,
-        workers=_workers(args),
+        workers=args.workers,  # backtest refuses fewer than 1 (exit 2, as every ForecastInputError)
     )
     if args.forecasts_out:
         args.forecasts_out.parent.mkdir(parents=True, exist_ok=True)

@@ -84,7 +84,7 @@ def training_set(
         raise ForecastInputError(
             f"training window {start}..{train_end} lies outside the data {panel.start}..{panel.end}"
         )
-    first_target = start + timedelta(days=spec.max_lag)
+    first_target = spec.first_target(start)
     days = [first_target + timedelta(days=i) for i in range((train_end - first_target).days + 1)]
     idx = panel.index_of(days)
     window_idx = np.arange(panel.index_of([start])[0], idx[-1] + 1)
@@ -162,7 +162,7 @@ def training_set_from_features(
     exog = list(exog or [])
     _check_window(spec, window_days, min_train_days)
     start = train_end - timedelta(days=window_days - 1)
-    first_target = start + timedelta(days=spec.max_lag)
+    first_target = spec.first_target(start)
     days = [first_target + timedelta(days=i) for i in range((train_end - first_target).days + 1)]
     names = _feature_columns(frame, spec, exog)
     rows = frame.filter(pl.col("target_date").is_between(first_target, train_end)).sort("target_date")

@@ -72,6 +72,10 @@ class FeatureSpec:
     def max_lag(self) -> int:
         return max(self.resolved_price_lags() + self.resolved_exog_lags())
 
+    def first_target(self, first_day: date) -> date:
+        """The first target day whose lags all lie in data that starts on `first_day`."""
+        return first_day + timedelta(days=self.max_lag)
+
     @property
     def complete_days(self) -> int:
         """Consecutive days of 24 prices the lags read, ending at the cutoff (target - H)."""

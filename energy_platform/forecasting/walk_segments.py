@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
@@ -46,15 +47,11 @@ def walk_in_segments(walk: Callable[..., dict], panel, models: Sequence, days: l
 
 
 def _merge(records: list[dict]) -> dict:
-    groups: dict[str, int] = {}
-    for r in records:
-        for label, n in r["groups"].items():
-            groups[label] = groups.get(label, 0) + n
     return {
         "q": np.concatenate([r["q"] for r in records]),
         "fit": sum(r["fit"] for r in records),
         "fits": sum(r["fits"] for r in records),
         "pred": sum(r["pred"] for r in records),
         "spread": [s for r in records for s in r["spread"]],
-        "groups": groups,
+        "groups": dict(sum((Counter(r["groups"]) for r in records), Counter())),
     }

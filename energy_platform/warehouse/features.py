@@ -131,7 +131,7 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     if prices.is_empty():
         raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
     # the first day whose lags all lie in the data: where a training window on all of it starts
-    first_target = prices["date"].min() + timedelta(days=FeatureSpec(horizon_days=horizon_days).max_lag)
+    first_target = FeatureSpec(horizon_days=horizon_days).first_target(prices["date"].min())
     last_target = prices["date"].max() + timedelta(days=horizon_days)
     stored = StoredFeatures([], None, None) if full_recompute else stored_features(path)
     start = first_target if stored.latest is None else max(first_target, stored.latest - timedelta(days=refresh_days))
