@@ -8,7 +8,8 @@ import dagster as dg
 import polars as pl
 
 from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
-from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED
+from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED
+from energy_platform.defs.lifecycle import EXOGENOUS
 from energy_platform.orchestration import run_job
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
@@ -52,9 +53,10 @@ def run_demo(training: dict | None = None) -> int:
     months = f"{month_keys[0][:7]}..{month_keys[-1][:7]}"
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {months} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
-    ignored = _metadata(result, "raw_prices").get(EXOGENOUS_NOT_STORED)
-    _done(t, _checks(result) + (f"\n      NOTE  {EXOGENOUS_NOT_STORED} (the platform forecasts from prices; "
-                                f"`energy-platform backtest` reads them): {ignored}" if ignored else ""))
+    stored = _metadata(result, "raw_prices")
+    exog = (f"\n      NOTE  {EXOGENOUS_STORED}: {stored[EXOGENOUS_STORED]}; {DAYS_AHEAD}: {stored[DAYS_AHEAD]}"
+            if EXOGENOUS_STORED in stored else "")
+    _done(t, _checks(result) + exog)
 
     t = _step(2, total, "features: the feature store, one row per target day")
     result = run_job(defs, FEATURES_JOB, instance)
@@ -63,7 +65,8 @@ def run_demo(training: dict | None = None) -> int:
     t = _step(3, total, "forecaster_model + champion_model: train, backtest on recent weeks, MLflow, gate")
     result = run_job(defs, TRAIN_JOB, instance, run_config={"ops": {"forecaster_model": {"config": training}}} if training else None)
     trained, gate = _metadata(result, "forecaster_model"), _metadata(result, "champion_model")
-    _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}")
+    exog = f"\n      NOTE  {EXOGENOUS}: {trained[EXOGENOUS]}" if EXOGENOUS in trained else ""
+    _done(t, f"v{trained['model_version']} backtest rMAE {trained['backtest_rmae']:.3f}; gate: {gate['reason']}{exog}")
 
     t = _step(4, total, f"predictions: {len(day_keys)} target days {day_keys[0]}..{day_keys[-1]} in one run")
     result = run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))

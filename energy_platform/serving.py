@@ -4,7 +4,9 @@ The model is the registered pyfunc, so the predictions asset, `mlflow models ser
 notebook all run the same preprocessing. Inputs are checked here first so that a day with
 missing history fails naming the dates instead of forecasting from a gap.
 
-A model that reads operating data gets, on each hourly row of its request, the day's demand and
+A model that reads a file's exogenous series (load, wind forecasts) gets them on each hourly row,
+and the rows of the day after the cutoff with its forecasts and a null price. A model that reads
+operating data gets, on each hourly row of its request, the day's demand and
 generation and the month's hydrology and ONI (`hourly_operating_columns`), null where unknown:
 the REST shape. The predictions asset serves the forecaster from its `features.daily` row
 instead (`forecast_from_features`): the same `build_feature_frame`, stored once.
@@ -73,10 +75,16 @@ def operating_groups_of(model) -> tuple[str, ...]:
     return tuple(forecaster.spec.operating_groups) if forecaster is not None else ()
 
 
+def exogenous_of(model) -> list[str]:
+    """The exogenous series a pyfunc's forecaster reads (none for the persistence baseline)."""
+    forecaster = forecaster_of(model)
+    return forecaster.exogenous if forecaster is not None else []
+
+
 def request_frame(model, history: pl.DataFrame, operating: OperatingData | None) -> pl.DataFrame:
-    """The REST request for `history`: `ts`, `price` and the operating columns the model reads."""
+    """The REST request for `history`: `ts`, `price` and the exogenous and operating columns the model reads."""
     groups = operating_groups_of(model)
-    frame = history.select("ts", "price")
+    frame = history.select("ts", "price", *exogenous_of(model))
     if not groups:
         return frame
     return hourly_operating_columns(frame, operating or OperatingData.empty(), groups).with_columns(
@@ -90,6 +98,10 @@ def forecast_day(model, prices: pl.DataFrame, target: date, horizon_days: int, h
     forecaster = forecaster_of(model)
     complete_days = None if forecaster is None else complete_days_needed(forecaster)
     history = history_window(prices, target, horizon_days, history_days, complete_days)
+    if exogenous_of(model):  # and the day ahead of the cutoff: its exogenous forecasts, never its prices
+        ahead = target - timedelta(days=horizon_days - 1)
+        history = pl.concat([history, prices.filter(pl.col("date") == ahead).with_columns(pl.lit(None, pl.Float64).alias("price"))
+                             .select(history.columns)])
     out = pl.from_pandas(model.predict(request_frame(model, history, operating).to_pandas()))
     out = out.with_columns(pl.col("ts").cast(pl.Datetime("us")))
     days = out["ts"].dt.date().unique().to_list()

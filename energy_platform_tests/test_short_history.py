@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
-from energy_platform.defs.ingestion import EXOGENOUS_NOT_STORED, LEFT_OUT
+from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED, LEFT_OUT
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.orchestration import run_job
 from energy_platform.sources import SampleSource
@@ -128,17 +128,21 @@ def test_a_csv_market_file_that_grows_between_runs_adds_its_new_days_and_keeps_t
     assert kept_at == first_run_at  # the stored days were not read again
 
 
-def test_a_csv_market_s_exogenous_columns_are_named_as_not_stored(tmp_path):
-    """The warehouse holds prices only: a file's load or wind forecasts are not dropped silently."""
+def test_a_csv_market_s_exogenous_columns_are_stored_and_named(tmp_path):
+    """A file's load or wind forecasts go to raw.exogenous_hourly, named in the run with its days
+    ahead of the prices (none here: a model will not read them, test_exogenous_platform.py)."""
     path = _csv(tmp_path / "prices.csv", FIRST, date(2015, 1, 31))
     pl.read_csv(path).with_columns((pl.col("Price") * 0 + 41000).alias("Grid load forecast")).write_csv(path)
     env = make_env(tmp_path / "home", source=f"csv:{path}")
     result = run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-01-01"))
     metadata = result.asset_materializations_for_node("raw_prices")[-1].metadata
-    assert metadata[EXOGENOUS_NOT_STORED].value == "grid_load_forecast"  # as the reader names it
+    assert metadata[EXOGENOUS_STORED].value == "grid_load_forecast"  # as the reader names it
+    assert metadata[DAYS_AHEAD].value == "none"
+    with connect(env.settings.warehouse_path, read_only=True) as conn:
+        assert conn.execute("SELECT count(*), min(value), max(value) FROM raw.exogenous_hourly").fetchone() == (31 * 24, 41000, 41000)
     plain = make_env(tmp_path / "plain", source=f"csv:{_csv(tmp_path / 'plain.csv', FIRST, date(2015, 1, 31))}")
     result = run_job(plain.defs, INGEST_JOB, plain.instance, partition_range=("2015-01-01", "2015-01-01"))
-    assert EXOGENOUS_NOT_STORED not in result.asset_materializations_for_node("raw_prices")[-1].metadata
+    assert EXOGENOUS_STORED not in result.asset_materializations_for_node("raw_prices")[-1].metadata
 
 
 def test_a_csv_market_s_part_day_is_named_in_the_ingestion_run(tmp_path):

@@ -14,10 +14,13 @@ from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.sources.base import exogenous_columns
 from energy_platform.warehouse import quality
 from energy_platform.warehouse.ingest import ingest_range
+from energy_platform.warehouse.prices import days_ahead
 from energy_platform.warehouse.quality import CheckOutcome
 
-# raw_prices' metadata entry naming a source's exogenous columns (the demo prints it too)
-EXOGENOUS_NOT_STORED = "exogenous columns not stored"
+# raw_prices' metadata entries naming a source's exogenous columns and its days ahead of the prices
+# (their forecasts of tomorrow); the demo prints them too
+EXOGENOUS_STORED = "exogenous columns stored"
+DAYS_AHEAD = "days ahead of the prices"
 LEFT_OUT = "read but left out"  # and what the source left out of what it read (a file's part-days)
 
 
@@ -52,13 +55,15 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         left_out = getattr(src, "notes", [])  # a file's part-days (sources/csv_file.py); other sources keep none
         for note in left_out:
             context.log.warning(note)
-        # The warehouse holds prices only (README "Known limits"): say so rather than drop a file's
-        # load or wind forecasts silently; `energy-platform backtest --csv` does read them.
-        ignored = exogenous_columns(report.frame)  # none when nothing was fetched
-        if ignored:
-            context.log.warning(f"{source.spec}: {EXOGENOUS_NOT_STORED}, the platform forecasts from prices: {', '.join(ignored)}")
+        # A file's load or wind forecasts go to raw.exogenous_hourly; the days ahead of its prices
+        # (tomorrow's forecasts) are what lets a model read them (forecaster_model says whether it does).
+        exog = exogenous_columns(report.frame)  # none when nothing was fetched
+        ahead = report.frame.filter(days_ahead(report.frame))["date"].unique().sort().to_list() if exog else []
+        if exog:
+            context.log.info(f"{source.spec}: {EXOGENOUS_STORED} in raw.exogenous_hourly: {', '.join(exog)}; "
+                             f"{DAYS_AHEAD}: {', '.join(map(str, ahead)) or 'none'}")
         daily = (
-            report.frame.group_by("date")
+            report.frame.filter(~days_ahead(report.frame)).group_by("date")
             .agg(
                 pl.len().alias("hours"),
                 pl.col("price").min().alias("min"),
@@ -76,7 +81,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "fetched_range": str(report.fetched[0]) + ".." + str(report.fetched[1]) if report.fetched else "none",
                 "source": source.spec,
                 "preview (latest days written)": markdown_preview(daily),
-                **({EXOGENOUS_NOT_STORED: ", ".join(ignored)} if ignored else {}),
+                **({EXOGENOUS_STORED: ", ".join(exog), DAYS_AHEAD: ", ".join(map(str, ahead)) or "none"} if exog else {}),
                 **({LEFT_OUT: "; ".join(left_out)} if left_out else {}),
             }
         )

@@ -154,7 +154,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
     ) -> dg.MaterializeResult:
         """`mlflow_tracking` is dagster-mlflow's tracker: requiring it starts this Dagster run's MLflow run."""
         overrides = model_overrides(config, registry.price_floor, country)
-        prices = read_prices(warehouse.path)
+        prices = read_prices(warehouse.path, exogenous=True)  # a file's exogenous series, and its day ahead
         operating = read_operating_data(warehouse.path)
         overrides["operating_groups"] = _groups(config.operating_groups, operating)
         params = TrainingParams(horizon_days, config.window_days, config.backtest_weeks, config.recalibrate_every, config.seed, overrides)
@@ -181,9 +181,13 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             "model_uri": registered.model_uri,
             # those the fit read: a group known on fewer than operating_min_days of the window's days is left out
             "operating_groups": format_groups(candidate.forecaster.spec.operating_groups),
+            **({EXOGENOUS: candidate.exogenous.note} if candidate.exogenous.note else {}),
         })
 
     return forecaster_model
+
+
+EXOGENOUS = "exogenous series"  # forecaster_model's metadata: which of a file's series the model reads, and why not the others
 
 
 class GateConfig(dg.Config):
@@ -207,7 +211,7 @@ def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.A
                        registry: RegistryResource) -> dg.MaterializeResult:
         reg = registry.get()
         try:
-            decision, before = run_gate(reg, read_prices(warehouse.path), horizon_days, config.margin, config.min_days,
+            decision, before = run_gate(reg, read_prices(warehouse.path, exogenous=True), horizon_days, config.margin, config.min_days,
                                         registry.price_floor, dagster_tags=registry.dagster_run_tags(context.run_id),
                                         operating=read_operating_data(warehouse.path))
         except GateInputError as exc:

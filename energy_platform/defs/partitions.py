@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, timedelta
+from typing import NamedTuple
 
 import dagster as dg
 
@@ -33,7 +34,16 @@ def _first_of_next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-SourceDates = tuple[date, date] | None  # a file source's first and last day; None: live, or unreadable
+class FileDates(NamedTuple):
+    """A file source's first and last day of prices, and its last day of any row (days ahead of
+    the prices carry exogenous forecasts: their month needs a partition to be stored)."""
+
+    first: date
+    last: date
+    data_end: date
+
+
+SourceDates = FileDates | None  # None: the live source, or a file that cannot be read
 
 
 def source_dates(source_spec: str) -> SourceDates:
@@ -46,7 +56,7 @@ def source_dates(source_spec: str) -> SourceDates:
         return None
     try:
         source = get_source(source_spec, price_floor=None)
-        return source.first_date(), source.last_date()
+        return FileDates(source.first_date(), source.last_date(), source.data_end())
     except SourceError as exc:
         log.warning("%s cannot be read (%s): partitions run to today; the ingestion asset will fail", source_spec, exc)
         return None
@@ -61,7 +71,7 @@ def raw_price_partitions(dates: SourceDates, timezone: str = DEFAULT_TIMEZONE) -
     if dates is None:
         # The live source has data to yesterday: include the running month.
         return dg.MonthlyPartitionsDefinition(start_date=HISTORY_START, timezone=timezone, end_offset=1)
-    first, last = dates[0].replace(day=1), dates[1]
+    first, last = dates.first.replace(day=1), dates.data_end
     end = max(_first_of_next_month(last), _first_of_next_month(first))  # a file of less than a day: one month
     return dg.MonthlyPartitionsDefinition(start_date=first.isoformat(), end_date=end.isoformat(), timezone=timezone, end_offset=1)
 
@@ -72,11 +82,11 @@ def _target_days(dates: SourceDates, days_after_last: int, timezone: str, horizo
     the 28th had days that could never be forecast) to the source's last
     day + `days_after_last` (the live source: yesterday + that many days; a file's end is also
     capped by today's, as the live source's, for a file kept current)."""
-    first = date.fromisoformat(HISTORY_START) if dates is None else dates[0]
+    first = date.fromisoformat(HISTORY_START) if dates is None else dates.first
     start = max(_first_of_next_month(first), FeatureSpec(horizon_days=horizon_days).first_target(first))
     if dates is None:
         return dg.DailyPartitionsDefinition(start_date=start.isoformat(), timezone=timezone, end_offset=days_after_last)
-    end = max(dates[1] + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day
+    end = max(dates.last + timedelta(days=days_after_last + 1), start + timedelta(days=1))  # a file shorter than a month: one day
     return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_date=end.isoformat(), timezone=timezone,
                                         end_offset=days_after_last)
 

@@ -11,6 +11,7 @@ is missing or outside the data is NaN, and callers decide whether that is an err
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -243,6 +244,18 @@ def feature_names(spec: FeatureSpec, exog: Sequence[str]) -> list[str]:
     names += ["holiday", f"holiday_lag{spec.horizon_days}"]
     names += spec.operating_columns()
     return names
+
+
+def exogenous_in_features(columns: Sequence[str], spec: FeatureSpec) -> list[str]:
+    """The exogenous series whose every lag column of `spec` is among feature-store `columns`,
+    in their order there: what a model fitted from those rows reads."""
+    lags = spec.resolved_exog_lags()
+    found: dict[str, set[str]] = {}
+    for column in columns:
+        m = re.fullmatch(r"(.+)_lag(\d+)_h(\d\d)", column)
+        if m and m.group(1) != "price":
+            found.setdefault(m.group(1), set()).add(column)
+    return [e for e, have in found.items() if have >= {f"{e}_lag{k}_h{h:02d}" for k in lags for h in range(HOURS)}]
 
 
 def feature_matrix(panel: DailyPanel, spec: FeatureSpec, idx: np.ndarray) -> np.ndarray:

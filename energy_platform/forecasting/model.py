@@ -64,6 +64,7 @@ from energy_platform.forecasting.features import (
     RobustAsinhScaler,
     _with_calendar,
     daily_panel,
+    exogenous_in_features,
     realised_prices,
 )
 from energy_platform.forecasting.operating_features import OPERATING_GROUPS, split_operating_inputs
@@ -226,7 +227,13 @@ class MLPForecaster:
         self._lear: LearRegression | None = None  # the LEAR in the median (lear_weight > 0)
         self._lear_w = self.config.lear_weight  # its weight (fitted on validation with fit_lear_weight)
         self._fits = 0
+        self._exog: list[str] = []
         self.last_fit: dict[str, object] = {}
+
+    @property
+    def exogenous(self) -> list[str]:
+        """The exogenous series the fitted model reads (a request carries them, and the day ahead's)."""
+        return list(self._exog)
 
     # -- scaling -------------------------------------------------------------------------------
     def _column_groups(self, names: list[str], exog: list[str]) -> dict[str, np.ndarray]:
@@ -273,8 +280,9 @@ class MLPForecaster:
     def _training_data(self, data, train_end: date, window_days: int):
         """Training rows from prices (a frame or panel) or from feature-store rows (`target_date`...)."""
         need = self.config.min_train_days + self.config.val_days
-        if isinstance(data, pl.DataFrame) and "target_date" in data.columns:
-            return training_set_from_features(data, self.spec, train_end, window_days, need)
+        if isinstance(data, pl.DataFrame) and "target_date" in data.columns:  # the exogenous series the rows carry
+            exog = exogenous_in_features(data.columns, self.spec)
+            return training_set_from_features(data, self.spec, train_end, window_days, need, exog)
         return training_set(data, self.spec, train_end, window_days, need)
 
     def _prediction_row(self, data, target: date) -> np.ndarray:
@@ -559,6 +567,9 @@ class MLPForecaster:
         """
         self._check_fitted()
         history, operating = split_operating_inputs(history, self.spec.operating_groups)
+        absent = [e for e in self._exog if e not in history.columns]
+        if absent:
+            raise ForecastInputError(f"missing exogenous column(s) {absent}: this model reads {self._exog}")
         frame = _with_calendar(history)
         complete = (
             frame.group_by("date")

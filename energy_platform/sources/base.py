@@ -2,7 +2,8 @@
 
 An hourly frame has `ts` (naive local time of the market: XM's America/Bogota, `ENERGY_PLATFORM_TIMEZONE`), `date`, `hour` (0-23), `price`
 (Float64, null where the source had no value) and any exogenous Float64 columns known a day
-ahead. Everything downstream (warehouse, features, backtest) relies on this shape only.
+ahead; a file may end with days ahead of its prices (null price, exogenous forecasts), up to
+`data_end`. Everything downstream (warehouse, features, backtest) relies on this shape only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ class PriceSource(Protocol):
     def first_date(self) -> date: ...
 
     def last_date(self) -> date: ...
+
+    def data_end(self) -> date:
+        """The last day with any row: `last_date`, or later for days ahead of the prices."""
+        ...
 
     def hourly_prices(self, start: date, end: date) -> pl.DataFrame:
         """Rows for every hour of [start, end] the source has, in the shape described above."""

@@ -21,6 +21,11 @@ Decisions, each with its reason:
 - Every hour needs a finite price: an empty cell, NaN or inf is refused (the warehouse keeps
   null only for hours the live source did not publish). Exogenous cells may be empty, never
   non-finite.
+- Except the days ahead: a file with exogenous columns may end with whole days after its last
+  priced hour whose price is empty and whose exogenous forecasts are given (tomorrow's load and
+  wind forecasts, known today). They are what a forecast of tomorrow reads (`forecasting/
+  features.py`: exogenous lag H - 1), so they are kept, with a null price; they must start at
+  hour 0 after a whole priced day and carry at least one exogenous value per row.
 - `floor` (default 0.0, Colombia's bolsa has no negative prices) refuses prices below it;
   `floor=None` for markets with negative prices (PJM has 93 such hours in 2013-2018).
 - `ceiling` (default 1e6) refuses absurd magnitudes: 1e6 is 200x the highest day-ahead cap we
@@ -119,8 +124,10 @@ def _first_bad(mask: pl.Series) -> int | None:
     return int(mask.arg_true()[0]) if mask.any() else None
 
 
-def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | None, ceiling: float) -> None:
-    """Every price present, finite, at or above `floor`, below `ceiling` in magnitude."""
+def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | None, ceiling: float,
+                  ahead: pl.Series) -> None:
+    """Every price present, finite, at or above `floor`, below `ceiling` in magnitude; rows of the
+    days `ahead` (no price yet, exogenous forecasts only) are not prices."""
     rules = [
         (raw.is_null() | (raw == ""), "empty price: every hour needs a value (leave no cell blank)"),
         (values.is_nan() | values.is_infinite(), "non-finite price {raw!r}"),
@@ -132,9 +139,10 @@ def _check_prices(path: Path, raw: pl.Series, values: pl.Series, floor: float | 
         )
     rules.append((values.abs() >= ceiling, f"implausible price {{value}} (magnitude >= {ceiling:g}: a corrupt cell or a wrong unit)"))
     for mask, problem in rules:
-        i = _first_bad(mask.fill_null(False))
+        mask = mask.fill_null(False) & ~ahead
+        i = _first_bad(mask)
         if i is not None:
-            count = int(mask.fill_null(False).sum())
+            count = int(mask.sum())
             more = f" ({count - 1} more such rows)" if count > 1 else ""
             text = problem.format(raw=raw[i], value=values[i])
             raise CsvFormatError(f"{path}: line {i + 2}: column 'price': {text}{more}")
@@ -178,6 +186,7 @@ def read_hourly_csv(
     i = _first_bad(ts.dt.minute().ne(0) | ts.dt.second().ne(0) | ts.dt.microsecond().ne(0))
     if i is not None:
         raise CsvFormatError(f"{path}: line {i + 2}: timestamp {frame['ts'][i]!r} is not on the hour (one row per hour wanted)")
+    ahead = _days_ahead(path, frame, ts)
     numeric = {}
     for col in frame.columns[1:]:
         values = frame[col].cast(pl.Float64, strict=False)
@@ -185,7 +194,7 @@ def read_hourly_csv(
         if i is not None:
             raise CsvFormatError(f"{path}: line {i + 2}: column {col!r}: non-numeric value {frame[col][i]!r}")
         if col == "price":
-            _check_prices(path, frame[col], values, floor, ceiling)
+            _check_prices(path, frame[col], values, floor, ceiling, ahead)
         else:
             i = _first_bad((values.is_nan() | values.is_infinite()).fill_null(False))
             if i is not None:
@@ -202,6 +211,30 @@ def read_hourly_csv(
         shown = ", ".join(str(x) for x in missing.head(5).to_list())
         raise CsvFormatError(f"{path}: {len(missing)} missing hours, first: {shown}")
     return with_calendar_columns(_whole_days(path, frame, notes))
+
+
+def _days_ahead(path: Path, frame: pl.DataFrame, ts: pl.Series) -> pl.Series:
+    """The rows after the file's last priced hour, when the file has exogenous columns: the days
+    ahead, whose forecasts are known before their prices. All False for a prices-only file."""
+    empty = frame["price"].is_null() | (frame["price"] == "")
+    if frame.width <= 2 or not empty.any() or empty.all():
+        return pl.Series([False] * frame.height)
+    last_priced = ts.filter(~empty).max()
+    ahead = ts > last_priced
+    if not ahead.any():
+        return ahead
+    if last_priced.hour != 23:
+        i = _first_bad(ahead)
+        raise CsvFormatError(
+            f"{path}: line {i + 2}: rows without a price after the last priced hour {last_priced} must be whole days "
+            "ahead (tomorrow's exogenous forecasts), starting at hour 0 after a whole priced day"
+        )
+    exog = frame.select(pl.all_horizontal([pl.col(c).is_null() | (pl.col(c) == "") for c in frame.columns[2:]]))
+    i = _first_bad(ahead & exog.to_series())
+    if i is not None:
+        raise CsvFormatError(f"{path}: line {i + 2}: column 'price': empty price: every hour needs a value "
+                             "(a day ahead of the prices carries its exogenous forecasts)")
+    return ahead
 
 
 def _whole_days(path: Path, frame: pl.DataFrame, notes: list[str] | None = None) -> pl.DataFrame:
@@ -253,11 +286,18 @@ class CsvSource:
         return self.frame["date"].min()
 
     def last_date(self) -> date:
-        last = self.frame["date"].max()
+        """The last day with prices (the days ahead of them carry exogenous forecasts only)."""
+        priced = self.frame.filter(pl.col("price").is_not_null())
+        last = priced["date"].max()
         # A partial last day is not a day the source "has".
-        if self.frame.filter(pl.col("date") == last).height < 24:
+        if priced.filter(pl.col("date") == last).height < 24:
             last = last - timedelta(days=1)
         return last
+
+    def data_end(self) -> date:
+        """The last day with any row: after `last_date` when the file carries days ahead."""
+        ahead = self.frame.filter(pl.col("price").is_null())["date"]
+        return max(ahead.max(), self.last_date()) if ahead.len() else self.last_date()
 
     def hourly_prices(self, start: date, end: date) -> pl.DataFrame:
         return self.frame.filter(pl.col("date").is_between(start, end))

@@ -579,6 +579,9 @@ class XmSource:
         today = self._today or datetime.now(BOGOTA).date()
         return today - timedelta(days=1)
 
+    def data_end(self) -> date:
+        return self.last_date()  # XM publishes no forecasts ahead of the prices
+
     def hourly_prices(self, start: date, end: date) -> pl.DataFrame:
         """Bolsa prices for [start, end], clipped to [first_date, last_date]; nulls kept."""
         start = max(start, self.first_date())

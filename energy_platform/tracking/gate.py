@@ -25,6 +25,7 @@ from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, f
 from energy_platform.tracking.comparison import Comparison, compare, fresh_target_days
 from energy_platform.tracking.registry import BACKTEST_ARTIFACT, MIN_FRESH_DAYS, ModelRegistry
 from energy_platform.tracking.version_card import VersionCard
+from energy_platform.warehouse.prices import prices_only
 
 
 class GateInputError(RuntimeError):
@@ -159,7 +160,8 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
     if challenger is None:
         raise GateInputError(f"no 'challenger' version of {MODEL_NAME}: materialize forecaster_model first")
     champion = registry.champion()
-    baseline = registry.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
+    plain = prices_only(prices)  # `prices` may carry a file's exogenous series and its day ahead, for the models' requests
+    baseline = registry.ensure_baseline(plain, horizon_days, floor, dagster_tags=dagster_tags)
     backtest = registry.run_artifact(challenger, BACKTEST_ARTIFACT)
     days = sorted(backtest["target_date"].unique().to_list()) if backtest is not None else []
     if champion is not None and champion.version == challenger.version:
@@ -179,12 +181,12 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
                                       operating).problem
         except Exception as exc:  # the artifact itself is what is being tested
             problem = f"does not load: {type(exc).__name__}: {exc}"
-    whole = compare(backtest, prices, days, horizon_days) if backtest is not None else Comparison(0, None, None)
+    whole = compare(backtest, plain, days, horizon_days) if backtest is not None else Comparison(0, None, None)
     fresh = Comparison(0, None, None)
     if champion is not None and backtest is not None:
         fresh_days = fresh_target_days(days, None if champion.is_baseline else champion.data_end, horizon_days)
         forecasts, champion_problem = _score_champion(registry, champion, prices, fresh_days, horizon_days, floor, operating)
-        fresh = compare(backtest, prices, fresh_days, horizon_days, forecasts, champion_problem)
+        fresh = compare(backtest, plain, fresh_days, horizon_days, forecasts, champion_problem)
     decision = decide(challenger.version, challenger.metric("backtest_rmae"), problem, whole, champion, fresh,
                       baseline.version, margin, min_days)
     registry.tag_version(challenger.version, decision.as_tags())

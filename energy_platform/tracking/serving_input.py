@@ -19,8 +19,10 @@ from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.operating_features import ALL_OPERATING_INPUTS
 
 HOW = ("send hourly rows sorted by ts, one per hour, with columns ts (YYYY-MM-DDTHH:MM:SS, local "
-       "time) and price (COP/kWh), plus, for a model reading operating data, its columns among "
-       f"{', '.join(ALL_OPERATING_INPUTS)} (each row carrying its day's / month's value, null where unknown)")
+       "time) and price (COP/kWh), plus, for a model reading a file's exogenous series, those columns (its "
+       "`exogenous` tag), with the rows of the day after the last price carrying them and a null price, and, "
+       f"for a model reading operating data, its columns among {', '.join(ALL_OPERATING_INPUTS)} "
+       "(each row carrying its day's / month's value, null where unknown)")
 
 
 def refuse(problem: str) -> MlflowException:
@@ -39,7 +41,7 @@ def read_history(model_input) -> pl.DataFrame:
         frame["ts"] = pd.to_datetime(frame["ts"], format="ISO8601")
     except (ValueError, TypeError) as exc:
         raise refuse(f"column ts is not a timestamp ({exc})") from exc
-    for column in ["price", *(c for c in ALL_OPERATING_INPUTS if c in frame.columns)]:
+    for column in [c for c in frame.columns if c != "ts"]:  # price, exogenous and operating values
         try:
             frame[column] = pd.to_numeric(frame[column]).astype(float)
         except (ValueError, TypeError) as exc:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import tempfile
 import time
@@ -28,7 +29,7 @@ from mlflow import MlflowClient
 import energy_platform
 from energy_platform.forecasting.backtest import BacktestResult, backtest_recent
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.forecasting.features import daily_panel
+from energy_platform.forecasting.features import HOURS, daily_panel, exogenous_in_features, exogenous_names
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
 from energy_platform.forecasting.operating_features import OperatingData, format_groups
@@ -64,6 +65,7 @@ class Candidate:
     fingerprint: dict
     backtest: BacktestResult
     fit_seconds: float
+    exogenous: ExogenousChoice
 
     def backtest_metrics(self, model: str = "forecaster") -> dict:
         return next(m for m in self.backtest.metrics if m["model"] == model)
@@ -84,18 +86,66 @@ def fingerprint(prices: pl.DataFrame, start: date, end: date) -> dict:
 
 
 def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, weeks: int | None = None,
-                    operating: OperatingData | None = None) -> BacktestResult:
+                    operating: OperatingData | None = None, exogenous: list[str] | None = None) -> BacktestResult:
     """Walk-forward backtest of a training procedure over the `weeks` weeks ending `end`.
 
     The first refit ends H days before the first test day; with a short history (a new market,
-    a replay of 2015) the window is what exists by then.
+    a replay of 2015) the window is what exists by then. `exogenous`: the columns of `prices` the
+    models read (a file's load or wind forecasts, `choose_exogenous`).
     """
-    weeks = weeks or params.backtest_weeks
-    first_test = end - timedelta(days=7 * weeks - 1)
-    window = history_window(params.window_days, prices["date"].min(), first_test - timedelta(days=params.horizon_days))
+    window = _first_backtest_window(prices, params, end, weeks)[1]
     model = params.build()
-    panel = daily_panel(prices.select("ts", "price"), operating if model.spec.operating_groups else None)
-    return backtest_recent(panel, model, weeks, recalibrate_every=params.recalibrate_every, window_days=window, end=end)
+    panel = daily_panel(prices.select("ts", "price", *(exogenous or [])), operating if model.spec.operating_groups else None)
+    return backtest_recent(panel, model, weeks or params.backtest_weeks, recalibrate_every=params.recalibrate_every,
+                           window_days=window, end=end)
+
+
+def _first_backtest_window(prices: pl.DataFrame, params: TrainingParams, end: date, weeks: int | None) -> tuple[date, int]:
+    """The first day and length of the recent backtest's first training window."""
+    first_test = end - timedelta(days=7 * (weeks or params.backtest_weeks) - 1)
+    last_train = first_test - timedelta(days=params.horizon_days)
+    window = history_window(params.window_days, prices["date"].min(), last_train)
+    return last_train - timedelta(days=window - 1), window
+
+
+@dataclass(frozen=True)
+class ExogenousChoice:
+    """The exogenous series a candidate reads, and why the others are left out (for its run)."""
+
+    columns: list[str]
+    note: str  # "" when the data has no exogenous series
+
+
+def choose_exogenous(prices: pl.DataFrame, first_day: date, last_day: date) -> ExogenousChoice:
+    """A model reads a file's exogenous series only where it is known at every hour from `first_day`
+    (its first training window) to `last_day` + 1, the day ahead of the prices: the forecast of
+    day last + H reads the exogenous forecasts of last + 1 (features.py). A series that stops, starts
+    late or has no day ahead is stored but not read (a model trained on it could not forecast
+    tomorrow), and the run says so."""
+    names = exogenous_names(prices)
+    if not names:
+        return ExogenousChoice([], "")
+    ahead = last_day + timedelta(days=1)
+    days = pl.date_range(first_day, ahead, "1d", eager=True).alias("date").to_frame()
+    span = prices.filter(pl.col("date").is_between(first_day, ahead))
+    used, left_out = [], []
+    for name in names:
+        known = span.group_by("date").agg(pl.col(name).is_not_null().sum().alias("n")).filter(pl.col("n") == HOURS)
+        missing = days.join(known, on="date", how="anti")["date"].sort()
+        if missing.is_empty():
+            used.append(name)
+        elif missing.to_list() == [ahead]:
+            left_out.append(f"{name} (no day ahead of the prices: {ahead} unknown, which a forecast of tomorrow reads)")
+        else:
+            left_out.append(f"{name} (unknown on {missing.len()} day(s) of {first_day}..{ahead}, first {missing[0]})")
+    note = f"read: {', '.join(used) or 'none'}" + (f"; not read: {'; '.join(left_out)}" if left_out else "")
+    return ExogenousChoice(used, note)
+
+
+def _without_series(features: pl.DataFrame, names: list[str]) -> pl.DataFrame:
+    """Feature rows without the lag columns of the exogenous series `names`."""
+    pattern = re.compile(rf"({'|'.join(re.escape(n) for n in names)})_lag\d+_h\d\d") if names else None
+    return features.select(c for c in features.columns if not (pattern and pattern.fullmatch(c)))
 
 
 def history_window(window_days: int, first: date, end: date) -> int:
@@ -110,18 +160,22 @@ def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.D
     """Backtest the procedure on recent weeks, then fit the model on the whole window, from the
     feature-store rows `features` when given (the asset's way), else from `prices`/`operating`."""
     train_end = last_complete_day(prices)
-    result = recent_backtest(prices, params, train_end, operating=operating)
     forecaster = params.build()
+    first_day = _first_backtest_window(prices, params, train_end, None)[0]
+    exogenous = choose_exogenous(prices, first_day, train_end)
+    result = recent_backtest(prices, params, train_end, operating=operating, exogenous=exogenous.columns)
     first = prices["date"].min()
     if features is not None and features.height:  # the store's first row already needs max_lag days before it
         first = max(first, features["target_date"].min() - timedelta(days=forecaster.spec.max_lag))
     window = history_window(params.window_days, first, train_end)
     train_start = train_end - timedelta(days=window - 1)
     started = time.perf_counter()
-    if features is not None:
-        forecaster.fit(features, train_end, window)
+    if features is not None:  # the model reads the exogenous series the rows carry: those chosen
+        unread = [e for e in exogenous_in_features(features.columns, forecaster.spec) if e not in exogenous.columns]
+        forecaster.fit(_without_series(features, unread), train_end, window)
     else:
-        panel = daily_panel(prices.select("ts", "price"), operating if forecaster.spec.operating_groups else None)
+        panel = daily_panel(prices.select("ts", "price", *exogenous.columns),
+                            operating if forecaster.spec.operating_groups else None)
         forecaster.fit(panel, train_end, window)
     return Candidate(
         forecaster=forecaster,
@@ -131,6 +185,7 @@ def train_candidate(prices: pl.DataFrame, params: TrainingParams, features: pl.D
         fingerprint=fingerprint(prices, train_start, train_end),
         backtest=result,
         fit_seconds=time.perf_counter() - started,
+        exogenous=exogenous,
     )
 
 
@@ -195,13 +250,14 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "backtest_end": str(backtest_days.max()),
         "history_days": str(history_days(forecaster)),
         "operating_groups": format_groups(forecaster.spec.operating_groups),  # those the fit used
+        "exogenous": ",".join(forecaster.exogenous) or "none",  # a file's series the model reads (its requests carry them)
         "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
     }
     mlflow.set_tags(tags)
     served_model = in_memory_forecaster(forecaster)
     example = request_frame(served_model, prices.filter(
         pl.col("date") > candidate.train_end - timedelta(days=history_days(forecaster) + 1)
-    ), operating)  # prices (+ the operating columns the model reads); exogenous models are CSV-backtest only
+    ), operating)  # prices (+ the exogenous and operating columns the model reads, and the day ahead)
     info = log_pyfunc(forecaster, example)
     days = sorted(backtest_days.unique().to_list())
     served = forecast_days(served_model, prices, days, candidate.params.horizon_days, history_days(forecaster), operating)

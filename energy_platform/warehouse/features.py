@@ -3,8 +3,9 @@
 It is the one source of the forecaster's inputs: `forecaster_model` fits from its rows and
 `predictions` forecasts from the target day's row. Each row holds the price lags, calendar and
 every operating group's features (demand, hydrology, ENSO), each as known at the row's
-`cutoff_date` (publication lags of sources/publication.py), and the realised prices
-`target_h00..23`; an unknown value is null, never a guess. The rows come from
+`cutoff_date` (publication lags of sources/publication.py), a file's exogenous series
+(`raw.exogenous_hourly`: day-ahead forecasts, lags from H - 1) when it has them, and the realised
+prices `target_h00..23`; an unknown value is null, never a guess. The rows come from
 `build_feature_frame`, the same function the served model runs on a request's raw history.
 
 Its columns follow the forecaster's feature spec, so the table is created from the frame. A
@@ -127,12 +128,13 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     """Compute and store the feature rows a run owes: new target days plus the last `refresh_days`
     (their realised prices arrive late), or every day with `full_recompute` or when the stored
     table has another shape or calendar. `country`: the holiday calendar. Returns the rows written."""
-    prices = read_prices(path)
-    if prices.is_empty():
+    prices = read_prices(path, exogenous=True)  # with a file's exogenous columns and its days ahead
+    priced = prices.filter(pl.col("price").is_not_null())["date"]
+    if priced.is_empty():
         raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
     # the first day whose lags all lie in the data: where a training window on all of it starts
-    first_target = FeatureSpec(horizon_days=horizon_days).first_target(prices["date"].min())
-    last_target = prices["date"].max() + timedelta(days=horizon_days)
+    first_target = FeatureSpec(horizon_days=horizon_days).first_target(priced.min())
+    last_target = priced.max() + timedelta(days=horizon_days)
     stored = StoredFeatures([], None, None) if full_recompute else stored_features(path)
     start = first_target if stored.latest is None else max(first_target, stored.latest - timedelta(days=refresh_days))
     operating = read_operating_data(path)

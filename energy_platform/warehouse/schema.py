@@ -32,6 +32,21 @@ DDL = [
     "'Hourly day-ahead price in the market''s unit (ENERGY_PLATFORM_PRICE_UNIT; XM: national bolsa price, COP/kWh) "
     "as delivered by the source; null = missing hour, never filled'",
     """
+    CREATE TABLE IF NOT EXISTS raw.exogenous_hourly (
+        date DATE NOT NULL,
+        hour INTEGER NOT NULL CHECK (hour BETWEEN 0 AND 23),
+        ts TIMESTAMP NOT NULL,
+        name VARCHAR NOT NULL,
+        value DOUBLE NOT NULL,
+        source VARCHAR NOT NULL,
+        ingested_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (date, hour, name)
+    )
+    """,
+    "COMMENT ON TABLE raw.exogenous_hourly IS "
+    "'A price file''s exogenous columns (e.g. load and wind forecasts), one row per hour and name, as delivered; "
+    "the value of day d is a forecast known on d-1, so a file may carry the day after its last price'",
+    """
     CREATE TABLE IF NOT EXISTS raw.operating_daily (
         date DATE PRIMARY KEY,
         demand_gwh DOUBLE,
