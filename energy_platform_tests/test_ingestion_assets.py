@@ -96,14 +96,31 @@ def test_range_backfill_is_one_run_with_checks(env):
     }
 
 
-def test_daily_schedule_requests_the_month_holding_yesterday(env):
+def _months(request) -> tuple[str, str]:
+    return request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]
+
+
+def test_daily_schedule_requests_the_months_from_a_week_before_yesterday_to_today(env, tmp_path):
+    """The month holding yesterday, the one before while yesterday is in a month's first week (a
+    month-end day published late is asked again: once the month turned it was never fetched, and
+    the blocking 24-hours check stopped every later run), and today's month on the 1st (so what
+    depends on it is not held back by a partition never materialized)."""
     schedule = env.defs.resolve_schedule_def("daily_ingest_schedule")
     assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # offline source
-    tick = datetime(2024, 3, 1, 6, 0, tzinfo=ZoneInfo("America/Bogota"))
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=env.defs.get_repository_def()) as context:
-        request = schedule.evaluate_tick(context).run_requests[0]
-    assert request.partition_key == "2024-02-01"
-    assert request.run_key == "ingest-2024-02-29"
+
+    def tick(defs, day: datetime):
+        with dg.build_schedule_context(scheduled_execution_time=day, repository_def=defs.get_repository_def()) as context:
+            return defs.resolve_schedule_def("daily_ingest_schedule").evaluate_tick(context)
+
+    bogota = ZoneInfo("America/Bogota")
+    [request] = tick(env.defs, datetime(2024, 3, 1, 6, 0, tzinfo=bogota)).run_requests
+    assert _months(request) == ("2024-02-01", "2024-03-01") and request.run_key == "ingest-2024-02-29"
+    assert _months(tick(env.defs, datetime(2024, 3, 8, 6, 0, tzinfo=bogota)).run_requests[0]) == ("2024-02-01", "2024-03-01")
+    assert _months(tick(env.defs, datetime(2024, 3, 9, 6, 0, tzinfo=bogota)).run_requests[0]) == ("2024-03-01", "2024-03-01")
+    live = make_env(tmp_path / "live", source="xm")
+    assert _months(tick(live.defs, datetime(2026, 11, 1, 6, 0, tzinfo=bogota)).run_requests[0]) == ("2026-10-01", "2026-11-01")
+    # a file that ended long ago: no month to ask, said so
+    assert tick(env.defs, datetime(2026, 3, 1, 6, 0, tzinfo=bogota)).skip_message.startswith("no month partition from 2026-02-01")
 
 
 def test_interrupted_backfill_then_rerun_is_consistent(tmp_path):

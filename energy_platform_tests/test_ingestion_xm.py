@@ -53,3 +53,36 @@ def test_a_failing_api_writes_nothing_and_names_the_range(tmp_path, fake_xm):
     with pytest.raises(XmApiError, match=f"PrecBolsNaci .*{month.isoformat()}"):
         run_job(env.defs, INGEST_JOB, env.instance, partition_key=month.isoformat())
     assert _rows(env) == 0
+
+
+def test_a_month_s_last_day_published_late_is_fetched_after_the_month_turned(tmp_path, fake_xm, monkeypatch):
+    """XM had not published 10-31 by the 06:00 run of 11-01. The next mornings' schedule ticks still
+    cover October, so it is fetched once published (they asked for November only: 10-31 was never
+    fetched and the blocking 24-hours check stopped every later ingestion)."""
+    from datetime import date, time
+
+    import dagster as dg
+
+    from energy_platform.sources import xm
+
+    today = {"day": date(2026, 10, 30)}
+    monkeypatch.setattr(xm.XmSource, "last_date", lambda self: today["day"] - timedelta(days=1))
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url, ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
+    schedule = env.defs.resolve_schedule_def("daily_ingest_schedule")
+
+    def morning(day: date) -> int:
+        today["day"] = day
+        tick = datetime.combine(day, time(6), ZoneInfo("America/Bogota"))
+        with dg.build_schedule_context(instance=env.instance, scheduled_execution_time=tick,
+                                       repository_def=env.defs.get_repository_def()) as context:
+            [request] = schedule.evaluate_tick(context).run_requests
+        run_job(env.defs, INGEST_JOB, env.instance, tags=request.tags)
+        with connect(env.warehouse, read_only=True) as conn:
+            return conn.execute("SELECT count(*) FROM raw.prices_hourly WHERE date = DATE '2026-10-31'").fetchall()[0][0]
+
+    fake_xm.set_prices(synthetic_prices(date(2026, 10, 1), date(2026, 10, 30)))
+    assert morning(date(2026, 10, 31)) == 0
+    assert morning(date(2026, 11, 1)) == 0  # 10-31 not published yet
+    fake_xm.set_prices(synthetic_prices(date(2026, 10, 1), date(2026, 11, 2)))
+    assert morning(date(2026, 11, 2)) == 24
+    assert _rows(env) == 24 * 32  # October and 11-01, each hour once

@@ -81,7 +81,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     ]
     status = dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED
     schedules = [
-        build_daily_ingest_schedule(ingest_job, live=live, timezone=tz),
+        build_daily_ingest_schedule(ingest_job, live=live, timezone=tz, partitions_def=raw_prices.partitions_def),
         dg.ScheduleDefinition(
             name="weekly_retraining", job=train_job, cron_schedule="0 7 * * 1", execution_timezone=tz,
             default_status=status, description="Every Monday 07:00: train a challenger on the latest window and gate it.",

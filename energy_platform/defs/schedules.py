@@ -5,22 +5,37 @@
 from datetime import timedelta
 
 import dagster as dg
+from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+
+# A day published up to a week late is still asked for after its month has turned: the run covers
+# the months from (yesterday - LATE_DAYS) to today's. Without it, a month's last day that XM had not
+# published by the 1st was never fetched again (the next mornings asked for the new month only),
+# and the blocking 24-hours check then stopped every later ingestion and forecast.
+LATE_DAYS = 7
 
 
-def build_daily_ingest_schedule(job, live: bool, timezone: str) -> dg.ScheduleDefinition:
+def build_daily_ingest_schedule(job, live: bool, timezone: str, partitions_def: dg.PartitionsDefinition) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
         cron_schedule="0 6 * * *",
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
-        description="Every morning: yesterday's prices (the month partition that holds them, incremental).",
+        description=f"Every morning: yesterday's prices, incremental, in one run over the month partitions from "
+                    f"{LATE_DAYS} days before yesterday to today's (a late month-end day is asked again; on the 1st "
+                    "the new month is materialized, so what depends on it is not held back).",
     )
-    def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
+    def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        today = context.scheduled_execution_time.date()
+        yesterday = today - timedelta(days=1)
+        first = (yesterday - timedelta(days=LATE_DAYS)).replace(day=1).isoformat()
+        keys = partitions_def.get_partition_keys(current_time=context.scheduled_execution_time)
+        months = [k for k in keys if first <= k <= today.replace(day=1).isoformat()]
+        if not months:
+            return dg.SkipReason(f"no month partition from {first} to {today}: the source ends {keys[-1] if keys else 'before them'}")
         return dg.RunRequest(
             run_key=f"ingest-{yesterday.isoformat()}",
-            partition_key=yesterday.replace(day=1).isoformat(),
-            tags={"energy_platform/data_day": yesterday.isoformat()},
+            tags={"energy_platform/data_day": yesterday.isoformat(),
+                  ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1]},
         )
 
     return daily_ingest_schedule
