@@ -102,3 +102,35 @@ def test_a_dagster_run_fails_before_writing_on_a_damaged_home(tmp_path):
     assert not env.warehouse.exists()  # step 1 wrote nothing
     (run,) = env.instance.get_runs()
     assert run.status == dg.DagsterRunStatus.FAILURE
+
+
+def test_an_mlflow_write_killed_in_its_commit_is_rolled_back_not_called_damaged(tmp_path):
+    """A process killed while committing to `mlflow.db` (a registry write of a killed training or
+    gate) leaves a hot journal. Only a read-write open may roll it back; the read-only check took
+    the file for damaged ("attempt to write a readonly database") and every command and run refused
+    to start, telling the operator to move the registry aside."""
+    import sqlite3
+
+    from energy_platform.tracking.setup import check_tracking_db, create_tracking_db
+
+    db = tmp_path / "mlflow.db"
+    create_tracking_db(db)
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT count(*) FROM experiments").fetchone()[0]
+    victim = f"""
+import os, signal, sqlite3
+c = sqlite3.connect({str(db)!r}, isolation_level=None)
+c.execute("PRAGMA cache_size=1")  # the writer's pages spill into the file before its commit
+c.execute("BEGIN")
+c.execute("UPDATE experiments SET name = name || '-half-written'")
+c.execute("CREATE TABLE junk AS WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 20000) "
+          "SELECT i, hex(randomblob(100)) AS b FROM r")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    assert subprocess.run([sys.executable, "-c", victim]).returncode == -9
+    assert (tmp_path / "mlflow.db-journal").exists()
+    check_tracking_db(db)  # raised StateError "is unreadable (attempt to write a readonly database)"
+    with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM experiments")]
+        assert len(names) == before and not any(n.endswith("-half-written") for n in names)
+        assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'junk'").fetchone() == (0,)

@@ -50,6 +50,7 @@ def check_tracking_db(db_path: Path) -> None:
     """
     if not db_path.exists() or db_path.stat().st_size == 0:
         return
+    _roll_back_interrupted_write(db_path)
     try:
         conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
         try:
@@ -65,6 +66,25 @@ def check_tracking_db(db_path: Path) -> None:
             f"MLflow database {db_path} is unreadable ({verdict}): restore it from a backup, or move it aside "
             f"(mv {db_path} {db_path}.damaged) to start an empty registry; the next training registers a new champion"
         )
+
+
+def _roll_back_interrupted_write(db_path: Path) -> None:
+    """Let SQLite undo the transaction of a process killed in its commit, which left a hot journal.
+
+    Only a read-write connection may roll a hot journal back: read-only, SQLite answers "attempt to
+    write a readonly database", which the check took for a damaged file, and nothing that starts
+    with the check (every command, every run's resources) could ever repair it. A journal of a live
+    writer is not hot (it holds its lock): this read then just waits for its commit."""
+    if not db_path.with_name(db_path.name + "-journal").exists():
+        return
+    try:
+        conn = sqlite3.connect(db_path, timeout=60)
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        pass  # the read-only check below names what is wrong
 
 
 def check_tracking(tracking_uri: str, artifact_root: Path | None = None) -> None:
