@@ -139,6 +139,13 @@ def test_a_sound_challenger_replaces_the_baseline_and_rollback_returns_to_it(reg
     assert reg.alias(PREVIOUS).version == baseline.version
     assert reg.rollback() == (baseline.version, version)
     assert reg.champion().is_baseline
+    # the rolled-back version is still the challenger: the next gate run (eager, after each ingestion)
+    # re-promoted it, undoing the operator's rollback
+    again, _ = run_gate(reg, prices, H, 0.01)
+    assert not again.challenger_promoted and "rolled back by the operator" in again.reason
+    assert reg.champion().version == baseline.version
+    register(reg, prices, ChosenModel())  # a new training's challenger is gated as usual
+    assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted
 
 
 def test_a_champion_that_forecasts_nan_is_replaced_by_a_sound_challenger(reg, prices):

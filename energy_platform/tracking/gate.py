@@ -23,7 +23,7 @@ import polars as pl
 from energy_platform.tracking import MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days, run_and_validate, validate
 from energy_platform.tracking.comparison import Comparison, compare, fresh_target_days
-from energy_platform.tracking.registry import BACKTEST_ARTIFACT, MIN_FRESH_DAYS, ModelRegistry
+from energy_platform.tracking.registry import BACKTEST_ARTIFACT, MIN_FRESH_DAYS, ROLLED_BACK, ModelRegistry
 from energy_platform.tracking.version_card import VersionCard
 from energy_platform.warehouse.prices import prices_only
 
@@ -164,10 +164,15 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
     baseline = registry.ensure_baseline(plain, horizon_days, floor, dagster_tags=dagster_tags)
     backtest = registry.run_artifact(challenger, BACKTEST_ARTIFACT)
     days = sorted(backtest["target_date"].unique().to_list()) if backtest is not None else []
+    nothing = Comparison(0, None, None)
     if champion is not None and champion.version == challenger.version:
-        nothing = Comparison(0, None, None)
         return GateDecision(challenger.version, False, None, f"v{challenger.version} already is the champion",
                             champion.version, challenger.metric("backtest_rmae"), None, nothing, margin), champion
+    if challenger.tags.get(ROLLED_BACK) == "true":  # the operator's rollback stands until a new training
+        return GateDecision(challenger.version, False, None,
+                            f"v{challenger.version} was rolled back by the operator (energy-platform rollback): "
+                            "only a new training's challenger is gated", champion.version if champion else None,
+                            challenger.metric("backtest_rmae"), None, nothing, margin), champion
 
     if backtest is None:
         problem = f"its run has no {BACKTEST_ARTIFACT}"

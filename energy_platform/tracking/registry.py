@@ -39,6 +39,9 @@ MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to 
 BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
+ROLLED_BACK = "rolled_back"  # a version's tag once `energy-platform rollback` demoted it: the gate never re-promotes it
+
+
 class RegistryError(RuntimeError):
     """An operator request the registry cannot honour (e.g. nothing to roll back to)."""
 
@@ -158,7 +161,7 @@ class ModelRegistry:
             raise RegistryError(f"nothing to roll back to: no '{PREVIOUS}' version other than the champion of {self.name}")
         self.set_alias(CHAMPION, previous.version)
         self.set_alias(PREVIOUS, champion.version)
-        self.tag_version(champion.version, {"rolled_back": "true"})
+        self.tag_version(champion.version, {ROLLED_BACK: "true"})
         return previous.version, champion.version
 
     # -- the persistence baseline -------------------------------------------------------------
