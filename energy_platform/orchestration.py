@@ -31,6 +31,7 @@ from energy_platform.errors import RunBlockedError
 PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
 LEASE_TAG = "energy_platform/lease"
+TTL_TAG = "energy_platform/lease_ttl"  # the TTL its own heartbeat renews the lease by
 LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 30.0
 HEARTBEATS_PER_LEASE = 6  # a live run is reaped only after missing this many renewals in a row
@@ -62,21 +63,38 @@ def _lease_of(record: dg.RunRecord) -> float | None:
 
 
 def reap_dead_in_process_runs(instance: dg.DagsterInstance, ttl: float | None = None) -> list[str]:
-    """Fail the unfinished runs whose lease expired and free their pool slots; return their ids."""
+    """Fail the unfinished runs whose lease expired and free their pool slots; return their ids.
+
+    A run's lease is judged by the longer of its own TTL and `ttl`: a reaper with a shorter one (a
+    test's, a bench's) once took a live run renewing every 10 s for dead. Slots are freed before
+    the run is failed, and slots still held by finished runs are freed too: a reaper killed between
+    the two steps left a failed run holding its slot, which no later reaper looked at."""
     ttl = lease_seconds() if ttl is None else ttl
     reaped = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=UNFINISHED)):
         lease, run = _lease_of(record), record.dagster_run
+        limit = max(ttl, float(run.tags.get(TTL_TAG) or 0))
         age = time.time() - lease if lease is not None else None
-        if age is None or age <= ttl:
+        if age is None or age <= limit:
             continue
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         instance.report_run_failed(
-            run, f"run lease expired {age:.0f} s ago (TTL {ttl:.0f} s): its process on "
+            run, f"run lease expired {age:.0f} s ago (TTL {limit:.0f} s): its process on "
             f"{run.tags.get(HOST_TAG, '?')} ended without finishing the run (killed or restarted?)"
         )
-        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         reaped.append(run.run_id)
+    _free_slots_of_finished_runs(instance)
     return reaped
+
+
+def _free_slots_of_finished_runs(instance: dg.DagsterInstance) -> None:
+    storage = instance.event_log_storage
+    for pool in storage.get_concurrency_keys():
+        for run_id in {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots if slot.run_id}:
+            run = instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                log.warning("freeing pool %s's slot held by finished run %s", pool, run_id)
+                storage.free_concurrency_slots_for_run(run_id)
 
 
 class _Heartbeat(threading.Thread):
@@ -88,6 +106,15 @@ class _Heartbeat(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
+        # The lease stamped before planning may be older than a TTL when the run record appears (a
+        # long plan): renew it as soon as the record exists, before another process's reaper looks.
+        while not self.stopped.wait(0.2):
+            try:
+                if self.instance.has_run(self.run_id):
+                    self.instance.add_run_tags(self.run_id, {LEASE_TAG: f"{time.time():.3f}"})
+                    break
+            except Exception as exc:
+                log.warning("run lease heartbeat failed: %s", exc)
         while not self.stopped.wait(self.ttl / HEARTBEATS_PER_LEASE):
             try:
                 if self.instance.has_run(self.run_id):
@@ -131,6 +158,7 @@ def run_job(
         PID_TAG: str(os.getpid()),
         HOST_TAG: socket.gethostname(),
         LEASE_TAG: f"{time.time():.3f}",
+        TTL_TAG: f"{ttl:g}",
     }
     if partition_range:
         all_tags[ASSET_PARTITION_RANGE_START_TAG], all_tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range

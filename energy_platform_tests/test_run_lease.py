@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from energy_platform.defs.resources import WAREHOUSE_POOL
-from energy_platform.orchestration import HOST_TAG, LEASE_ENV, LEASE_TAG, PID_TAG, reap_dead_in_process_runs
+from energy_platform.orchestration import HOST_TAG, LEASE_ENV, LEASE_TAG, PID_TAG, TTL_TAG, reap_dead_in_process_runs
 from energy_platform.settings import from_env
 from energy_platform_tests import lease_job
 
@@ -91,3 +91,31 @@ def test_unfinished_runs_with_an_expired_lease_are_failed(tmp_path):
     assert status[stale] == dg.DagsterRunStatus.FAILURE
     assert status[fresh] == status[foreign] == status[legacy] == dg.DagsterRunStatus.NOT_STARTED
     assert reap_dead_in_process_runs(instance, ttl=TTL) == []  # a failed run is not reaped twice
+
+
+def test_a_run_s_lease_is_judged_by_its_own_ttl_too(tmp_path):
+    """A reaper with a shorter TTL (a test's, a bench's 10 s) took a live run renewing its lease by
+    a longer one for dead, failed it and let another writer into the warehouse pool."""
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    now = time.time()
+    alive = instance.create_run_for_job(job, tags={LEASE_TAG: f"{now - 20:.3f}", TTL_TAG: "60"}).run_id
+    dead = instance.create_run_for_job(job, tags={LEASE_TAG: f"{now - 90:.3f}", TTL_TAG: "60"}).run_id
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == [dead]
+    assert instance.get_run_by_id(alive).status == dg.DagsterRunStatus.NOT_STARTED
+
+
+def test_a_slot_still_held_by_a_finished_run_is_freed(tmp_path):
+    """A reaper killed after failing a dead run but before freeing its slot left the slot claimed
+    by a finished run, which no reaper looked at (they scan unfinished runs): every later run of
+    the pool waited for ever. Slots of finished runs are freed; a live run's slot is kept."""
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    instance.event_log_storage.set_concurrency_slots(WAREHOUSE_POOL, 2)
+    failed = instance.create_run_for_job(job, tags={LEASE_TAG: f"{time.time() - 3600:.3f}"})
+    live = instance.create_run_for_job(job, tags={LEASE_TAG: f"{time.time():.3f}"})
+    for run in (failed, live):
+        assert instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, run.run_id, "pool_holder").is_claimed
+    instance.report_run_failed(failed, "killed; its reaper killed too before freeing the slot")
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == []
+    assert [slot.run_id for slot in _claimed(instance)] == [live.run_id]
