@@ -267,3 +267,23 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert [r.info.status for r in runs] == ["RUNNING"]
     assert reg.end_orphan_runs(lambda dagster_run_id: dagster_run_id != "dead-run") == [runs[0].info.run_id]
     assert reg.client.get_run(runs[0].info.run_id).info.status == "KILLED"
+
+
+def test_a_champion_change_killed_before_its_record_is_recorded_by_the_next_mirror(reg, prices, tmp_path):
+    """The gate moves the alias in MLflow, then the asset records it in ml.champion_history: a kill
+    between the two left the history (and the analysts' current champion) on the demoted version
+    for good, as a rerun's gate finds the challenger already champion. The mirror, run by every
+    gate and every morning's predictions, records the alias where the history disagrees."""
+    from energy_platform.warehouse.db import connect
+    from energy_platform.warehouse.model_versions import RECOVERED, record_champion_change
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    record_champion_change(warehouse, baseline.version, None, "no champion yet")
+    version = register(reg, prices, ChosenModel())
+    assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted  # ... and the process dies here
+    reg.mirror(warehouse)
+    reg.mirror(warehouse)  # once only
+    with connect(warehouse, read_only=True) as conn:
+        history = conn.execute("SELECT version, previous_version, reason FROM ml.champion_history").fetchall()
+    assert sorted(history, key=str) == sorted([(baseline.version, None, "no champion yet"), (version, baseline.version, RECOVERED)], key=str)

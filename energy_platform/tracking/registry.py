@@ -232,7 +232,8 @@ class ModelRegistry:
     def mirror(self, warehouse_path: str | Path) -> int:
         from energy_platform.warehouse.model_versions import sync_model_versions
 
-        return sync_model_versions(warehouse_path, self.cards())
+        cards = self.cards()
+        return sync_model_versions(warehouse_path, cards, next((c.version for c in cards if CHAMPION in c.aliases), None))
 
     def log_dataframe(self, run_id: str, frame: pl.DataFrame, name: str) -> None:
         with tempfile.TemporaryDirectory() as tmp, self._backend(f"logging {name}") as client:

@@ -7,9 +7,16 @@ from pathlib import Path
 
 from energy_platform.warehouse.db import connect, write
 
+RECOVERED = ("recovered: the champion alias had moved with no record here (a process killed between moving it "
+             "and recording it); the reason is on the version's gate tags")
 
-def sync_model_versions(path: str | Path, cards: list) -> int:
-    """Replace `ml.model_versions` with the registry's current state (`VersionCard`s)."""
+
+def sync_model_versions(path: str | Path, cards: list, champion: str | None = None) -> int:
+    """Replace `ml.model_versions` with the registry's current state (`VersionCard`s), and record
+    `champion` in `ml.champion_history` if the newest record names another version: the alias
+    moves in MLflow, the record follows in DuckDB, and a kill between the two left the history
+    (and the analysts' "current champion") on the demoted version for good, since a rerun's gate
+    finds nothing to change."""
     rows = []
     for c in cards:
         rows.append((
@@ -30,6 +37,14 @@ def sync_model_versions(path: str | Path, cards: list) -> int:
         conn.execute("DELETE FROM ml.model_versions")
         if rows:
             conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 20)})", rows)
+        if champion is None:
+            return
+        newest = [r[0] for r in conn.execute(  # changed_at is to the second: every record of the newest one
+            "SELECT version FROM ml.champion_history WHERE changed_at = (SELECT max(changed_at) FROM ml.champion_history)"
+        ).fetchall()]
+        if champion not in newest:
+            conn.execute("INSERT INTO ml.champion_history VALUES (?, ?, ?, ?)",
+                         [datetime.now().replace(microsecond=0), champion, newest[-1] if newest else None, RECOVERED])
 
     write(path, replace)
     return len(rows)
