@@ -119,14 +119,23 @@ def _quiet_libraries() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _operator_error(exc: BaseException):
-    """The OperatorError behind `exc`, if any: Dagster wraps a failing resource's error in its own."""
-    from energy_platform.errors import OperatorError
+def _operator_error(exc: BaseException) -> str | None:
+    """The message of the operator's error behind `exc`, if any (Dagster wraps a failing asset's or
+    resource's error in its own): a setting, state or blocked run, refused input data (a source's
+    answer or file, a history too short for the model) and an asset's own `Failure`, which names
+    the problem. Anything else is a bug and keeps its traceback."""
+    import dagster as dg
+
+    from energy_platform.errors import OperatorError, one_line
+    from energy_platform.forecasting.errors import ForecastInputError
+    from energy_platform.sources.base import SourceError
 
     seen = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, OperatorError):
-            return exc
+        if isinstance(exc, dg.Failure):
+            return one_line(exc.description or str(exc))
+        if isinstance(exc, (OperatorError, SourceError, ForecastInputError)):
+            return one_line(exc)
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None

@@ -80,3 +80,25 @@ def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_creat
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"energy-platform: {proc.stderr.split(': ', 1)[1]}" and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr and not home.exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([f"2016-01-01 {h:02d}:00:00,{'inf' if h == 3 else 100}" for h in range(24)], "line 5: column 'price': non-finite price 'inf'"),
+        ([f"2016-01-{d:02d} {h:02d}:00:00,100" for d in range(1, 11) for h in range(24)], "lies outside the data 2016-01-01..2016-01-10"),
+    ],
+    ids=["bad file", "history too short"],
+)
+def test_a_demo_on_data_it_refuses_says_why_in_one_line(tmp_path, rows, message):
+    """A file the source refuses, or a history too short for the model, ended the demo with a
+    Dagster traceback and exit 1: now exit 2 and the reason as the last line (the run's own log,
+    above it, still shows the failed step)."""
+    path = tmp_path / "prices.csv"
+    path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
+    proc = subprocess.run([str(ENTRY), "demo", "--train-config", '{"n_members": 1, "max_epochs": 2}'], capture_output=True,
+                          text=True, timeout=600, check=False,
+                          env={**os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path / "home"), "ENERGY_PLATFORM_SOURCE": f"csv:{path}"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("energy-platform: ") and message in last, proc.stderr[-2000:]
