@@ -86,3 +86,26 @@ def test_a_month_s_last_day_published_late_is_fetched_after_the_month_turned(tmp
     fake_xm.set_prices(synthetic_prices(date(2026, 10, 1), date(2026, 11, 2)))
     assert morning(date(2026, 11, 2)) == 24
     assert _rows(env) == 24 * 32  # October and 11-01, each hour once
+
+
+def test_a_forecast_the_stored_prices_cannot_make_yet_names_the_source_s_lag(tmp_path, fake_xm):
+    """XM has not published yesterday: the live partitions run to yesterday + H, and the forecast of
+    that day failed with 'the feature rows hold 0 row(s) ... (materialize features)', which cannot
+    help. It now says which day's prices it needs and what the data can forecast."""
+    import dagster as dg
+
+    from energy_platform.defs import PREDICT_JOB
+
+    yesterday = datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)
+    stored = yesterday - timedelta(days=1)
+    fake_xm.set_prices(synthetic_prices(stored.replace(day=1), stored))
+    env = make_env(tmp_path, source="xm", ENERGY_PLATFORM_XM_URL=fake_xm.url, ENERGY_PLATFORM_ONI_URL=fake_xm.text_url())
+    run_job(env.defs, INGEST_JOB, env.instance, partition_key=stored.replace(day=1).isoformat())
+    target = env.defs.resolve_assets_def("predictions").partitions_def.get_last_partition_key()
+    assert target == str(yesterday + timedelta(days=2))
+    with pytest.raises(dg.Failure) as info:
+        run_job(env.defs, PREDICT_JOB, env.instance, partition_key=target)
+    cause = info.value
+    assert cause.description == (f"cannot forecast {target}: it needs the prices of {yesterday}, and the latest stored day is "
+                                 f"{stored} (the source is behind, or that day is not ingested yet); the data can forecast up to "
+                                 f"{stored + timedelta(days=2)}")

@@ -34,7 +34,7 @@ from energy_platform.tracking.training import TrainingParams, log_and_register, 
 from energy_platform.warehouse.features import read_features, read_operating_data, refresh_features
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
-from energy_platform.warehouse.prices import read_prices
+from energy_platform.warehouse.prices import latest_day, read_prices
 
 FEATURES_CODE_VERSION = "3"  # 2: operating features (issue 12); 3: a monthly value two publications overdue is unknown
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
@@ -283,6 +283,11 @@ def build_predictions_asset(
         reg = registry.get()
         window = context.partition_time_window
         first, last = window.start.date(), window.end.date() - timedelta(days=1)
+        stored = latest_day(warehouse.path)
+        if stored is None or last - timedelta(days=horizon_days) > stored:
+            raise dg.Failure(f"cannot forecast {last}: it needs the prices of {last - timedelta(days=horizon_days)}, and the "
+                             f"latest stored day is {stored} (the source is behind, or that day is not ingested yet); "
+                             f"the data can forecast up to {stored + timedelta(days=horizon_days) if stored else 'nothing'}")
         champion, promoted_because = reg.ensure_champion(read_prices(warehouse.path), horizon_days, registry.price_floor,
                                                          dagster_tags=registry.dagster_run_tags(context.run_id))
         if promoted_because:
