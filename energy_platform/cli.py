@@ -97,6 +97,16 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reap_dead_runs() -> None:
+    import dagster as dg
+
+    from energy_platform.orchestration import reap_dead_in_process_runs
+
+    with dg.DagsterInstance.get() as instance:
+        for run_id in reap_dead_in_process_runs(instance):
+            print(f"run {run_id}: its lease expired (killed?): failed, its pool slot freed", file=sys.stderr)
+
+
 def _ui(args: argparse.Namespace) -> int:
     import os
 
@@ -104,6 +114,7 @@ def _ui(args: argparse.Namespace) -> int:
 
     settings = get_settings()  # creates the home and DAGSTER_HOME with the project's dagster.yaml
     os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    _reap_dead_runs()  # before the daemon's first runs (its sensor then keeps doing it)
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
     os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", args.port, "-w", workspace])

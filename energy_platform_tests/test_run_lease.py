@@ -119,3 +119,21 @@ def test_a_slot_still_held_by_a_finished_run_is_freed(tmp_path):
     instance.report_run_failed(failed, "killed; its reaper killed too before freeing the slot")
     assert reap_dead_in_process_runs(instance, ttl=TTL) == []
     assert [slot.run_id for slot in _claimed(instance)] == [live.run_id]
+
+
+def test_the_daemon_s_sensor_frees_the_slot_of_a_killed_command_line_run(tmp_path):
+    """Only the next command-line run reaped a killed one: the runs the daemon or the UI launch
+    (`make ui`, the live schedules) waited behind its pool slot for ever, since Dagster's run
+    monitoring frees only the slots of runs that have ended. The reaper sensor runs in every mode."""
+    from energy_platform.defs.sensors import build_lease_reaper_sensor
+
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    dead = instance.create_run_for_job(job, tags={LEASE_TAG: f"{time.time() - 3600:.3f}", TTL_TAG: "30"})
+    instance.event_log_storage.claim_concurrency_slot(WAREHOUSE_POOL, dead.run_id, "pool_holder")
+    sensor = build_lease_reaper_sensor()
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    with dg.build_sensor_context(instance=instance) as context:
+        result = sensor.evaluate_tick(context)
+    assert result.skip_message == "reaped 1 run(s) whose lease expired"
+    assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE and not _claimed(instance)

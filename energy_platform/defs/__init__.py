@@ -36,7 +36,7 @@ from energy_platform.defs.partitions import (
 )
 from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule
-from energy_platform.defs.sensors import build_failure_sensor, build_retrain_sensor
+from energy_platform.defs.sensors import build_failure_sensor, build_lease_reaper_sensor, build_retrain_sensor
 from energy_platform.settings import Settings
 
 INGEST_JOB = "ingest_prices"
@@ -91,6 +91,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     sensors = [
         build_retrain_sensor(train_job, error_checks, live, h),
         build_failure_sensor(live),
+        build_lease_reaper_sensor(),
         dg.AutomationConditionSensorDefinition(
             "platform_automation", target=dg.AssetSelection.all(),
             default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,

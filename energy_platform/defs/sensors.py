@@ -1,4 +1,5 @@
-"""Sensors that close the loop: retrain on an ERROR check, record every failed run.
+"""Sensors that close the loop: retrain on an ERROR check, record every failed run, and free what
+a killed command-line run holds.
 
 They reach the warehouse only through `WarehouseResource` (its location comes from the resource's
 configuration, checked at set-up like a run's), the registry through `RegistryResource`, and
@@ -84,3 +85,23 @@ def build_failure_sensor(live: bool) -> dg.SensorDefinition:
         warehouse.record_alert("run_failure", message, dagster_run_id=run.run_id, job_name=run.job_name)
 
     return record_run_failures
+
+
+def build_lease_reaper_sensor() -> dg.SensorDefinition:
+    @dg.sensor(
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,  # every mode: a killed CLI run blocks the daemon's runs too
+        description="Fails the command-line runs (demo, replay, energy-platform ...) whose lease expired and frees "
+                    "their warehouse pool slot: otherwise only the next command-line run did, and the runs the "
+                    "daemon or the UI launch waited behind a killed one for ever (Dagster's run monitoring only "
+                    "frees the slots of runs that have ended). Runs without a lease are left to run monitoring.",
+    )
+    def reap_expired_run_leases(context: dg.SensorEvaluationContext):
+        from energy_platform.orchestration import reap_dead_in_process_runs
+
+        reaped = reap_dead_in_process_runs(context.instance)
+        for run_id in reaped:
+            context.log.warning(f"run {run_id}: its lease expired (its process was killed): failed, pool slot freed")
+        return dg.SkipReason(f"reaped {len(reaped)} run(s) whose lease expired" if reaped else "no expired run lease")
+
+    return reap_expired_run_leases
