@@ -32,6 +32,7 @@ PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
 LEASE_TAG = "energy_platform/lease"
 TTL_TAG = "energy_platform/lease_ttl"  # the TTL its own heartbeat renews the lease by
+LEASE_RUN_TAG = "energy_platform/lease_run"  # the run the lease was made for: a UI re-execution copies its parent's tags
 LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
 DEFAULT_LEASE_SECONDS = 30.0
 HEARTBEATS_PER_LEASE = 6  # a live run is reaped only after missing this many renewals in a row
@@ -54,7 +55,10 @@ def lease_seconds() -> float:
 
 def _lease_of(record: dg.RunRecord) -> float | None:
     """Last heartbeat of a run this module started; runs started before leases use their last update."""
-    tags = record.dagster_run.tags
+    run = record.dagster_run
+    tags = run.tags
+    if tags.get(LEASE_RUN_TAG, run.run_id if run.parent_run_id is None else None) != run.run_id:
+        return None  # a re-execution from the UI, which copied the lease of the CLI run it re-executes
     if LEASE_TAG in tags:
         return float(tags[LEASE_TAG])
     if PID_TAG in tags:
@@ -159,6 +163,7 @@ def run_job(
         HOST_TAG: socket.gethostname(),
         LEASE_TAG: f"{time.time():.3f}",
         TTL_TAG: f"{ttl:g}",
+        LEASE_RUN_TAG: run_id,
     }
     if partition_range:
         all_tags[ASSET_PARTITION_RANGE_START_TAG], all_tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range

@@ -287,3 +287,10 @@ def test_a_champion_change_killed_before_its_record_is_recorded_by_the_next_mirr
     with connect(warehouse, read_only=True) as conn:
         history = conn.execute("SELECT version, previous_version, reason FROM ml.champion_history").fetchall()
     assert sorted(history, key=str) == sorted([(baseline.version, None, "no champion yet"), (version, baseline.version, RECOVERED)], key=str)
+    # a change recorded as the flows record it (alias moved, recorded, then mirrored) adds no recovered row
+    assert reg.rollback() == (baseline.version, version)
+    record_champion_change(warehouse, baseline.version, version, f"rollback from v{version}")
+    reg.mirror(warehouse)
+    with connect(warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE reason = ?) FROM ml.champion_history",
+                            [RECOVERED]).fetchone() == (3, 1)

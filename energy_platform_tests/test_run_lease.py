@@ -137,3 +137,18 @@ def test_the_daemon_s_sensor_frees_the_slot_of_a_killed_command_line_run(tmp_pat
         result = sensor.evaluate_tick(context)
     assert result.skip_message == "reaped 1 run(s) whose lease expired"
     assert instance.get_run_by_id(dead.run_id).status == dg.DagsterRunStatus.FAILURE and not _claimed(instance)
+
+
+def test_a_ui_re_execution_of_a_command_line_run_is_not_reaped_by_its_copied_lease(tmp_path):
+    """Re-executing a failed demo from the UI copies its tags, its stale lease among them: the
+    reaper (now a sensor running every 30 s) failed the live re-execution and freed its slot."""
+    from energy_platform.orchestration import LEASE_RUN_TAG
+
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    stale = {LEASE_TAG: f"{time.time() - 3600:.3f}", TTL_TAG: "30"}
+    parent = instance.create_run_for_job(job, tags=stale)
+    child = instance.create_run_for_job(job, tags={**stale, LEASE_RUN_TAG: parent.run_id}, parent_run_id=parent.run_id,
+                                        root_run_id=parent.run_id)
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == [parent.run_id]
+    assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.NOT_STARTED

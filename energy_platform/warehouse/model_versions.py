@@ -7,8 +7,9 @@ from pathlib import Path
 
 from energy_platform.warehouse.db import connect, write
 
-RECOVERED = ("recovered: the champion alias had moved with no record here (a process killed between moving it "
-             "and recording it); the reason is on the version's gate tags")
+RECOVERED = ("recorded by the registry mirror: the champion alias had moved with no record here (a process killed "
+             "between moving it and recording it, or a change being recorded at that moment); its reason is on the "
+             "version's gate tags")
 
 
 def sync_model_versions(path: str | Path, cards: list, champion: str | None = None) -> int:
@@ -39,20 +40,23 @@ def sync_model_versions(path: str | Path, cards: list, champion: str | None = No
             conn.executemany(f"INSERT INTO ml.model_versions ({columns}) VALUES ({', '.join('?' * 20)})", rows)
         if champion is None:
             return
-        newest = [r[0] for r in conn.execute(  # changed_at is to the second: every record of the newest one
-            "SELECT version FROM ml.champion_history WHERE changed_at = (SELECT max(changed_at) FROM ml.champion_history)"
-        ).fetchall()]
-        if champion not in newest:
-            conn.execute("INSERT INTO ml.champion_history VALUES (?, ?, ?, ?)",
-                         [datetime.now().replace(microsecond=0), champion, newest[-1] if newest else None, RECOVERED])
+        newest = conn.execute("SELECT version FROM ml.champion_history ORDER BY changed_at DESC LIMIT 1").fetchone()
+        if newest is None or newest[0] != champion:
+            now = datetime.now().replace(microsecond=0)
+            conn.execute(f"INSERT INTO ml.champion_history {_AFTER_THE_NEWEST}",
+                         [now, now, champion, newest[0] if newest else None, RECOVERED])
 
     write(path, replace)
     return len(rows)
 
 
+# changed_at of a new record: now, but after every record (to the second, two changes in one second,
+# or a clock set back, would otherwise leave "the newest record" ambiguous for the mirror's check)
+_AFTER_THE_NEWEST = ("SELECT greatest(?::TIMESTAMP, coalesce(max(changed_at) + INTERVAL 1 SECOND, ?::TIMESTAMP)), ?, ?, ? "
+                     "FROM ml.champion_history")
+
+
 def record_champion_change(path: str | Path, version: str, previous: str | None, reason: str) -> None:
+    now = datetime.now().replace(microsecond=0)
     with connect(path) as conn:
-        conn.execute(
-            "INSERT INTO ml.champion_history VALUES (?, ?, ?, ?)",
-            [datetime.now().replace(microsecond=0), version, previous, reason],
-        )
+        conn.execute(f"INSERT INTO ml.champion_history {_AFTER_THE_NEWEST}", [now, now, version, previous, reason])
