@@ -148,7 +148,9 @@ def _operator_error(exc: BaseException) -> str | None:
         if isinstance(exc, (OperatorError, SourceError, ForecastInputError)):
             return one_line(exc)
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        # the cause; the context only when not suppressed (a bug raised while handling an input error
+        # must keep its traceback, not print the handled error)
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     return None
 
 

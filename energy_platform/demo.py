@@ -14,7 +14,9 @@ from energy_platform.defs.lifecycle import EXOGENOUS
 from energy_platform.orchestration import run_job
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
+from energy_platform.sources.base import SourceError
 from energy_platform.warehouse.db import connect, describe
+from energy_platform.warehouse.prices import latest_day
 
 RECENT_DAYS = 28  # prediction partitions the demo backfills: what monitoring and the dashboard need
 
@@ -61,8 +63,11 @@ def run_demo(training: dict | None = None) -> int:
 
     # the days the stored data can forecast: the live source's partitions run to yesterday + H, and
     # XM may not have published yesterday yet (a run of 28 days failed whole on the one it could not)
-    forecastable = str(last_data_day(settings) + timedelta(days=settings.horizon_days))
-    day_keys = [k for k in all_days if k <= forecastable][-RECENT_DAYS:]
+    stored = latest_day(settings.warehouse_path)
+    day_keys = [k for k in all_days if stored and k <= str(stored + timedelta(days=settings.horizon_days))][-RECENT_DAYS:]
+    if not day_keys:
+        raise SourceError(f"'{settings.source}' gave no prices to forecast from (latest stored day: {stored}; first "
+                          f"target day {all_days[0] if all_days else 'none'})")
 
     t = _step(2, total, "features: the feature store, one row per target day")
     result = run_job(defs, FEATURES_JOB, instance)
@@ -78,7 +83,7 @@ def run_demo(training: dict | None = None) -> int:
     result = run_job(defs, PREDICT_JOB, instance, partition_range=(day_keys[0], day_keys[-1]))
     _done(t, _checks(result))
 
-    realised = [k for k in day_keys if k <= str(last_data_day(settings))]
+    realised = [k for k in day_keys if k <= str(stored)]
     t = _step(5, total, f"forecast_accuracy: {len(realised)} forecast days whose prices have arrived, and the drift checks")
     result = run_job(defs, ACCURACY_JOB, instance, partition_range=(realised[0], realised[-1]))
     rolling = [c.description for c in result.get_asset_check_evaluations() if c.check_name == "rolling_rmae" and c.partition is None]
@@ -90,11 +95,6 @@ def run_demo(training: dict | None = None) -> int:
 
     _summary(settings, day_keys[-1], gate)
     return 0
-
-
-def last_data_day(settings: Settings):
-    with connect(settings.warehouse_path, read_only=True) as conn:
-        return conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
 
 
 def _summary(settings: Settings, target: str, gate: dict) -> None:

@@ -143,6 +143,7 @@ def test_a_sound_challenger_replaces_the_baseline_and_rollback_returns_to_it(reg
     # re-promoted it, undoing the operator's rollback
     again, _ = run_gate(reg, prices, H, 0.01)
     assert not again.challenger_promoted and "rolled back by the operator" in again.reason
+    assert reg.card(version).gate_decision == "refused"  # what ml.model_versions and the dashboard show
     assert reg.champion().version == baseline.version
     register(reg, prices, ChosenModel())  # a new training's challenger is gated as usual
     assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted

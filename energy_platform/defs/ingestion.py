@@ -62,8 +62,9 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         if exog:
             context.log.info(f"{source.spec}: {EXOGENOUS_STORED} in raw.exogenous_hourly: {', '.join(exog)}; "
                              f"{DAYS_AHEAD}: {', '.join(map(str, ahead)) or 'none'}")
+        priced = report.frame.filter(~days_ahead(report.frame)) if report.frame.height else report.frame
         daily = (
-            report.frame.filter(~days_ahead(report.frame)).group_by("date")
+            priced.group_by("date")
             .agg(
                 pl.len().alias("hours"),
                 pl.col("price").min().alias("min"),
@@ -71,8 +72,9 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 pl.col("price").max().alias("max"),
             )
             .sort("date", descending=True)
-            if report.rows_written
-            else pl.DataFrame({"note": ["nothing new to fetch: every day of the window is complete"]})
+            if priced.height
+            else pl.DataFrame({"note": ["nothing new to fetch: every day of the window is complete"
+                                        + ("; the day ahead's exogenous forecasts were refreshed" if ahead else "")]})
         )
         return dg.MaterializeResult(
             metadata={

@@ -304,7 +304,7 @@ def build_predictions_asset(
             try:
                 frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
             except ForecastInputError as exc:
-                raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features)") from exc
+                raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
             # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
             frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
             unknown = unknown_operating_groups(forecaster, rows, first, last)

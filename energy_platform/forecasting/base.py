@@ -196,10 +196,15 @@ def prediction_features_from_frame(frame: pl.DataFrame, spec: FeatureSpec, targe
     required = _required_columns(names, spec)
     nulls = [c for c in required if row[c][0] is None]
     if nulls:
-        days = sorted({target - timedelta(days=int(m.group(1))) for c in nulls if (m := re.search(r"_lag(\d+)_h\d\d$", c))})
+        def days(series: str) -> str:
+            lags = {int(m.group(1)) for c in nulls if (m := re.fullmatch(rf"{re.escape(series)}_lag(\d+)_h\d\d", c))}
+            return ", ".join(str(target - timedelta(days=k)) for k in sorted(lags, reverse=True))
+
+        unknown = [f"days without all 24 prices: {d}" for d in [days("price")] if d]
+        unknown += [f"{e} unknown on {d} (a file's day ahead of its prices carries it)" for e in exog if (d := days(e))]
         raise ForecastInputError(
             f"missing history to forecast {target} with horizon {spec.horizon_days}: "
             f"{len(nulls)} unknown input(s) in its feature row, first {nulls[0]}"
-            + (f"; days without all 24 prices: {', '.join(str(d) for d in days)}" if days else "")
+            + "".join(f"; {u}" for u in unknown)
         )
     return row.select(names).cast(pl.Float64).fill_null(np.nan).to_numpy()

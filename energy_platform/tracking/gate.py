@@ -169,10 +169,12 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
         return GateDecision(challenger.version, False, None, f"v{challenger.version} already is the champion",
                             champion.version, challenger.metric("backtest_rmae"), None, nothing, margin), champion
     if challenger.tags.get(ROLLED_BACK) == "true":  # the operator's rollback stands until a new training
-        return GateDecision(challenger.version, False, None,
-                            f"v{challenger.version} was rolled back by the operator (energy-platform rollback): "
-                            "only a new training's challenger is gated", champion.version if champion else None,
-                            challenger.metric("backtest_rmae"), None, nothing, margin), champion
+        decision = GateDecision(challenger.version, False, None,
+                                f"v{challenger.version} was rolled back by the operator (energy-platform rollback): "
+                                "only a new training's challenger is gated", champion.version if champion else None,
+                                challenger.metric("backtest_rmae"), None, nothing, margin)
+        registry.tag_version(challenger.version, decision.as_tags())
+        return decision, champion
 
     if backtest is None:
         problem = f"its run has no {BACKTEST_ARTIFACT}"
