@@ -44,12 +44,15 @@ def test_a_file_may_end_with_days_ahead_of_its_prices(tmp_path):
     ahead = source.hourly_prices(date(2015, 2, 1), date(2015, 2, 2))
     assert ahead.height == 48 and ahead["price"].null_count() == 48 and ahead["grid_load_forecast"].null_count() == 0
 
-    # a day ahead that starts mid-day, or a row with neither price nor exogenous value, is refused
+    # an export cut mid-day: the day's priced hours are a part-day, left out; the day is a day ahead
     frame = _frame(date(2015, 1, 1), date(2015, 1, 31), 1)
     frame.with_columns(pl.when(pl.col("Date") >= "2015-01-31 12:00:00").then(None).otherwise(pl.col("Price")).alias("Price")
                        ).write_csv(path)
-    with pytest.raises(CsvFormatError, match="must be whole days ahead"):
-        CsvSource(path).first_date()
+    cut = CsvSource(path)
+    assert (cut.last_date(), cut.data_end()) == (date(2015, 1, 30), date(2015, 2, 1))
+    assert cut.frame.filter(pl.col("date") == date(2015, 1, 31))["price"].null_count() == 24
+    assert "the part-day 2015-01-31 is left out of the prices (12 priced hours)" in cut.notes[0]
+    # a row with neither price nor exogenous value is refused
     frame.with_columns(pl.when(pl.col("Date") == "2015-02-01 05:00:00").then(None).otherwise(pl.col("Grid load forecast"))
                        .alias("Grid load forecast")).write_csv(path)
     with pytest.raises(CsvFormatError, match=r"line 751: column 'price': empty price"):

@@ -21,11 +21,12 @@ Decisions, each with its reason:
 - Every hour needs a finite price: an empty cell, NaN or inf is refused (the warehouse keeps
   null only for hours the live source did not publish). Exogenous cells may be empty, never
   non-finite.
-- Except the days ahead: a file with exogenous columns may end with whole days after its last
-  priced hour whose price is empty and whose exogenous forecasts are given (tomorrow's load and
-  wind forecasts, known today). They are what a forecast of tomorrow reads (`forecasting/
-  features.py`: exogenous lag H - 1), so they are kept, with a null price; they must start at
-  hour 0 after a whole priced day and carry at least one exogenous value per row.
+- Except the days ahead: a file with exogenous columns may end with days after its last priced
+  hour whose price is empty and whose exogenous forecasts are given (tomorrow's load and wind
+  forecasts, known today). They are what a forecast of tomorrow reads (`forecasting/features.py`:
+  exogenous lag H - 1), so they are kept, with a null price, and each row must carry an exogenous
+  value. A day cut mid-day (priced to the current hour) is a day ahead too: its priced hours are a
+  part-day, left out with a warning.
 - `floor` (default 0.0, Colombia's bolsa has no negative prices) refuses prices below it;
   `floor=None` for markets with negative prices (PJM has 93 such hours in 2013-2018).
 - `ceiling` (default 1e6) refuses absurd magnitudes: 1e6 is 200x the highest day-ahead cap we
@@ -186,7 +187,7 @@ def read_hourly_csv(
     i = _first_bad(ts.dt.minute().ne(0) | ts.dt.second().ne(0) | ts.dt.microsecond().ne(0))
     if i is not None:
         raise CsvFormatError(f"{path}: line {i + 2}: timestamp {frame['ts'][i]!r} is not on the hour (one row per hour wanted)")
-    ahead = _days_ahead(path, frame, ts)
+    ahead = _days_ahead(path, frame, ts, notes)
     numeric = {}
     for col in frame.columns[1:]:
         values = frame[col].cast(pl.Float64, strict=False)
@@ -200,6 +201,7 @@ def read_hourly_csv(
             if i is not None:
                 raise CsvFormatError(f"{path}: line {i + 2}: column {col!r}: non-finite value {frame[col][i]!r}")
         numeric[col] = values
+    numeric["price"] = pl.Series("price", numeric["price"]).set(ahead, None)  # a cut day's first prices: a part-day
     frame = pl.DataFrame({"ts": ts, **numeric})
     i = _first_bad(frame["ts"].is_duplicated())
     if i is not None:
@@ -213,22 +215,26 @@ def read_hourly_csv(
     return with_calendar_columns(_whole_days(path, frame, notes))
 
 
-def _days_ahead(path: Path, frame: pl.DataFrame, ts: pl.Series) -> pl.Series:
-    """The rows after the file's last priced hour, when the file has exogenous columns: the days
-    ahead, whose forecasts are known before their prices. All False for a prices-only file."""
+def _days_ahead(path: Path, frame: pl.DataFrame, ts: pl.Series, notes: list[str] | None = None) -> pl.Series:
+    """The rows after the file's last whole priced day, when the file has exogenous columns and
+    rows without a price at its end: the days ahead, whose forecasts are known before their
+    prices. An export cut mid-day leaves that day's first hours priced: they are left out (a
+    part-day, as in a prices-only file) and the day is a day ahead. All False for a prices-only file."""
     empty = frame["price"].is_null() | (frame["price"] == "")
     if frame.width <= 2 or not empty.any() or empty.all():
         return pl.Series([False] * frame.height)
     last_priced = ts.filter(~empty).max()
-    ahead = ts > last_priced
-    if not ahead.any():
-        return ahead
-    if last_priced.hour != 23:
-        i = _first_bad(ahead)
-        raise CsvFormatError(
-            f"{path}: line {i + 2}: rows without a price after the last priced hour {last_priced} must be whole days "
-            "ahead (tomorrow's exogenous forecasts), starting at hour 0 after a whole priced day"
-        )
+    if not (ts > last_priced).any():
+        return pl.Series([False] * frame.height)
+    first_ahead = last_priced + timedelta(hours=1)
+    if last_priced.hour != 23:  # the day of the cut: its priced hours are a part-day
+        first_ahead = datetime.combine(last_priced.date(), datetime.min.time())
+        note = (f"{path}: the part-day {last_priced.date()} is left out of the prices ({last_priced.hour + 1} priced "
+                "hours); its exogenous forecasts are kept as a day ahead")
+        log.warning(note)
+        if notes is not None:
+            notes.append(note)
+    ahead = ts >= first_ahead
     exog = frame.select(pl.all_horizontal([pl.col(c).is_null() | (pl.col(c) == "") for c in frame.columns[2:]]))
     i = _first_bad(ahead & exog.to_series())
     if i is not None:
