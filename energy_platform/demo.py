@@ -56,9 +56,9 @@ def run_demo(training: dict | None = None) -> int:
     months = f"{month_keys[0][:7]}..{month_keys[-1][:7]}"
     t = _step(1, total, f"raw_prices: {len(month_keys)} monthly partitions {months} in one run from '{settings.source}'")
     result = run_job(defs, INGEST_JOB, instance, partition_range=(month_keys[0], month_keys[-1]))
-    stored = _metadata(result, "raw_prices")
-    exog = (f"\n      NOTE  {EXOGENOUS_STORED}: {stored[EXOGENOUS_STORED]}; {DAYS_AHEAD}: {stored[DAYS_AHEAD]}"
-            if EXOGENOUS_STORED in stored else "")
+    ingested = _metadata(result, "raw_prices")
+    exog = (f"\n      NOTE  {EXOGENOUS_STORED}: {ingested[EXOGENOUS_STORED]}; {DAYS_AHEAD}: {ingested[DAYS_AHEAD]}"
+            if EXOGENOUS_STORED in ingested else "")
     _done(t, _checks(result) + exog)
 
     # the days the stored data can forecast: the live source's partitions run to yesterday + H, and
