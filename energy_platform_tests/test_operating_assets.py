@@ -209,3 +209,34 @@ def test_an_impossible_stored_value_is_a_blocking_error(tmp_path):
     with pytest.raises(DagsterAssetCheckFailedError, match="1 blocking asset check failed with ERROR severity") as info:
         _materialize(env, "2016-01-01", source)
     assert "operating_days_within_plausible_ranges" in str(info.value)
+
+
+def test_a_failed_operating_read_on_a_month_s_first_run_does_not_hold_the_features_back(tmp_path):
+    """Live source, 2025-02-02: the morning run stores the prices of 02-01 (the first of February's
+    partition) but XM's operating read fails, so raw_operating_daily[2025-02] was never
+    materialized. `eager()` waited for it: no features, no forecast, for as long as the outage
+    lasted (mid-month the same failure held nothing back). The features go on without it."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import dagster as dg
+
+    env = make_env(tmp_path, source="xm")
+    now = datetime(2025, 2, 2, 6, 30, tzinfo=ZoneInfo("America/Bogota"))
+    months = [date(y, m, 1).isoformat() for y in range(2015, 2026) for m in range(1, 13) if date(y, m, 1) <= date(2025, 1, 1)]
+    with dg.instance_for_test() as instance:
+        def mat(key: str, partition: str | None = None) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+        for month in months:
+            mat("raw_prices", month)
+            mat("raw_operating_daily", month)
+        for key in ("raw_hydrology", "raw_enso", "features"):
+            mat(key)
+        first = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now)
+        mat("raw_prices", "2025-02-01")  # the operating read of the same run failed
+        result = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now, cursor=first.cursor)
+    # the condition's eager half (the other: raw_prices' blocking checks passed, not reported here)
+    [features] = [r for r in result.results if r.key == dg.AssetKey("features")]
+    [eager] = [c for c in features.child_results if (c.condition.get_label() or "").startswith("eager")]
+    assert eager.true_subset.size == 1

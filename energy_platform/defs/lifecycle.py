@@ -54,6 +54,24 @@ class FeaturesConfig(dg.Config):
     refresh_days: int = Field(14, description="Recent target days recomputed on every run (their actuals arrive late).")
 
 
+def _features_condition(operating: list[dg.AssetsDefinition]) -> dg.AutomationCondition:
+    """Eager, as everything downstream of the prices, but not held back by an operating month never
+    materialized: a failing XM operating read on the first run of a month left that partition
+    missing, and `eager()` waited for it, holding the features and every forecast back while prices
+    were stored (mid-month the same failure did not). The features read what operating data there
+    is; an unknown value is a feature the model reads as missing. Nor on rows a blocking check of
+    raw_prices failed on, even in a later run."""
+    A = dg.AutomationCondition
+    operating_deps = dg.AssetSelection.assets(*operating)
+    return (
+        A.in_latest_time_window()
+        & (A.newly_missing() | A.any_deps_updated()).since_last_handled()
+        & ~A.any_deps_missing().ignore(operating_deps)
+        & ~A.any_deps_in_progress()
+        & ~A.in_progress()
+    ).with_label("eager, operating data optional") & A.all_deps_blocking_checks_passed()
+
+
 def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int,
                          country: str = "CO") -> dg.AssetsDefinition:
     @dg.asset(
@@ -62,8 +80,7 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
         code_version=FEATURES_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "polars"},
-        # Not on rows a blocking check of raw_prices failed on, even in a later run.
-        automation_condition=dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed(),
+        automation_condition=_features_condition(operating),
         description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}): price lags, "
                     "calendar, operating features (demand, hydrology, ENSO) as known at the cutoff, realised prices.",
     )
