@@ -66,8 +66,9 @@ def run_demo(training: dict | None = None) -> int:
     stored = latest_day(settings.warehouse_path)
     day_keys = [k for k in all_days if stored and k <= str(stored + timedelta(days=settings.horizon_days))][-RECENT_DAYS:]
     if not day_keys:
-        raise SourceError(f"'{settings.source}' gave no prices to forecast from (latest stored day: {stored}; first "
-                          f"target day {all_days[0] if all_days else 'none'})")
+        raise SourceError(f"nothing to forecast: '{settings.source}' stored no prices" if stored is None else
+                          f"nothing to forecast: the prices of '{settings.source}' end {stored}, before the first target "
+                          f"day {all_days[0] if all_days else '(none)'}: the history is too short")
 
     t = _step(2, total, "features: the feature store, one row per target day")
     result = run_job(defs, FEATURES_JOB, instance)

@@ -86,7 +86,7 @@ def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_creat
     ("rows", "message"),
     [
         ([f"2016-01-01 {h:02d}:00:00,{'inf' if h == 3 else 100}" for h in range(24)], "line 5: column 'price': non-finite price 'inf'"),
-        ([f"2016-01-{d:02d} {h:02d}:00:00,100" for d in range(1, 11) for h in range(24)], "lies outside the data 2016-01-01..2016-01-10"),
+        ([f"2016-01-{d:02d} {h:02d}:00:00,100" for d in range(1, 11) for h in range(24)], "first target day 2016-02-01: the history is too short"),
     ],
     ids=["bad file", "history too short"],
 )
