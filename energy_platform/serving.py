@@ -146,11 +146,33 @@ def features_for(forecaster, warehouse_path, start: date, end: date) -> tuple[pl
         f"it reads its own until a model of {calendar} replaces it")
 
 
-def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end: date, horizon_days: int) -> pl.DataFrame:
-    """The forecaster's 24 hours of every target day of [start, end] from its `features.daily` row
-    (same columns as `forecast_day`); a day without its row fails naming it."""
+def days_without_exogenous(forecaster, features: pl.DataFrame, start: date, end: date) -> dict[date, list[str]]:
+    """Per target day of [start, end] whose `features.daily` row lacks only exogenous inputs (the
+    file did not carry that day ahead of its prices), the series it lacks. Such a day cannot be
+    forecast by this forecaster; its prices are all there, so persistence can serve it."""
+    from energy_platform.forecasting.features import feature_names
+
+    exog = forecaster.exogenous
+    if not exog:
+        return {}
+    op = set(forecaster.spec.operating_columns())
+    names = [n for n in feature_names(forecaster.spec, exog) if n not in op]
+    rows = features.filter(pl.col("target_date").is_between(start, end))
+    out: dict[date, list[str]] = {}
+    for row in rows.iter_rows(named=True):
+        unknown = [n for n in names if row.get(n) is None]
+        series = [e for e in exog if any(n.startswith(f"{e}_lag") for n in unknown)]
+        if unknown and all(any(n.startswith(f"{e}_lag") for e in exog) for n in unknown):
+            out[row["target_date"]] = series
+    return out
+
+
+def forecast_from_features(forecaster, features: pl.DataFrame, start: date, end: date, horizon_days: int,
+                           skip: set[date] | frozenset[date] = frozenset()) -> pl.DataFrame:
+    """The forecaster's 24 hours of every target day of [start, end] but `skip` from its
+    `features.daily` row (same columns as `forecast_day`); a day without its row fails naming it."""
     frames = []
-    for target in pl.date_range(start, end, "1d", eager=True).to_list():
+    for target in [d for d in pl.date_range(start, end, "1d", eager=True).to_list() if d not in skip]:
         q = forecaster.predict(features, target)
         frames.append(q.select(
             pl.lit(target).alias("target_date"),

@@ -132,6 +132,20 @@ def test_the_day_ahead_s_forecasts_reach_the_model_that_forecasts_it(tmp_path):
     assert stored["model_version"].unique().to_list() == [version.version]
     assert stored["p50"].to_list() == pytest.approx(served["p50"].to_list(), rel=1e-6)  # the artifact's answer
 
+    # a morning the file carries no day ahead: the champion cannot forecast it, persistence serves
+    # it, named (the run failed before, and the desk had no forecast)
+    with connect(env.warehouse) as conn:
+        conn.execute("DELETE FROM raw.exogenous_hourly WHERE date = ?", [AHEAD])
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    result = run_job(env.defs, PREDICT_JOB, env.instance, partition_range=(str(AHEAD - timedelta(days=1)), str(AHEAD)))
+    assert result.asset_materializations_for_node("predictions")[-1].metadata[
+        "served_by_baseline (no day ahead of the prices)"].value == str(AHEAD)
+    with connect(env.warehouse, read_only=True) as conn:
+        served_by = dict(conn.execute("SELECT target_date, any_value(model_version) FROM ml.predictions "
+                                      "WHERE created_at = (SELECT max(created_at) FROM ml.predictions) GROUP BY 1").fetchall())
+    baseline = registry.baseline(1)
+    assert served_by == {AHEAD - timedelta(days=1): version.version, AHEAD: baseline.version}
+
 
 def test_a_missing_day_ahead_is_named_as_such():
     """A champion reading a series, on a morning the file carries no day ahead: the refusal names

@@ -21,6 +21,7 @@ from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
 from energy_platform.serving import (
     adaptive_band,
+    days_without_exogenous,
     features_for,
     forecast_from_features,
     forecast_range,
@@ -318,13 +319,17 @@ def build_predictions_asset(
             rows, calendar_note = features_for(forecaster, warehouse.path, first, last)
             if calendar_note:
                 context.log.warning(f"v{champion.version}: {calendar_note}")
-            try:
-                frame = forecast_from_features(forecaster, rows, first, last, horizon_days)
-            except ForecastInputError as exc:
-                raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
-            # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
-            frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
-            unknown = unknown_operating_groups(forecaster, rows, first, last)
+            # a day whose day ahead the file did not carry: persistence serves it, named (a desk needs a forecast)
+            no_exog = days_without_exogenous(forecaster, rows, first, last)
+            frame, band, unknown = None, {"status": "off"}, {}
+            if len(no_exog) < (last - first).days + 1:
+                try:
+                    frame = forecast_from_features(forecaster, rows, first, last, horizon_days, skip=set(no_exog))
+                except ForecastInputError as exc:
+                    raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
+                # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
+                frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
+                unknown = unknown_operating_groups(forecaster, rows, first, last)
             if unknown:
                 context.log.warning(
                     f"operating data unknown at the cutoff, read as missing by the forecast: {_unknown_label(unknown)} "
@@ -332,15 +337,27 @@ def build_predictions_asset(
                 )
         else:
             frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
-            band, unknown = {"status": "off"}, {}
-        frame = frame.with_columns(
+            band, unknown, no_exog = {"status": "off"}, {}, {}
+        frames = [] if frame is None else [frame.with_columns(
             # the groups as everywhere else (format_groups: model_versions.operating_groups, tags)
             pl.col("target_date").replace_strict({d: format_groups(g) for d, g in unknown.items()}, default=None,
                                                  return_dtype=pl.Utf8).alias("operating_unknown"),
             pl.lit(champion.version).alias("model_version"),
             pl.lit(champion.run_id or "").alias("mlflow_run_id"),
             pl.lit(context.run_id).alias("dagster_run_id"),
-        )
+        )]
+        if no_exog:
+            baseline = reg.ensure_baseline(read_prices(warehouse.path), horizon_days, registry.price_floor,
+                                           dagster_tags=registry.dagster_run_tags(context.run_id))
+            context.log.warning(f"{baseline.describe()} serves {', '.join(map(str, no_exog))}: the file carried no day ahead "
+                                f"with {', '.join(sorted({e for s in no_exog.values() for e in s}))}, which "
+                                f"{champion.describe()} reads")
+            served = reg.load(baseline)
+            frames += [forecast_range(warehouse.path, served, d, d, horizon_days, baseline.history_days).with_columns(
+                pl.lit(None, pl.Utf8).alias("operating_unknown"), pl.lit(baseline.version).alias("model_version"),
+                pl.lit(baseline.run_id or "").alias("mlflow_run_id"), pl.lit(context.run_id).alias("dagster_run_id"),
+            ) for d in sorted(no_exog)]
+        frame = pl.concat(frames, how="vertical_relaxed").sort("target_date", "hour")
         problem = validate(frame, registry.price_floor)
         if problem:
             raise dg.Failure(f"champion {champion.describe()} forecast nonsense, nothing written: {problem}")
@@ -358,6 +375,7 @@ def build_predictions_asset(
                 "mlflow_run": registry.run_link(champion.run_id),
                 **_band_metadata(band),
                 "operating_inputs_unknown": _unknown_label(unknown),
+                **({"served_by_baseline (no day ahead of the prices)": ", ".join(map(str, sorted(no_exog)))} if no_exog else {}),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),
