@@ -150,7 +150,7 @@ def days_without_exogenous(forecaster, features: pl.DataFrame, start: date, end:
     """Per target day of [start, end] whose `features.daily` row lacks only exogenous inputs (the
     file did not carry that day ahead of its prices), the series it lacks. Such a day cannot be
     forecast by this forecaster; its prices are all there, so persistence can serve it."""
-    from energy_platform.forecasting.features import feature_names
+    from energy_platform.forecasting.features import feature_names, lag_column
 
     exog = forecaster.exogenous
     if not exog:
@@ -160,10 +160,9 @@ def days_without_exogenous(forecaster, features: pl.DataFrame, start: date, end:
     rows = features.filter(pl.col("target_date").is_between(start, end))
     out: dict[date, list[str]] = {}
     for row in rows.iter_rows(named=True):
-        unknown = [n for n in names if row.get(n) is None]
-        series = [e for e in exog if any(n.startswith(f"{e}_lag") for n in unknown)]
-        if unknown and all(any(n.startswith(f"{e}_lag") for e in exog) for n in unknown):
-            out[row["target_date"]] = series
+        series = {(lag_column(n) or ("", 0))[0] for n in names if row.get(n) is None}
+        if series and series <= set(exog):
+            out[row["target_date"]] = [e for e in exog if e in series]
     return out
 
 

@@ -151,11 +151,12 @@ def test_a_missing_day_ahead_is_named_as_such():
     """A champion reading a series, on a morning the file carries no day ahead: the refusal names
     the series and the day, not 'days without all 24 prices'."""
     from energy_platform.forecasting.base import prediction_features_from_frame
+    from energy_platform.forecasting.errors import ForecastInputError
     from energy_platform.forecasting.features import FeatureSpec, build_feature_frame
 
     frame = _frame(date(2015, 1, 1), date(2015, 2, 28), 0).select(
         pl.col("Date").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S").alias("ts"),
         pl.col("Price").alias("price"), pl.col("Grid load forecast").alias("load"))
     rows = build_feature_frame(frame, [date(2015, 3, 1)], 1)
-    with pytest.raises(Exception, match=r"load unknown on 2015-03-01 \(a file's day ahead of its prices carries it\)"):
+    with pytest.raises(ForecastInputError, match=r"load unknown on 2015-03-01 \(a file's day ahead of its prices carries it\)"):
         prediction_features_from_frame(rows, FeatureSpec(horizon_days=1), date(2015, 3, 1), ["load"])

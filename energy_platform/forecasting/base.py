@@ -6,7 +6,6 @@ before any fitting starts.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Protocol, runtime_checkable
@@ -23,6 +22,7 @@ from energy_platform.forecasting.features import (
     daily_panel,
     feature_matrix,
     feature_names,
+    lag_column,
     target_matrix,
 )
 
@@ -197,7 +197,7 @@ def prediction_features_from_frame(frame: pl.DataFrame, spec: FeatureSpec, targe
     nulls = [c for c in required if row[c][0] is None]
     if nulls:
         def days(series: str) -> str:
-            lags = {int(m.group(1)) for c in nulls if (m := re.fullmatch(rf"{re.escape(series)}_lag(\d+)_h\d\d", c))}
+            lags = {parsed[1] for c in nulls if (parsed := lag_column(c)) and parsed[0] == series}
             return ", ".join(str(target - timedelta(days=k)) for k in sorted(lags, reverse=True))
 
         unknown = [f"days without all 24 prices: {d}" for d in [days("price")] if d]

@@ -246,15 +246,22 @@ def feature_names(spec: FeatureSpec, exog: Sequence[str]) -> list[str]:
     return names
 
 
+def lag_column(column: str) -> tuple[str, int] | None:
+    """(series, lag in days) of an hourly lag column `<series>_lag<k>_h<hh>` (`price_lag1_h05`,
+    `load_lag0_h05`); None for any other column."""
+    m = re.fullmatch(r"(.+)_lag(\d+)_h\d\d", column)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
 def exogenous_in_features(columns: Sequence[str], spec: FeatureSpec) -> list[str]:
     """The exogenous series whose every lag column of `spec` is among feature-store `columns`,
     in their order there: what a model fitted from those rows reads."""
     lags = spec.resolved_exog_lags()
     found: dict[str, set[str]] = {}
     for column in columns:
-        m = re.fullmatch(r"(.+)_lag(\d+)_h(\d\d)", column)
-        if m and m.group(1) != "price":
-            found.setdefault(m.group(1), set()).add(column)
+        parsed = lag_column(column)
+        if parsed and parsed[0] != "price":
+            found.setdefault(parsed[0], set()).add(column)
     return [e for e, have in found.items() if have >= {f"{e}_lag{k}_h{h:02d}" for k in lags for h in range(HOURS)}]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 import tempfile
 import time
@@ -29,7 +28,7 @@ from mlflow import MlflowClient
 import energy_platform
 from energy_platform.forecasting.backtest import BacktestResult, backtest_recent
 from energy_platform.forecasting.errors import ForecastInputError
-from energy_platform.forecasting.features import HOURS, daily_panel, exogenous_in_features, exogenous_names
+from energy_platform.forecasting.features import HOURS, daily_panel, exogenous_in_features, exogenous_names, lag_column
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.models import make_model
 from energy_platform.forecasting.operating_features import OperatingData, format_groups
@@ -144,8 +143,7 @@ def choose_exogenous(prices: pl.DataFrame, first_day: date, last_day: date) -> E
 
 def _without_series(features: pl.DataFrame, names: list[str]) -> pl.DataFrame:
     """Feature rows without the lag columns of the exogenous series `names`."""
-    pattern = re.compile(rf"({'|'.join(re.escape(n) for n in names)})_lag\d+_h\d\d") if names else None
-    return features.select(c for c in features.columns if not (pattern and pattern.fullmatch(c)))
+    return features.select(c for c in features.columns if (lag_column(c) or ("", 0))[0] not in names)
 
 
 def history_window(window_days: int, first: date, end: date) -> int:
