@@ -14,6 +14,7 @@ instead (`forecast_from_features`): the same `build_feature_frame`, stored once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
@@ -21,6 +22,7 @@ import polars as pl
 from energy_platform.forecasting.operating_features import (
     OPERATING_GROUPS,
     OperatingData,
+    format_groups,
     hourly_operating_columns,
     operating_inputs,
 )
@@ -233,3 +235,65 @@ def adaptive_band(warehouse_path, forecaster, frame: pl.DataFrame, horizon_days:
         "days_adjusted": n_adj, "days": per_day.height, "per_day": per_day,
     }
     return adjusted.select(frame.columns), info
+
+
+@dataclass
+class Served:
+    """What `serve_days` forecast, and what the operator should hear about it."""
+
+    frame: pl.DataFrame  # target_date, hour, ts, forecast, p10, p50, p90, feature_cutoff, operating_unknown, model_version, mlflow_run_id
+    band: dict[str, object] = field(default_factory=lambda: {"status": "off"})
+    unknown: dict[date, list[str]] = field(default_factory=dict)  # per day, the operating groups read as missing
+    by_baseline: list[date] = field(default_factory=list)  # the days persistence served (no day ahead of the prices)
+    warnings: list[str] = field(default_factory=list)
+
+
+def serve_days(warehouse_path, registry, champion, first: date, last: date, horizon_days: int, floor: float | None,
+               dagster_tags: dict[str, str] | None = None) -> Served:
+    """The champion's forecasts of every target day of [first, last], ready to store.
+
+    A forecaster reads its `features.daily` rows and gets its adaptive band; an older pyfunc
+    reads raw history. A day whose row lacks only a file's exogenous series (the file carried
+    no day ahead that morning) is served by the persistence baseline, named on its rows: a desk
+    needs a forecast, and persistence needs prices only. Raises ForecastInputError when a day
+    cannot be forecast at all."""
+    model = registry.load(champion)
+    forecaster = forecaster_of(model)
+    served = Served(frame=pl.DataFrame())
+    if forecaster is None:
+        frame = forecast_range(warehouse_path, model, first, last, horizon_days, champion.history_days)
+    else:  # the feature store is the source: the target day's row
+        rows, calendar_note = features_for(forecaster, warehouse_path, first, last)
+        if calendar_note:
+            served.warnings.append(f"v{champion.version}: {calendar_note}")
+        no_exog = days_without_exogenous(forecaster, rows, first, last)
+        served.by_baseline = sorted(no_exog)
+        frame = None
+        if len(no_exog) < (last - first).days + 1:
+            frame = forecast_from_features(forecaster, rows, first, last, horizon_days, skip=set(no_exog))
+            # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
+            frame, served.band = adaptive_band(warehouse_path, forecaster, frame, horizon_days, floor)
+            served.unknown = unknown_operating_groups(forecaster, rows, first, last)
+        if no_exog:
+            baseline = registry.ensure_baseline(read_prices(warehouse_path), horizon_days, floor, dagster_tags=dagster_tags)
+            series = sorted({e for s in no_exog.values() for e in s})
+            served.warnings.append(f"{baseline.describe()} serves {', '.join(map(str, served.by_baseline))}: the file carried "
+                                   f"no day ahead with {', '.join(series)}, which {champion.describe()} reads")
+    frames = [] if frame is None else [_named(frame, champion, served.unknown)]
+    if served.by_baseline:
+        model = registry.load(baseline)
+        frames += [_named(forecast_range(warehouse_path, model, d, d, horizon_days, baseline.history_days), baseline, {})
+                   for d in served.by_baseline]
+    served.frame = pl.concat(frames, how="vertical_relaxed").sort("target_date", "hour")
+    return served
+
+
+def _named(frame: pl.DataFrame, card, unknown: dict[date, list[str]]) -> pl.DataFrame:
+    """`frame` with the version that served it and the operating groups it read as missing (as
+    everywhere else: model_versions.operating_groups, tags)."""
+    return frame.with_columns(
+        pl.col("target_date").replace_strict({d: format_groups(g) for d, g in unknown.items()}, default=None,
+                                             return_dtype=pl.Utf8).alias("operating_unknown"),
+        pl.lit(card.version).alias("model_version"),
+        pl.lit(card.run_id or "").alias("mlflow_run_id"),
+    )

@@ -291,6 +291,27 @@ def test_warehouse_missing_some_tables_publishes_them_empty(tmp_path):
     assert summary["tables"]["prices_hourly"] == 1 and summary["tables"]["drift_checks"] == 0
 
 
+def test_exogenous_series_and_their_day_ahead_are_published(tmp_path):
+    """A file's load forecast, including the day after its last price, reaches the analysts;
+    the day ahead is not a price row."""
+    ts = pl.datetime_range(datetime(2024, 3, 1), datetime(2024, 3, 3, 23), "1h", eager=True)
+    frame = pl.DataFrame({"ts": ts}).with_columns(
+        pl.col("ts").dt.date().alias("date"), pl.col("ts").dt.hour().cast(pl.Int32).alias("hour"),
+        pl.when(pl.col("ts") < datetime(2024, 3, 3)).then(40.0 + pl.int_range(pl.len())).alias("price"),
+        (1000.0 + pl.int_range(pl.len())).alias("load"),
+    ).select("date", "hour", "ts", "price", "load")
+    wh = tmp_path / "warehouse.duckdb"
+    replace_prices(wh, frame, date(2024, 3, 1), date(2024, 3, 3), "file")
+    summary = publish_analytics(wh, tmp_path / "analytics.duckdb")
+    assert summary["tables"]["prices_hourly"] == 48 and summary["tables"]["exogenous_hourly"] == 72
+    conn = _ro(tmp_path / "analytics.duckdb")
+    ahead = conn.execute("SELECT count(*), min(value), max(value) FROM exogenous_hourly "
+                         "WHERE name = 'load' AND date = DATE '2024-03-03'").fetchone()
+    comment = conn.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'exogenous_hourly'").fetchone()[0]
+    conn.close()
+    assert ahead == (24, 1048.0, 1071.0) and "day ahead" in comment
+
+
 def test_warehouse_lacking_newer_columns_publishes_them_null(seeded, tmp_path):
     """A warehouse no write has migrated since columns were added (the schema is brought up to
     date by write connections only) still publishes: those columns are NULL, every row copied."""

@@ -52,8 +52,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         src = source.get()
         report = ingest_range(warehouse.path, src, start, end, full_refresh=config.full_refresh)
         context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
-        left_out = getattr(src, "notes", [])  # a file's part-days (sources/csv_file.py); other sources keep none
-        for note in left_out:
+        for note in src.notes:
             context.log.warning(note)
         # A file's load or wind forecasts go to raw.exogenous_hourly; the days ahead of its prices
         # (tomorrow's forecasts) are what lets a model read them (forecaster_model says whether it does).
@@ -84,7 +83,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "source": source.spec,
                 "preview (latest days written)": markdown_preview(daily),
                 **({EXOGENOUS_STORED: ", ".join(exog), DAYS_AHEAD: ", ".join(map(str, ahead)) or "none"} if exog else {}),
-                **({LEFT_OUT: "; ".join(left_out)} if left_out else {}),
+                **({LEFT_OUT: "; ".join(src.notes)} if src.notes else {}),
             }
         )
 

@@ -19,15 +19,7 @@ from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, War
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
-from energy_platform.serving import (
-    adaptive_band,
-    days_without_exogenous,
-    features_for,
-    forecast_from_features,
-    forecast_range,
-    forecaster_of,
-    unknown_operating_groups,
-)
+from energy_platform.serving import serve_days
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
@@ -313,51 +305,19 @@ def build_predictions_asset(
             record_champion_change(warehouse.path, champion.version, None, promoted_because)
         if champion.history_days is None:
             raise dg.Failure(f"champion v{champion.version} has no history_days tag: promote another version (energy-platform rollback)")
-        model = reg.load(champion)
-        forecaster = forecaster_of(model)
-        if forecaster is not None:  # the feature store is the source: the target day's row
-            rows, calendar_note = features_for(forecaster, warehouse.path, first, last)
-            if calendar_note:
-                context.log.warning(f"v{champion.version}: {calendar_note}")
-            # a day whose day ahead the file did not carry: persistence serves it, named (a desk needs a forecast)
-            no_exog = days_without_exogenous(forecaster, rows, first, last)
-            frame, band, unknown = None, {"status": "off"}, {}
-            if len(no_exog) < (last - first).days + 1:
-                try:
-                    frame = forecast_from_features(forecaster, rows, first, last, horizon_days, skip=set(no_exog))
-                except ForecastInputError as exc:
-                    raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
-                # the band adapted to its realised misses known at each cutoff (the stored predictions + prices)
-                frame, band = adaptive_band(warehouse.path, forecaster, frame, horizon_days, registry.price_floor)
-                unknown = unknown_operating_groups(forecaster, rows, first, last)
-            if unknown:
-                context.log.warning(
-                    f"operating data unknown at the cutoff, read as missing by the forecast: {_unknown_label(unknown)} "
-                    "(materialize the operating assets; a source two publications late stays unknown)"
-                )
-        else:
-            frame = forecast_range(warehouse.path, model, first, last, horizon_days, champion.history_days)
-            band, unknown, no_exog = {"status": "off"}, {}, {}
-        frames = [] if frame is None else [frame.with_columns(
-            # the groups as everywhere else (format_groups: model_versions.operating_groups, tags)
-            pl.col("target_date").replace_strict({d: format_groups(g) for d, g in unknown.items()}, default=None,
-                                                 return_dtype=pl.Utf8).alias("operating_unknown"),
-            pl.lit(champion.version).alias("model_version"),
-            pl.lit(champion.run_id or "").alias("mlflow_run_id"),
-            pl.lit(context.run_id).alias("dagster_run_id"),
-        )]
-        if no_exog:
-            baseline = reg.ensure_baseline(read_prices(warehouse.path), horizon_days, registry.price_floor,
-                                           dagster_tags=registry.dagster_run_tags(context.run_id))
-            context.log.warning(f"{baseline.describe()} serves {', '.join(map(str, no_exog))}: the file carried no day ahead "
-                                f"with {', '.join(sorted({e for s in no_exog.values() for e in s}))}, which "
-                                f"{champion.describe()} reads")
-            served = reg.load(baseline)
-            frames += [forecast_range(warehouse.path, served, d, d, horizon_days, baseline.history_days).with_columns(
-                pl.lit(None, pl.Utf8).alias("operating_unknown"), pl.lit(baseline.version).alias("model_version"),
-                pl.lit(baseline.run_id or "").alias("mlflow_run_id"), pl.lit(context.run_id).alias("dagster_run_id"),
-            ) for d in sorted(no_exog)]
-        frame = pl.concat(frames, how="vertical_relaxed").sort("target_date", "hour")
+        try:
+            served = serve_days(warehouse.path, reg, champion, first, last, horizon_days, registry.price_floor,
+                                dagster_tags=registry.dagster_run_tags(context.run_id))
+        except ForecastInputError as exc:
+            raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
+        for warning in served.warnings:
+            context.log.warning(warning)
+        if served.unknown:
+            context.log.warning(
+                f"operating data unknown at the cutoff, read as missing by the forecast: {_unknown_label(served.unknown)} "
+                "(materialize the operating assets; a source two publications late stays unknown)"
+            )
+        frame = served.frame.with_columns(pl.lit(context.run_id).alias("dagster_run_id"))
         problem = validate(frame, registry.price_floor)
         if problem:
             raise dg.Failure(f"champion {champion.describe()} forecast nonsense, nothing written: {problem}")
@@ -373,9 +333,10 @@ def build_predictions_asset(
                 "served_by": champion.describe(),
                 "mlflow_run_id": champion.run_id or "",
                 "mlflow_run": registry.run_link(champion.run_id),
-                **_band_metadata(band),
-                "operating_inputs_unknown": _unknown_label(unknown),
-                **({"served_by_baseline (no day ahead of the prices)": ", ".join(map(str, sorted(no_exog)))} if no_exog else {}),
+                **_band_metadata(served.band),
+                "operating_inputs_unknown": _unknown_label(served.unknown),
+                **({"served_by_baseline (no day ahead of the prices)": ", ".join(map(str, served.by_baseline))}
+                   if served.by_baseline else {}),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

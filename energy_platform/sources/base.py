@@ -24,6 +24,7 @@ class PriceSource(Protocol):
     """Hourly prices for a date range; `first_date`/`last_date` bound what it can have."""
 
     name: str
+    notes: list[str]  # what reading left out and a run should report (a file's part-days); empty for most sources
 
     def first_date(self) -> date: ...
 

@@ -568,6 +568,7 @@ class XmSource:
             client = XmClient(base_url)
         self.client = client
         self._today = today
+        self.notes: list[str] = []  # XM's answers are whole or refused: nothing is left out silently
 
     def close(self) -> None:
         self.client.close()

@@ -109,6 +109,27 @@ TABLES: list[Published] = [
         order_by="ts",
     ),
     Published(
+        "exogenous_hourly",
+        "table",
+        "raw.exogenous_hourly",
+        """
+        SELECT date::DATE AS date, hour::INTEGER AS hour, ts::TIMESTAMP AS ts, name::VARCHAR AS name,
+               value::DOUBLE AS value
+        FROM {raw.exogenous_hourly}
+        """,
+        "A price file's exogenous series (e.g. load and wind forecasts; none for XM), one row per hour and "
+        "series, as delivered. The value of day d is a forecast known on d-1, so the days after the last "
+        "price (the day ahead) are here too; a model reads a series only when every hour is known.",
+        {
+            "date": "Day the value is for (local).",
+            "hour": "Hour of day 0-23 (local).",
+            "ts": "Start of the hour, naive local timestamp.",
+            "name": "Series, as the file's column header (e.g. 'load', 'wind').",
+            "value": "The series' value for that hour, in the file's unit.",
+        },
+        order_by="name, ts",
+    ),
+    Published(
         "forecasts",
         "table",
         "ml.predictions",
