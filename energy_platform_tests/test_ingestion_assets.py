@@ -245,6 +245,21 @@ def test_a_blocked_run_says_which_check_and_what_it_found(env):
     assert _operator_error(wrapped) == message  # the CLI prints it in one line, exit 2
 
 
+def test_features_before_any_price_fail_in_one_line_and_a_bug_keeps_its_traceback(env):
+    """The features asset turns its own refusals into a Failure the CLI prints in one line; an
+    unexpected ValueError (a bug) is not dressed up as one."""
+    from energy_platform.cli import _operator_error
+
+    features = env.defs.get_assets_def("features")
+    with pytest.raises(Exception) as info:
+        dg.materialize([features], resources=env.defs.resources, instance=env.instance,
+                       selection=dg.AssetSelection.assets(features).without_checks())
+    assert _operator_error(info.value) == "raw.prices_hourly is empty: materialize raw_prices first"
+    bug = RuntimeError("step failed")
+    bug.__cause__ = ValueError("could not convert string to float")
+    assert _operator_error(bug) is None
+
+
 def _bad_csv(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Price\n" + "".join(f"2016-01-01 {h:02d}:00:00,{'inf' if h == 3 else 100}\n" for h in range(24)))

@@ -24,7 +24,7 @@ from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
-from energy_platform.warehouse.features import read_features, read_operating_data, refresh_features
+from energy_platform.warehouse.features import FeatureStoreError, read_features, read_operating_data, refresh_features
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import latest_day, read_prices
@@ -85,7 +85,7 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
         try:
             frame = refresh_features(warehouse.path, horizon_days, full_recompute=config.full_recompute, refresh_days=config.refresh_days,
                                      country=country)
-        except ValueError as exc:
+        except (FeatureStoreError, ForecastInputError) as exc:
             raise dg.Failure(str(exc)) from exc
         written = frame.height
         targets = frame["target_date"]

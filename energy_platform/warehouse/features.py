@@ -36,6 +36,11 @@ CALENDAR_NOTE = "; holidays: "  # then the calendar's code: written in the table
 EARLIER_CALENDAR = "CO"  # the calendar of tables written before the comment named one
 
 
+class FeatureStoreError(ValueError):
+    """The stored rows cannot be refreshed as asked (no prices yet, another calendar or shape
+    stored): the message names what to run. Other errors are bugs and keep their traceback."""
+
+
 def _columns(conn) -> list[str]:
     rows = conn.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = 'features' AND table_name = 'daily' "
@@ -61,11 +66,11 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
     with write_transaction(path, {"incoming": frame}) as conn:
         calendar = _calendar(conn)
         if calendar is not None and calendar != country and not replace_all:
-            raise ValueError(f"{TABLE} was computed with the holiday calendar {calendar}, these rows with {country}: "
+            raise FeatureStoreError(f"{TABLE} was computed with the holiday calendar {calendar}, these rows with {country}: "
                              "only a full recompute replaces it")
         existing = _columns(conn)
         if existing and existing != frame.columns and not replace_all:
-            raise ValueError(f"{TABLE} holds other columns than these rows ({_column_change(existing, frame.columns)}): "
+            raise FeatureStoreError(f"{TABLE} holds other columns than these rows ({_column_change(existing, frame.columns)}): "
                              "only a full recompute replaces it, or its other target days would be lost")
         if replace_all:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
@@ -131,7 +136,7 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     prices = read_prices(path, exogenous=True)  # with a file's exogenous columns and its days ahead
     priced = prices.filter(pl.col("price").is_not_null())["date"]
     if priced.is_empty():
-        raise ValueError("raw.prices_hourly is empty: materialize raw_prices first")
+        raise FeatureStoreError("raw.prices_hourly is empty: materialize raw_prices first")
     # the first day whose lags all lie in the data: where a training window on all of it starts
     first_target = FeatureSpec(horizon_days=horizon_days).first_target(priced.min())
     last_target = priced.max() + timedelta(days=horizon_days)
