@@ -6,6 +6,7 @@ carries the project's `dagster.yaml`, so runs persist and the UI shows them.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -127,9 +128,12 @@ def _price_floor(text: str) -> float | None:
     if text.strip().lower() in ("none", ""):
         return None
     try:
-        return float(text)
+        floor = float(text)
     except ValueError:
-        raise SettingError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}") from None
+        floor = math.nan
+    if not math.isfinite(floor):  # nan would switch every floor rule off, inf clamp every forecast
+        raise SettingError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}")
+    return floor
 
 
 def _horizon_days(text: str) -> int:

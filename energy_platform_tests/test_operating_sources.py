@@ -159,3 +159,9 @@ def test_the_operating_dir_setting_wins_and_gz_files_count(tmp_path):
         {"date": pl.Date, "demand_gwh": pl.Float64, "generation_gwh": pl.Float64, "unserved_demand_mwh": pl.Float64,
          "exports_gwh": pl.Float64, "imports_gwh": pl.Float64}
     )
+
+
+def test_an_operating_file_that_is_not_gzip_is_refused_naming_it(tmp_path):
+    (tmp_path / "oni_monthly.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(SourceError, match=r"oni_monthly\.csv\.gz: not a readable gzip file"):
+        read_oni_csv(tmp_path / "oni_monthly.csv.gz")

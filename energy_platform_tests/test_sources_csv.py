@@ -150,6 +150,23 @@ def test_the_same_bad_file_fails_the_gz_reader_and_the_source(tmp_path):
         read_hourly_csv(tmp_path / "broken.csv.gz")
 
 
+def test_a_file_the_parser_cannot_read_is_told_in_one_short_line_naming_the_line(tmp_path):
+    """polars quoted the whole rest of the file after an unclosed quote (628 KB on NP), and told of
+    an option the user cannot set for a row with an extra field."""
+    rows = ["Date,Price"] + [f"2020-01-{1 + h // 24:02d} {h % 24:02d}:00:00,{40 + h}" for h in range(24 * 40)]
+    quote = [*rows]
+    quote[100] = quote[100].replace(",", ',"')
+    ragged = [*rows]
+    ragged[150] += ",999"
+    for lines, where in ((quote, 'line 101: a quoted field opened on this line runs over'), (ragged, "line 151: 3 fields, the header has 2")):
+        path = tmp_path / "bad.csv"
+        path.write_text("\n".join(lines) + "\n")
+        with pytest.raises(CsvFormatError) as err:
+            read_hourly_csv(path)
+        message = str(err.value)
+        assert message.startswith(f"{path}: not a readable CSV: {where}") and "\n" not in message and len(message) < 300, message
+
+
 def test_floor_and_ceiling_are_parameters(tmp_path):
     path = _write(tmp_path, _day_with(7, "-12.5"))
     assert read_hourly_csv(path, floor=None)["price"].min() == -12.5  # a market with negative prices

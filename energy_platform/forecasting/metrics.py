@@ -74,18 +74,20 @@ def overnight_roughness(prices: object, hours: tuple[int, int] = OVERNIGHT_HOURS
     return float(np.mean(np.abs(np.diff(p, axis=1))))
 
 
-def jaggedness_ratio(actual: object, p50: object, hours: tuple[int, int] = OVERNIGHT_HOURS) -> float:
+def jaggedness_ratio(actual: object, p50: object, hours: tuple[int, int] = OVERNIGHT_HOURS) -> float | None:
     """How much rougher the forecast's overnight profile is than the real one.
 
     roughness(x) = mean over days and over the steps h -> h+1 with h0 <= h < h1 (hours 0-6: six
     steps a day) of |x[d, h+1] - x[d, h]|; the ratio is roughness(p50) / roughness(actual) over
     the same days. 1 is as smooth as real prices; the target is <= 1.2. Inputs are day x 24
-    matrices or flat hourly series of whole days, in the same order.
+    matrices or flat hourly series of whole days, in the same order. None when every real night
+    is flat (Colombia's overnight price often is, for weeks at a time): no ratio to that.
     """
     a, f = _daily(actual), _daily(p50)
     if a.shape != f.shape:
         raise ValueError(f"actual and p50 differ in shape: {a.shape} vs {f.shape}")
-    return overnight_roughness(f, hours) / overnight_roughness(a, hours)
+    real = overnight_roughness(a, hours)
+    return overnight_roughness(f, hours) / real if real > 0 else None
 
 
 def below_floor_share(p10: object, p50: object, lowest: object, floor: float | None, tol: float = 1e-9) -> float:

@@ -37,8 +37,6 @@ Decisions, each with its reason:
 
 from __future__ import annotations
 
-import gzip
-import io
 import logging
 import math
 import re
@@ -48,6 +46,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.sources.base import SourceError, with_calendar_columns
+from energy_platform.sources.csv_text import read_csv_text
 
 log = logging.getLogger(__name__)
 
@@ -162,18 +161,7 @@ def read_hourly_csv(
         raise SourceError(f"{path}: file not found")
     if ceiling <= 0 or not math.isfinite(ceiling):
         raise ValueError(f"ceiling must be a positive finite number, got {ceiling}")
-    raw = path.read_bytes()
-    try:
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
-        raise CsvFormatError(f"{path}: not a readable gzip file ({exc})") from exc
-    if not raw.strip():
-        raise CsvFormatError(f"{path}: the file is empty; {_HEADER_HINT} and one row per hour")
-    try:
-        frame = pl.read_csv(io.BytesIO(raw), infer_schema=False)
-    except Exception as exc:  # polars raises several types for unreadable files
-        raise CsvFormatError(f"{path}: not a readable CSV ({exc})") from exc
+    frame = read_csv_text(path, CsvFormatError, empty_hint=f"{_HEADER_HINT} and one row per hour")
     _check_header(path, frame.columns)
     if frame.height == 0:
         raise CsvFormatError(f"{path}: line 2: no data rows after the header {frame.columns}")

@@ -10,8 +10,6 @@ does not match its month. A missing day or month is allowed and stays missing.
 
 from __future__ import annotations
 
-import gzip
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from energy_platform.sources.base import SourceError
+from energy_platform.sources.csv_text import read_csv_text
 
 OPERATING_DAILY_FILE = "operating_daily.csv"
 HYDROLOGY_FILE = "hydrology_monthly.csv"
@@ -81,13 +80,7 @@ def check_value(value: float | None, column: str, bounds: Bounds) -> str | None:
 def _read_text_csv(path: Path, expected: list[str]) -> pl.DataFrame:
     if not path.exists():
         raise SourceError(f"{path}: file not found")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    try:
-        frame = pl.read_csv(io.BytesIO(raw), infer_schema=False)
-    except Exception as exc:  # polars raises several types for unreadable files
-        raise SourceError(f"{path}: not a readable CSV ({exc})") from exc
+    frame = read_csv_text(path, SourceError)
     columns = [c.strip() for c in frame.columns]
     if sorted(columns) != sorted(expected):
         raise SourceError(f"{path}: line 1: expected columns {expected}, got {columns}")

@@ -92,6 +92,9 @@ def test_a_price_floor_the_data_goes_below_is_refused(capsys, tmp_path, monkeypa
     monkeypatch.delenv("ENERGY_PLATFORM_PRICE_FLOOR")
     assert main([*args, "--price-floor", "zero"]) == 2
     assert "must be a number or 'none'" in capsys.readouterr().err
+    for text in ("nan", "inf"):  # nan switched every floor rule off and printed NaN metrics, exit 0
+        assert main([*args, "--price-floor", text]) == 2
+        assert f"must be a number or 'none', got '{text}'" in capsys.readouterr().err
     assert main(args) == 0 and "price floor: none" in capsys.readouterr().out  # the data decides: negative hours, no floor
 
 
@@ -156,3 +159,13 @@ def test_backtest_reads_an_operating_data_folder_beside_a_csv(capsys, tmp_path):
     assert "no such operating data" in capsys.readouterr().err
     assert main([*args, "--operating-groups", "rain"]) == 2
     assert "unknown operating group" in capsys.readouterr().err
+
+
+def test_a_period_of_flat_nights_has_no_jaggedness_ratio_and_the_backtest_finishes(capsys):
+    """Colombia's overnight price is flat for weeks (2020-01-14..15 every night): the ratio to a
+    flat night is undefined, reported as null; it divided by zero and lost the whole run."""
+    code = main(["backtest", "--source", "sample", "--test-start", "2020-01-14", "--test-end", "2020-01-15",
+                 "--models", "naive_d,naive_w", "--window-days", "30", "--json"])
+    assert code == 0, capsys.readouterr().err
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["jaggedness_ratio"] for r in rows] == [None, None] and [r["test_days"] for r in rows] == [2, 2]

@@ -35,3 +35,12 @@ def test_pinball_and_coverage_by_hand():
 def test_mismatched_lengths_refused():
     with pytest.raises(ValueError):
         metrics.mae([1.0, 2.0], [1.0])
+
+
+def test_jaggedness_ratio_of_flat_real_nights_is_none():
+    import numpy as np
+
+    flat = np.full((3, 24), 100.0)
+    rough = flat + np.tile(np.arange(24) % 2, (3, 1))
+    assert metrics.jaggedness_ratio(flat, rough) is None
+    assert metrics.jaggedness_ratio(rough, flat) == 0.0 and metrics.jaggedness_ratio(rough, rough) == 1.0
