@@ -51,7 +51,7 @@ class Recorder:
 
     def __init__(self, model: MLPForecaster):
         self.m = model
-        self.name, self.horizon_days, self.has_intervals = model.name, model.horizon_days, True
+        self.name, self.horizon_days, self.has_intervals, self.reads_exogenous = model.name, model.horizon_days, True, True
         self.fits: list[dict] = []
         self.preds: list[dict] = []
 

@@ -167,6 +167,22 @@ def test_a_file_the_parser_cannot_read_is_told_in_one_short_line_naming_the_line
         assert message.startswith(f"{path}: not a readable CSV: {where}") and "\n" not in message and len(message) < 300, message
 
 
+def test_an_exogenous_column_empty_on_every_row_is_left_out_with_a_note(tmp_path):
+    """A trailing comma on every line made an unnamed, empty series that stopped every model."""
+    path = _write(tmp_path, "".join(line + ",\n" for line in _day_with(5, "7.5").splitlines()))
+    notes: list[str] = []
+    frame = read_hourly_csv(path, notes=notes)
+    assert frame.columns == ["ts", "date", "hour", "price"] and frame["price"][5] == 7.5
+    assert notes == [f"{path}: exogenous column(s) 'exog_2' empty on every row: left out"]
+
+
+def test_an_exogenous_column_named_like_a_derived_one_is_refused(tmp_path):
+    rows = "".join(f"2020-01-01 {h:02d}:00:00,100.5,{h + 1},900\n" for h in range(24))
+    path = _write(tmp_path, "Date,Price,Hour,Load\n" + rows)
+    with pytest.raises(CsvFormatError, match="line 1: exogenous column 'hour' has the name of a column derived"):
+        read_hourly_csv(path)
+
+
 def test_floor_and_ceiling_are_parameters(tmp_path):
     path = _write(tmp_path, _day_with(7, "-12.5"))
     assert read_hourly_csv(path, floor=None)["price"].min() == -12.5  # a market with negative prices

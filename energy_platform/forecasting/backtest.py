@@ -94,12 +94,14 @@ def validate_backtest(
                 f"use a later --test-start or a shorter --window-days"
             )
         hist = np.arange(panel.index_of([first])[0], panel.index_of([test_end])[0] - m.horizon_days + 1)
-        series = [panel.prices[hist]] + [x[hist] for x in panel.exog.values()]
-        gaps = np.any([np.isnan(s).any(axis=1) for s in series], axis=0)
-        if gaps.any():
+        series = {"price": panel.prices[hist], **({k: x[hist] for k, x in panel.exog.items()} if m.reads_exogenous else {})}
+        gaps = {k: np.isnan(s).any(axis=1) for k, s in series.items()}
+        days = np.any(list(gaps.values()), axis=0)
+        if days.any():
             raise ForecastInputError(
                 f"{m.name}: gaps in the history {first}..{test_end - timedelta(days=m.horizon_days)}: "
-                f"{int(gaps.sum())} day(s) with missing values, first {panel.day(hist[gaps][0])}"
+                f"{int(days.sum())} day(s) with missing values, first {panel.day(hist[days][0])} "
+                f"(in {', '.join(repr(k) for k, g in gaps.items() if g.any())})"
             )
     weekly = panel.rows(panel.prices, test_idx - 7)
     if np.isnan(weekly).any():

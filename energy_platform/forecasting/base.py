@@ -41,6 +41,7 @@ class Forecaster(Protocol):
     name: str
     horizon_days: int
     has_intervals: bool
+    reads_exogenous: bool  # the file's exogenous series are inputs (their gaps matter to it)
 
     def fit(self, prices: pl.DataFrame, train_end: date, window_days: int) -> None: ...
 

@@ -33,6 +33,7 @@ class NaiveLag:
     """Tomorrow looks like a known day `lag` days back (d-H for naive_d, d-7 for naive_w)."""
 
     has_intervals = False
+    reads_exogenous = False
 
     def __init__(self, name: str, lag: int, horizon_days: int):
         spec = FeatureSpec(horizon_days=horizon_days)  # validates the horizon
@@ -70,6 +71,7 @@ class Lear:
     """LASSO Estimated AutoRegressive model, one calibration window."""
 
     has_intervals = False
+    reads_exogenous = True
     min_train_days = 28
 
     def __init__(self, horizon_days: int = 1, country: str = "CO", max_iter: int = 2500, **_: object):

@@ -206,6 +206,7 @@ class MLPForecaster:
     """The `forecaster` model: fit / predict / predict_from_history / save / load."""
 
     has_intervals = True
+    reads_exogenous = True
 
     def __init__(self, config: MLPConfig | None = None, **overrides: object):
         cfg = config or MLPConfig()

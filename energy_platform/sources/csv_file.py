@@ -45,7 +45,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.sources.base import SourceError, with_calendar_columns
+from energy_platform.sources.base import BASE_COLUMNS, SourceError, with_calendar_columns
 from energy_platform.sources.csv_text import read_csv_text
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,18 @@ def read_hourly_csv(
     if frame.height == 0:
         raise CsvFormatError(f"{path}: line 2: no data rows after the header {frame.columns}")
     frame = frame.rename({c: _clean_name(c, i) for i, c in enumerate(frame.columns)})
+    derived = [c for c in frame.columns[2:] if c in BASE_COLUMNS]
+    if derived:  # it would be overwritten by the calendar column of the same name
+        raise CsvFormatError(f"{path}: line 1: exogenous column {derived[0]!r} has the name of a column derived from the "
+                             f"timestamp ({', '.join(BASE_COLUMNS)}): rename it, or leave it out")
     frame = frame.with_columns(pl.all().str.strip_chars())
+    empty = [c for c in frame.columns[2:] if frame[c].fill_null("").eq("").all()]
+    if empty:  # a trailing comma on every line, a series the export left blank: nothing to read
+        note = f"{path}: exogenous column(s) {', '.join(map(repr, empty))} empty on every row: left out"
+        log.warning(note)
+        if notes is not None:
+            notes.append(note)
+        frame = frame.drop(empty)
     ts = _normalised_ts(frame["ts"]).str.strptime(pl.Datetime("us"), TS_FORMAT, strict=False)
     i = _first_bad(ts.is_null())
     if i is not None:

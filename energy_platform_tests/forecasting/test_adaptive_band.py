@@ -133,6 +133,7 @@ class BandSpy:
     name = "spy"
     horizon_days = 2
     has_intervals = True
+    reads_exogenous = False
 
     def __init__(self, step: float):
         self.config = SimpleNamespace(adaptive_band_step=step, adaptive_band_mode="scaled", price_floor=0.0)
