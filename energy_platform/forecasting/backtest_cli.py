@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -146,6 +147,9 @@ def _run(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in MODELS]
     if not names or unknown:
         raise ForecastInputError(f"unknown model(s) {unknown or names}: choose from {', '.join(MODELS)}")
+    names = list(dict.fromkeys(names))  # a model named twice is run once
+    if not 0 <= args.seed < 2**32:
+        raise ForecastInputError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {args.seed}")
     if args.horizon_days < 1:
         raise ForecastInputError(f"--horizon-days must be at least 1, got {args.horizon_days}")
     if args.forecasts_out and args.forecasts_out.suffix not in (".csv", ".parquet"):
@@ -162,8 +166,8 @@ def _run(args: argparse.Namespace) -> int:
     start = args.test_start or end - timedelta(days=DEFAULT_TEST_DAYS - 1)
     overrides: dict[str, object] = {"operating_groups": groups, "price_floor": floor}
     if getattr(args, "adaptive_band", None) is not None:
-        if args.adaptive_band < 0:
-            raise ForecastInputError(f"--adaptive-band must be >= 0, got {args.adaptive_band}")
+        if not 0 <= args.adaptive_band < math.inf:  # nan too
+            raise ForecastInputError(f"--adaptive-band must be a number >= 0, got {args.adaptive_band}")
         overrides["adaptive_band_step"] = args.adaptive_band
     overrides["threads"] = _threads(args)
     country = _country(args)

@@ -169,3 +169,18 @@ def test_a_period_of_flat_nights_has_no_jaggedness_ratio_and_the_backtest_finish
     assert code == 0, capsys.readouterr().err
     rows = json.loads(capsys.readouterr().out)
     assert [r["jaggedness_ratio"] for r in rows] == [None, None] and [r["test_days"] for r in rows] == [2, 2]
+
+
+def test_odd_options_are_refused_or_tidied(capsys):
+    """A seed past 32 bits crashed in torch after loading the data; an infinite band step printed
+    invalid JSON and nan switched the band off silently; a model named twice ran twice."""
+    base = ["backtest", "--source", "sample", "--test-start", "2024-12-20", "--test-end", "2024-12-22", "--window-days", "30"]
+    for option, value, message in (("--seed", "100000000000000000000000", "--seed must be a whole number from 0 to"),
+                                   ("--adaptive-band", "inf", "--adaptive-band must be a number >= 0, got inf"),
+                                   ("--adaptive-band", "nan", "--adaptive-band must be a number >= 0, got nan")):
+        assert main([*base, "--models", "forecaster", option, value]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert main([*base, "--models", "naive_d,naive_d", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["model"], r["fits"]) for r in rows] == [("naive_d", 3)]
