@@ -13,7 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the whole platform on the active source")
-    demo.add_argument("--train-config", type=json.loads, default=None, metavar="JSON",
+    demo.add_argument("--train-config", type=_training_overrides, default=None, metavar="JSON",
                       help='overrides of forecaster_model\'s config, e.g. \'{"n_members": 1}\' on a slow machine')
     demo.set_defaults(func=_demo)
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="replay the embedded data day by day as if it were live")
     replay.add_argument("--start", required=True, type=date.fromisoformat, help="first replayed morning, YYYY-MM-DD")
     replay.add_argument("--days", required=True, type=int, help="number of replayed days")
-    replay.add_argument("--train-config", type=json.loads, default=None, metavar="JSON",
+    replay.add_argument("--train-config", type=_training_overrides, default=None, metavar="JSON",
                         help='overrides of forecaster_model\'s config, e.g. \'{"max_epochs": 5}\' for a quick look')
     replay.set_defaults(func=_replay)
 
@@ -41,6 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_backtest_parser(sub)
 
     return parser
+
+
+def _training_overrides(text: str) -> dict:
+    """--train-config, checked before any work: a JSON object of forecaster_model's config keys
+    with valid values (a bad one failed the training run minutes in, with a traceback)."""
+    import pydantic
+
+    from energy_platform.defs.lifecycle import TrainingConfig
+    from energy_platform.errors import one_line
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"want a JSON object of forecaster_model's config, got {text!r}")
+    known = sorted(TrainingConfig.model_fields)
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown key(s) {', '.join(unknown)}; forecaster_model's config has {', '.join(known)}")
+    try:
+        TrainingConfig(**value)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise argparse.ArgumentTypeError(one_line(problems)) from None
+    return value
 
 
 def _check_home() -> None:

@@ -37,6 +37,7 @@ from energy_platform.warehouse.db import connect, exists
 # validated on 3-year windows only, and half a year leaves its ~110 inputs barely 140 rows.
 REPLAY_TRAINING = {"n_members": 2, "backtest_weeks": 2, "blend_naive": False, "lear_weight": 0.0}
 WINDOW_DAYS = 1456
+REPLAY_CURSOR_KEY = "energy_platform/replay/retrain_on_check_errors"  # in the instance's key-value store
 
 
 @dataclass
@@ -106,7 +107,9 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, training)}")
 
     sensor = defs.resolve_sensor_def("retrain_on_check_errors")
-    cursor, logs = None, []
+    # the sensor's cursor (its cooldown) outlives one replay, as the daemon's does: a replay
+    # continued in the same home remembers the retraining requested at the end of the last one
+    cursor, logs = instance.run_storage.get_cursor_values({REPLAY_CURSOR_KEY}).get(REPLAY_CURSOR_KEY), []
     for offset in range(days):
         day = start + timedelta(days=offset)
         as_of = day - timedelta(days=1)
@@ -129,11 +132,15 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
         with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=resources) as context:
             tick = sensor.evaluate_tick(context)
         cursor = tick.cursor
+        if cursor is not None:
+            instance.run_storage.set_cursor_values({REPLAY_CURSOR_KEY: cursor})
         for request in tick.run_requests or []:
             log.notes.append("RETRAINING REQUESTED by " + request.tags.get("energy_platform/checks", "a check"))
             log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, training))
-        if day.weekday() == 0 and not tick.run_requests:
-            weekly = _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, training)
+        if day.weekday() == 0 and not tick.run_requests:  # as the weekly schedule: not twice on the same data
+            done = defs.resources["registry"].get().trained_to(as_of, h)
+            weekly = (f"skipped, v{done.version} was trained on data to {done.data_end}" if done else
+                      _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, training))
             log.notes.append("weekly retraining: " + weekly)
         echo(log.line())
         logs.append(log)

@@ -20,8 +20,10 @@ def check_window(start: date, days: int, source: str) -> None:
 
     if start < EARLIEST_START:
         raise ReplayError(f"replay starts on {EARLIEST_START} at the earliest (half a year of history before the first morning)")
+    if days < 1:
+        raise ReplayError(f"--days must be at least 1, got {days}")
     data_end = SampleSource().last_date()
-    if days < 1 or start + timedelta(days=days - 2) > data_end:
+    if start + timedelta(days=days - 2) > data_end:
         raise ReplayError(f"the embedded data ends {data_end}: the last replayed morning can be {data_end + timedelta(days=1)} "
                           f"(asked {start} + {days} days)")
     if source != "sample":

@@ -44,6 +44,12 @@ def test_help_exits_0(args):
         (["backtest", "--test-start", "2024-13-01"], "not a date (want YYYY-MM-DD): '2024-13-01'"),
         (["replay", "--start", "2024-01-01"], "the following arguments are required: --days"),
         (["dashboard", "--port", "eighty"], "invalid int value: 'eighty'"),
+        # --train-config is checked against forecaster_model's config before any work (a bad one failed the
+        # training run minutes in, with a traceback)
+        (["replay", "--start", "2020-01-01", "--days", "2", "--train-config", '{"epochs": 3}'],
+         "--train-config: unknown key(s) epochs; forecaster_model's config has backtest_weeks"),
+        (["demo", "--train-config", '{"n_members": 0}'], "--train-config: n_members: Input should be greater than or equal to 1"),
+        (["demo", "--train-config", "[1]"], "--train-config: want a JSON object of forecaster_model's config, got '[1]'"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_problem(args, message):
@@ -57,6 +63,7 @@ def test_bad_arguments_exit_2_naming_the_problem(args, message):
     [
         (["--start", "2024-12-30", "--days", "5"], "the embedded data ends 2024-12-31: the last replayed morning can be 2025-01-01"),
         (["--start", "2015-02-01", "--days", "2"], "replay starts on 2015-07-01 at the earliest"),
+        (["--start", "2020-01-01", "--days", "0"], "--days must be at least 1, got 0"),
     ],
 )
 def test_a_replay_the_data_cannot_cover_is_refused_before_any_heavy_import(tmp_path, args, message):

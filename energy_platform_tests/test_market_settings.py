@@ -92,8 +92,8 @@ def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_creat
 )
 def test_a_demo_on_data_it_refuses_says_why_in_one_line(tmp_path, rows, message):
     """A file the source refuses, or a history too short for the model, ended the demo with a
-    Dagster traceback and exit 1: now exit 2 and the reason as the last line (the run's own log,
-    above it, still shows the failed step)."""
+    Dagster traceback and exit 1: now exit 2 and the reason as the last line. The run's own log,
+    above it, names the failed step in one line per event (it printed ~100 lines of stack traces)."""
     path = tmp_path / "prices.csv"
     path.write_text("Date,Price\n" + "\n".join(rows) + "\n")
     proc = subprocess.run([str(ENTRY), "demo", "--train-config", '{"n_members": 1, "max_epochs": 2}'], capture_output=True,
@@ -102,3 +102,6 @@ def test_a_demo_on_data_it_refuses_says_why_in_one_line(tmp_path, rows, message)
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("energy-platform: ") and message in last, proc.stderr[-2000:]
+    failures = [line for line in proc.stderr.splitlines() if "STEP_FAILURE" in line]
+    assert all(message in line for line in failures), proc.stderr[-2000:]  # none when the demo refuses before any run
+    assert "Stack Trace" not in proc.stderr and len(proc.stderr.splitlines()) < 10, proc.stderr[-2000:]

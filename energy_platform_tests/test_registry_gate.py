@@ -295,3 +295,33 @@ def test_a_champion_change_killed_before_its_record_is_recorded_by_the_next_mirr
     with connect(warehouse, read_only=True) as conn:
         assert conn.execute("SELECT count(*), count(*) FILTER (WHERE reason = ?) FROM ml.champion_history",
                             [RECOVERED]).fetchone() == (3, 1)
+
+
+def test_no_retraining_on_the_data_a_version_was_just_trained_on(reg, prices, tmp_path):
+    """A replay's setup model, refused, then its first morning's drift ERROR trained the same model
+    again (v1 = v3, same data fingerprint); a drift retraining at 06:30 on a Monday, then the
+    weekly one at 07:00, did the same live. A baseline champion is no reason to wait otherwise."""
+    import dagster as dg
+
+    from energy_platform.defs.resources import RegistryResource
+    from energy_platform.defs.schedules import build_weekly_retraining_schedule
+
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    day = END - timedelta(days=28)
+    assert reg.trained_to(day, H) is None and reg.retraining_wait_reason(day, H) is None  # the baseline was not trained
+    version = register(reg, prices, ChosenModel(), data_end=day, alias=None)
+    assert reg.trained_to(day, H).version == version and reg.trained_to(day, H + 1) is None
+    assert f"v{version} was trained on data to {day} already" in reg.retraining_wait_reason(day, H)
+    assert reg.trained_to(day + timedelta(days=1), H) is None and reg.retraining_wait_reason(day + timedelta(days=1), H) is None
+
+    weekly = build_weekly_retraining_schedule(dg.define_asset_job("train"), live=True, timezone="America/Bogota", horizon_days=H)
+    resources = {"registry": RegistryResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(reg.artifact_root))}
+
+    def tick(monday: date):
+        when = pd.Timestamp(f"{monday} 07:00", tz="America/Bogota").to_pydatetime()
+        with dg.build_schedule_context(scheduled_execution_time=when, resources=resources) as context:
+            return weekly.evaluate_tick(context)
+
+    skipped = tick(day + timedelta(days=1))
+    assert not skipped.run_requests and f"v{version} was trained on data to {day}" in skipped.skip_message
+    assert [r.run_key for r in tick(day + timedelta(days=8)).run_requests] == [f"weekly-retraining-{day + timedelta(days=8)}"]

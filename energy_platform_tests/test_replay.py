@@ -42,3 +42,19 @@ def test_replay_refuses_starts_outside_the_embedded_data(tmp_path):
         run_replay(date(2015, 6, 1), 2, settings=settings)
     with pytest.raises(ReplayError, match="embedded data ends"):
         run_replay(date(2024, 12, 31), 5, settings=settings)
+
+
+def test_the_first_replayed_morning_does_not_train_the_setup_model_again(tmp_path):
+    """The set-up trains on data to the day before the first morning; that morning's drift ERROR
+    (or Monday's weekly retraining) trained on the very same days and registered a twin version
+    (same data fingerprint): now skipped, named."""
+    settings = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path), "ENERGY_PLATFORM_SOURCE": "sample"})
+    settings.ensure_dirs()
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    lines: list[str] = []
+    run_replay(date(2016, 2, 15), 1, echo=lines.append, training={"n_members": 1, "max_epochs": 3},  # a Monday
+               settings=settings, instance=instance)
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        trained = conn.execute("SELECT version, train_end, data_fingerprint FROM ml.model_versions WHERE kind = 'model'").fetchall()
+    assert len(trained) == 1, (trained, lines)
+    assert "RETRAINED" not in lines[2] and "weekly retraining: skipped, v1 was trained on data to 2016-02-14" in lines[2], lines

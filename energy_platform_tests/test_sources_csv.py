@@ -176,6 +176,16 @@ def test_an_exogenous_column_empty_on_every_row_is_left_out_with_a_note(tmp_path
     assert notes == [f"{path}: exogenous column(s) 'exog_2' empty on every row: left out"]
 
 
+def test_blank_lines_at_the_end_are_ignored_and_one_inside_is_named(tmp_path):
+    """An editor's newline at the end was refused as 'unparsable timestamp None'."""
+    day = _hours("2020-01-01")
+    for tail in ("\n", "\r\n\r\n", ",\n", "   \n"):
+        assert read_hourly_csv(_write(tmp_path, "Date,Price\n" + day + tail)).height == 24, repr(tail)
+    inside = "Date,Price\n" + day.replace("05:00:00,100.5\n", "05:00:00,100.5\n,\n")
+    with pytest.raises(CsvFormatError, match="line 8: an empty line"):
+        read_hourly_csv(_write(tmp_path, inside))
+
+
 def test_an_exogenous_column_named_like_a_derived_one_is_refused(tmp_path):
     rows = "".join(f"2020-01-01 {h:02d}:00:00,100.5,{h + 1},900\n" for h in range(24))
     path = _write(tmp_path, "Date,Price,Hour,Load\n" + rows)

@@ -13,6 +13,7 @@ import dagster as dg
 
 from energy_platform.defs.analytics import build_analytics_snapshot
 from energy_platform.defs.catalog import with_catalog
+from energy_platform.defs.console import console
 from energy_platform.defs.ingestion import build_raw_price_checks, build_raw_prices
 from energy_platform.defs.lifecycle import (
     build_champion_asset,
@@ -35,7 +36,7 @@ from energy_platform.defs.partitions import (
     source_dates,
 )
 from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
-from energy_platform.defs.schedules import build_daily_ingest_schedule
+from energy_platform.defs.schedules import build_daily_ingest_schedule, build_weekly_retraining_schedule
 from energy_platform.defs.sensors import build_failure_sensor, build_lease_reaper_sensor, build_retrain_sensor
 from energy_platform.settings import Settings
 
@@ -79,13 +80,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         dg.define_asset_job(ACCURACY_JOB, selection=[forecast_accuracy], description="Realised accuracy of forecast days."),
         dg.define_asset_job(PUBLISH_JOB, selection=[analytics_snapshot], description="Republish analytics.duckdb."),
     ]
-    status = dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED
     schedules = [
         build_daily_ingest_schedule(ingest_job, live=live, timezone=tz, partitions_def=raw_prices.partitions_def),
-        dg.ScheduleDefinition(
-            name="weekly_retraining", job=train_job, cron_schedule="0 7 * * 1", execution_timezone=tz,
-            default_status=status, description="Every Monday 07:00: train a challenger on the latest window and gate it.",
-        ),
+        build_weekly_retraining_schedule(train_job, live=live, timezone=tz, horizon_days=h),
     ]
     error_checks = [c.check_key for c in drift_checks] + [dg.AssetCheckKey(forecast_accuracy.key, "rolling_rmae")]
     sensors = [
@@ -102,6 +99,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         # a step subprocess re-imports torch, MLflow and Evidently (~25 s each here), while the steps
         # are serialised by the warehouse pool anyway (README "Speed": UI vs CLI figures).
         executor=dg.in_process_executor,
+        loggers={"console": console},
         assets=with_catalog([raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy,
                              analytics_snapshot, *operating]),
         asset_checks=[*build_raw_price_checks(raw_prices, settings.price_unit), *drift_checks, rolling_rmae, *build_operating_checks(*operating)],

@@ -105,8 +105,8 @@ class TrainingConfig(dg.Config):
     backtest_weeks: int = Field(4, description="Recent weeks of the walk-forward backtest that scores the candidate.")
     recalibrate_every: int = Field(7, description="Days between refits in that backtest.")
     seed: int = 0
-    max_epochs: int | None = Field(None, description="Override the forecaster's epoch cap (tests use tiny values).")
-    n_members: int | None = Field(None, description="Override the ensemble size.")
+    max_epochs: int | None = Field(None, ge=1, description="Override the forecaster's epoch cap (tests use tiny values).")
+    n_members: int | None = Field(None, ge=1, description="Override the ensemble size.")
     learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
     lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off); "

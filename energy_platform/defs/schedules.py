@@ -7,6 +7,8 @@ from datetime import timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
+from energy_platform.defs.resources import RegistryResource
+
 # A day published up to a week late is still asked for after its month has turned: the run covers
 # the months from (yesterday - LATE_DAYS) to today's. Without it, a month's last day that XM had not
 # published by the 1st was never fetched again (the next mornings asked for the new month only),
@@ -39,3 +41,22 @@ def build_daily_ingest_schedule(job, live: bool, timezone: str, partitions_def: 
         )
 
     return daily_ingest_schedule
+
+
+def build_weekly_retraining_schedule(job, live: bool, timezone: str, horizon_days: int) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        job=job,
+        cron_schedule="0 7 * * 1",
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
+        description="Every Monday 07:00: train a challenger on the latest window and gate it, unless a version was "
+                    "already trained on data to yesterday (a retraining the drift sensor asked for after 06:00).",
+    )
+    def weekly_retraining(context: dg.ScheduleEvaluationContext, registry: RegistryResource) -> dg.RunRequest | dg.SkipReason:
+        today = context.scheduled_execution_time.date()
+        done = registry.get().trained_to(today - timedelta(days=1), horizon_days)
+        if done is not None:
+            return dg.SkipReason(f"v{done.version} was trained on data to {done.data_end} already")
+        return dg.RunRequest(run_key=f"weekly-retraining-{today.isoformat()}", tags={"energy_platform/trigger": "weekly"})
+
+    return weekly_retraining

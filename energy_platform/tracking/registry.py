@@ -213,12 +213,26 @@ class ModelRegistry:
         return ended
 
     # -- retraining policy --------------------------------------------------------------------
+    def trained_to(self, data_day: date | None, horizon_days: int) -> VersionCard | None:
+        """The newest trained version (not a baseline) of this horizon if its data reach
+        `data_day`: a retraining now would learn from the same days and register its twin."""
+        newest = next((c for c in self.cards() if not c.is_baseline and c.horizon_days in (None, horizon_days)), None)
+        if newest is None or newest.data_end is None or data_day is None or newest.data_end < data_day:
+            return None
+        return newest
+
     def retraining_wait_reason(self, data_day: date | None, horizon_days: int, min_days: int = MIN_FRESH_DAYS) -> str | None:
         """Why a retraining now could only be refused by the gate, or None if it is worth running.
 
-        A champion that a retraining has just promoted leaves too few days after its training
-        data to compare a new challenger on. A baseline champion was not trained: never wait.
+        A version already trained on data to `data_day` would be trained again on the same data
+        (the replay's setup model, then its first morning's drift). A champion that a retraining
+        has just promoted leaves too few days after its training data to compare a new challenger
+        on. A baseline champion was not trained: it is no reason to wait.
         """
+        done = self.trained_to(data_day, horizon_days)
+        if done is not None:
+            return (f"v{done.version} was trained on data to {done.data_end} already "
+                    f"(gate: {done.gate_decision or 'not run'}): no new day to learn from")
         champion = self.champion()
         if champion is None or champion.is_baseline or champion.data_end is None or data_day is None:
             return None
