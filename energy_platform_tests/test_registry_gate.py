@@ -306,7 +306,7 @@ def test_no_retraining_on_the_data_a_version_was_just_trained_on(reg, prices, tm
     from energy_platform.defs.resources import RegistryResource
     from energy_platform.defs.schedules import build_weekly_retraining_schedule
 
-    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    reg.ensure_champion(prices, H, 0.0)
     day = END - timedelta(days=28)
     assert reg.trained_to(day, H) is None and reg.retraining_wait_reason(day, H) is None  # the baseline was not trained
     version = register(reg, prices, ChosenModel(), data_end=day, alias=None)

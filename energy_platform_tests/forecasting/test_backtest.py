@@ -84,14 +84,14 @@ def test_gap_in_history_refused_before_any_fit(prices):
     with pytest.raises(ForecastInputError, match="missing actual"):
         backtest(gappy, [spy], date(2022, 6, 1), date(2022, 6, 10), window_days=60)
     gappy = prices.with_columns(pl.when(pl.col("ts") == pl.datetime(2022, 5, 5, 7)).then(None).otherwise(pl.col("price")).alias("price"))
-    with pytest.raises(ForecastInputError, match="gaps in the history.*first 2022-05-05 \\(in 'price'\\)"):
+    with pytest.raises(ForecastInputError, match=r"gaps in the history.*first 2022-05-05 \(in 'price'\)"):
         backtest(gappy, [spy], date(2022, 6, 1), date(2022, 6, 10), window_days=60)
     assert spy.fits == []
 
 
 def test_a_gap_in_an_exogenous_series_names_it_and_stops_only_the_models_reading_it(prices):
     load = prices.with_columns(pl.when(pl.col("date") == date(2022, 5, 5)).then(None).otherwise(pl.col("price") * 3).alias("load"))
-    with pytest.raises(ForecastInputError, match="lear: gaps in the history.*first 2022-05-05 \\(in 'load'\\)"):
+    with pytest.raises(ForecastInputError, match=r"lear: gaps in the history.*first 2022-05-05 \(in 'load'\)"):
         backtest(load, [Lear(horizon_days=2)], date(2022, 7, 20), date(2022, 7, 29), window_days=190)
     spy = SpyModel()  # the weekly naive reads no exogenous series: its backtest runs
     backtest(load, [spy], date(2022, 7, 20), date(2022, 7, 29), window_days=190)
