@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
+from dagster._core.utils import make_new_run_id
 
 from energy_platform.defs import INGEST_JOB, PREDICT_JOB
 from energy_platform.orchestration import run_job
@@ -135,6 +136,32 @@ def test_schedules_and_their_default_status(env):
         request = daily.evaluate_tick(context).run_requests[0]
     assert request.run_key == "ingest-2026-11-26"
     assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == ("2026-11-01", "2026-11-01")
+
+
+def test_the_daily_ingestion_is_asked_again_every_hour_until_a_run_of_the_day_succeeds(env):
+    """XM down at 06:00 for longer than the client's retries cost the day's forecast: the 06:00
+    run failed and nothing asked again. Now 07:00..11:00 ask again unless a run of the day
+    succeeded or is under way."""
+    live = make_env(env.settings.home / "live_retry", source="xm")
+    daily = live.defs.resolve_schedule_def("daily_ingest_schedule")
+    assert daily.cron_schedule == "0 6,7-11 * * *"
+    repo = live.defs.get_repository_def()
+
+    def tick(hour: int):
+        when = datetime(2026, 11, 27, hour, 0, tzinfo=ZoneInfo("America/Bogota"))
+        with dg.build_schedule_context(instance=live.instance, scheduled_execution_time=when, repository_def=repo) as context:
+            return daily.evaluate_tick(context)
+
+    def add_run(status: dg.DagsterRunStatus) -> None:
+        live.instance.add_run(dg.DagsterRun(job_name=INGEST_JOB, run_id=make_new_run_id(), status=status,
+                                            tags={"energy_platform/data_day": "2026-11-26"}))
+
+    assert [r.run_key for r in tick(6).run_requests] == ["ingest-2026-11-26"]
+    add_run(dg.DagsterRunStatus.FAILURE)  # XM answered 500s
+    assert [r.run_key for r in tick(7).run_requests] == ["ingest-2026-11-26-retry-07"]
+    add_run(dg.DagsterRunStatus.SUCCESS)
+    later = tick(8)
+    assert not later.run_requests and "the run of 2026-11-26 is success: nothing to retry" in later.skip_message
 
 
 def test_short_replay_shows_the_loop(tmp_path, monkeypatch):

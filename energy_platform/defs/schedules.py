@@ -16,27 +16,43 @@ from energy_platform.defs.resources import RegistryResource
 LATE_DAYS = 7
 
 
+# XM down at 06:00 for longer than the client's retries (~15 s) cost the day's forecast: the
+# schedule asks again every hour until a run of the day has succeeded (or is running).
+RETRY_HOURS = range(7, 12)
+DATA_DAY_TAG = "energy_platform/data_day"
+
+
 def build_daily_ingest_schedule(job, live: bool, timezone: str, partitions_def: dg.PartitionsDefinition) -> dg.ScheduleDefinition:
     @dg.schedule(
         job=job,
-        cron_schedule="0 6 * * *",
+        cron_schedule=f"0 6,{RETRY_HOURS[0]}-{RETRY_HOURS[-1]} * * *",
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
         description=f"Every morning: yesterday's prices, incremental, in one run over the month partitions from "
                     f"{LATE_DAYS} days before yesterday to today's (a late month-end day is asked again; on the 1st "
-                    "the new month is materialized, so what depends on it is not held back).",
+                    "the new month is materialized, so what depends on it is not held back). Asked again every "
+                    f"hour to {RETRY_HOURS[-1]}:00 until a run of the day succeeds (XM down at 06:00).",
     )
     def daily_ingest_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         today = context.scheduled_execution_time.date()
         yesterday = today - timedelta(days=1)
+        hour = context.scheduled_execution_time.hour
+        if hour != 6:  # a retry: only when no run of the day has succeeded or is under way
+            done = context.instance.get_run_records(dg.RunsFilter(
+                job_name=job.name, tags={DATA_DAY_TAG: yesterday.isoformat()},
+                statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
+                          dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+            ), limit=1)
+            if done:
+                return dg.SkipReason(f"the run of {yesterday} is {done[0].dagster_run.status.value.lower()}: nothing to retry")
         first = (yesterday - timedelta(days=LATE_DAYS)).replace(day=1).isoformat()
         keys = partitions_def.get_partition_keys(current_time=context.scheduled_execution_time)
         months = [k for k in keys if first <= k <= today.replace(day=1).isoformat()]
         if not months:
             return dg.SkipReason(f"no month partition from {first} to {today}: the source ends {keys[-1] if keys else 'before them'}")
         return dg.RunRequest(
-            run_key=f"ingest-{yesterday.isoformat()}",
-            tags={"energy_platform/data_day": yesterday.isoformat(),
+            run_key=f"ingest-{yesterday.isoformat()}" + ("" if hour == 6 else f"-retry-{hour:02d}"),
+            tags={DATA_DAY_TAG: yesterday.isoformat(),
                   ASSET_PARTITION_RANGE_START_TAG: months[0], ASSET_PARTITION_RANGE_END_TAG: months[-1]},
         )
 
