@@ -198,3 +198,45 @@ def test_accuracy_partitions_end_at_the_last_day_whose_prices_can_have_arrived(e
     live = make_env(env.settings.home / "live2", source="xm")
     yesterday = (datetime.now(ZoneInfo("America/Bogota")).date() - timedelta(days=1)).isoformat()
     assert live.defs.resolve_assets_def("forecast_accuracy").partitions_def.get_partition_keys()[-1] == yesterday
+
+
+def test_the_analysts_file_is_republished_after_a_new_forecast_though_most_days_were_never_forecast(tmp_path):
+    """`eager()` waited until no partition of predictions or forecast_accuracy (daily, from 2015)
+    was missing, and a platform forecasts recent days only: automation never republished the file."""
+    env = make_env(tmp_path, source="xm")
+    now = datetime(2025, 2, 2, 7, 30, tzinfo=ZoneInfo("America/Bogota"))
+    with dg.instance_for_test() as instance:
+        def mat(key: str, partition: str | None = None) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+        for key in ("champion_model", "analytics_snapshot"):
+            mat(key)
+        first = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now)
+        mat("predictions", "2025-02-03")  # this morning's forecast
+        result = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now, cursor=first.cursor)
+    [snapshot] = [r for r in result.results if r.key == dg.AssetKey("analytics_snapshot")]
+    assert snapshot.true_subset.size == 1
+
+
+def test_a_day_scored_late_because_its_prices_were_incomplete_is_scored_when_they_complete(tmp_path):
+    """XM published 2025-01-30 with an hour missing: its accuracy run failed (prices incomplete) and
+    `eager()` only ever asked for the newest day, so the day was never scored once the hour came."""
+    env = make_env(tmp_path, source="xm")
+    now = datetime(2025, 2, 2, 7, 30, tzinfo=ZoneInfo("America/Bogota"))
+    days = [(date(2025, 1, 28) + timedelta(days=i)).isoformat() for i in range(5)]  # 01-28..02-01
+    with dg.instance_for_test() as instance:
+        def mat(key: str, partition: str | None = None) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+        for month in ("2025-01-01", "2025-02-01"):
+            mat("raw_prices", month)
+        for day in days:
+            mat("predictions", day)
+            if day != "2025-01-30":
+                mat("forecast_accuracy", day)
+        first = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now)
+        mat("raw_prices", "2025-01-01")  # the next morning's run stores the late hour of 01-30
+        result = dg.evaluate_automation_conditions(defs=env.defs, instance=instance, evaluation_time=now, cursor=first.cursor)
+    [accuracy] = [r for r in result.results if r.key == dg.AssetKey("forecast_accuracy")]
+    asked = {k.partition_key for k in accuracy.true_subset.expensively_compute_asset_partitions()}
+    assert "2025-01-30" in asked and min(asked) >= "2025-01-28", asked  # never the days the platform did not forecast
