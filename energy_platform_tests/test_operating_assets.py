@@ -240,3 +240,34 @@ def test_a_failed_operating_read_on_a_month_s_first_run_does_not_hold_the_featur
     [features] = [r for r in result.results if r.key == dg.AssetKey("features")]
     [eager] = [c for c in features.child_results if (c.condition.get_label() or "").startswith("eager")]
     assert eager.true_subset.size == 1
+
+
+def test_an_operating_read_failing_mid_month_does_not_hold_the_features_back(tmp_path):
+    """A daemon run (steps go on after one fails) stores a month's prices while the operating read
+    fails: the operating asset's blocking check then never ran, and the features' condition, which
+    asked every dep's blocking checks to have passed, held the features and every forecast back
+    until the read recovered. Only a check that ran and failed holds them back now."""
+    from datetime import datetime
+
+    from energy_platform.defs import FEATURES_JOB
+    from energy_platform.orchestration import run_job
+
+    op = tmp_path / "op"
+    op.mkdir()
+    for name in ("operating_daily.csv", "hydrology_monthly.csv", "oni_monthly.csv"):
+        (op / name).write_text(_embedded_text(name))
+    prices = tmp_path / "prices.csv"  # the embedded prices to 2016-02: every month partition materialized below
+    SampleSource().frame.filter(pl.col("date") < date(2016, 3, 1)).select(
+        pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), pl.col("price").alias("Price")).write_csv(prices)
+    env = make_env(tmp_path / "home", source=f"csv:{prices}", ENERGY_PLATFORM_OPERATING_DIR=str(op))
+    run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2016-02-01"))
+    run_job(env.defs, FEATURES_JOB, env.instance)
+    now = datetime(2016, 3, 2, 7, 0)
+    first = dg.evaluate_automation_conditions(defs=env.defs, instance=env.instance, evaluation_time=now)
+    (op / "operating_daily.csv").write_text(_embedded_text("operating_daily.csv") + "2016-03-01,not a number,1,1,1,1\n")
+    job = env.defs.resolve_job_def(INGEST_JOB)
+    result = job.execute_in_process(instance=env.instance, partition_key="2016-02-01", raise_on_error=False)  # as the daemon runs it
+    assert not result.success and result.asset_materializations_for_node("raw_prices")
+    after = dg.evaluate_automation_conditions(defs=env.defs, instance=env.instance, evaluation_time=now, cursor=first.cursor)
+    [features] = [r for r in after.results if r.key == dg.AssetKey("features")]
+    assert features.true_subset.size == 1

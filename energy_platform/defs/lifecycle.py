@@ -48,21 +48,25 @@ class FeaturesConfig(dg.Config):
 
 
 def _features_condition(operating: list[dg.AssetsDefinition]) -> dg.AutomationCondition:
-    """Eager, as everything downstream of the prices, but not held back by an operating month never
-    materialized: a failing XM operating read on the first run of a month left that partition
-    missing, and `eager()` waited for it, holding the features and every forecast back while prices
-    were stored (mid-month the same failure did not). The features read what operating data there
-    is; an unknown value is a feature the model reads as missing. Nor on rows a blocking check of
-    raw_prices failed on, even in a later run."""
+    """Eager, as everything downstream of the prices, but not held back by a failing operating
+    read: on a month's first run it left that partition missing, and `eager()` waited for it; on
+    any other day the operating asset's blocking check never ran (its step failed), and "every
+    dep's blocking checks passed" waited for it. Either held the features and every forecast back
+    while prices were stored. The features read what operating data there is; an unknown value is
+    a feature the model reads as missing. Not on rows a blocking check of raw_prices did not pass
+    (even in a later run), nor on operating rows a blocking check ran on and failed."""
     A = dg.AutomationCondition
     operating_deps = dg.AssetSelection.assets(*operating)
-    return (
+    eager = (
         A.in_latest_time_window()
         & (A.newly_missing() | A.any_deps_updated()).since_last_handled()
         & ~A.any_deps_missing().ignore(operating_deps)
         & ~A.any_deps_in_progress()
         & ~A.in_progress()
-    ).with_label("eager, operating data optional") & A.all_deps_blocking_checks_passed()
+    ).with_label("eager, operating data optional")
+    bad_operating = A.any_deps_match(A.any_checks_match(A.check_failed(), blocking_only=True)).allow(operating_deps)
+    return (eager & A.all_deps_blocking_checks_passed().ignore(operating_deps)
+            & ~bad_operating.with_label("an operating blocking check failed"))
 
 
 def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int,
