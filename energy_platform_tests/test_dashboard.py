@@ -232,3 +232,33 @@ def test_another_markets_unit_is_what_the_page_and_the_file_say(monkeypatch, tmp
     at = _run(monkeypatch, tmp_path)
     assert not at.exception, at.exception
     assert "COP/kWh" in _texts(at.caption)
+
+
+def test_two_sessions_formatting_tables_at_once_do_not_hang_the_server():
+    """A polars `map_elements` callback in `for_display` ran on polars' thread pool and needed the
+    GIL, which another session's `to_pandas` (st.dataframe) held while waiting on that pool: with
+    a few viewers the server hung for good (review helper D, stack dump of the hung server)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import threading, time
+        import polars as pl
+        from energy_platform.dashboard import labels
+        frame = pl.DataFrame({"v": [1.5, None] * 2000, "w": [None, 2.0] * 2000, "s": ["a", None] * 2000})
+        stop = time.monotonic() + 8
+        def a():
+            while time.monotonic() < stop:
+                labels.for_display(frame)
+        def b():
+            while time.monotonic() < stop:
+                labels.for_display(frame).to_pandas(); frame.to_pandas()
+        threads = [threading.Thread(target=f, daemon=True) for f in (a, b, a)]
+        for t in threads: t.start()
+        for t in threads: t.join(timeout=30)
+        print("hung" if any(t.is_alive() for t in threads) else "ok", flush=True)
+        import os; os._exit(0)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90)
+    assert proc.stdout.strip() == "ok", proc.stdout + proc.stderr

@@ -298,7 +298,8 @@ def drift_section(ov: dict[str, pl.DataFrame]) -> None:
         if flagged.height:
             flagged = flagged.with_columns(
                 pl.col("severity").replace_strict(labels.SEVERITY_ES, default=pl.col("severity")),
-                pl.col("drifted_columns").map_elements(labels.drifted_columns, return_dtype=pl.String),
+                pl.Series("drifted_columns", [None if v is None else labels.drifted_columns(v)  # no polars UDF: labels.for_display
+                                              for v in flagged["drifted_columns"].to_list()], dtype=pl.String),
             )
             table(st, flagged, {
                 "dia": st.column_config.DateColumn("Día", format="YYYY-MM-DD"), "check_name": "Chequeo",

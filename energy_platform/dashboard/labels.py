@@ -79,7 +79,11 @@ def for_display(
             out.append(col.replace_strict({True: "sí", False: "no"}, default=text, return_dtype=pl.String))
         elif dtype.is_numeric() and frame[name].null_count():
             d = digits.get(name, 0 if dtype.is_integer() else 2)
-            out.append(col.map_elements(lambda v, d=d: number(v, d), return_dtype=pl.String).fill_null(text))
+            # formatted in Python, not in a polars `map_elements`: its callback runs on polars' thread
+            # pool and needs the GIL, which another session's `to_pandas` holds while it waits on that
+            # pool: two viewers at once hung the server for good
+            values = [text if v is None else number(v, d) for v in frame[name].to_list()]
+            out.append(pl.lit(pl.Series(name, values, dtype=pl.String)))
         elif dtype == pl.String:
             out.append(pl.when(col.is_null() | (col.str.strip_chars() == "")).then(pl.lit(text)).otherwise(col))
         else:
