@@ -24,7 +24,13 @@ from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
-from energy_platform.warehouse.features import FeatureStoreError, read_features, read_operating_data, refresh_features
+from energy_platform.warehouse.features import (
+    FeatureStoreError,
+    read_features,
+    read_operating_data,
+    refresh_features,
+    stored_features,
+)
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import latest_day, read_prices
@@ -313,7 +319,11 @@ def build_predictions_asset(
             served = serve_days(warehouse.path, reg, champion, first, last, horizon_days, registry.price_floor,
                                 dagster_tags=registry.dagster_run_tags(context.run_id))
         except ForecastInputError as exc:
-            raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc} (materialize features if behind)") from exc
+            latest = stored_features(warehouse.path).latest
+            behind = (f"; features.daily ends at target day {latest}, behind the prices stored to {stored}: a blocking "
+                      "check of raw_prices holds it back until the data are mended (see the last ingestion run), or "
+                      "materialize features" if latest is not None and latest < last else " (materialize features if behind)")
+            raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc}{behind}") from exc
         for warning in served.warnings:
             context.log.warning(warning)
         if served.unknown:
