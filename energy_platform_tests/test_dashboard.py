@@ -227,6 +227,7 @@ def test_another_markets_unit_is_what_the_page_and_the_file_say(monkeypatch, tmp
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert '"title": "EUR/MWh"' in specs[0] and '"title": "EUR/MWh"' in specs[1], specs[:2]  # tomorrow, vs actual
     assert not any("COP/kWh" in s for s in specs)
+    assert [t.value for t in at.title] == ["⚡ Precio de la electricidad — pronóstico horario"]  # not XM's "bolsa nacional"
     with duckdb.connect(str(tmp_path / "analytics.duckdb")) as conn:  # as an older version published it
         conn.execute("ALTER TABLE metadata DROP COLUMN price_unit")
     at = _run(monkeypatch, tmp_path)

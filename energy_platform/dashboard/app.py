@@ -26,8 +26,11 @@ SEVERITY = {
     "not_enough_data": ("gray", "Datos insuficientes"),
 }
 
-st.set_page_config(page_title="Precio de bolsa · pronóstico", page_icon="⚡", layout="wide")
+st.set_page_config(page_title="Precio de la electricidad · pronóstico", page_icon="⚡", layout="wide")
 alt.data_transformers.disable_max_rows()
+# any market's page (the platform runs on other markets' files): XM's "precio de bolsa" is named
+# where the data are XM's, in the published tables' comments
+TITLE = "⚡ Precio de la electricidad — pronóstico horario"
 TIME_AXIS = alt.Axis(format="%d/%m", labelAngle=0, tickCount=10)
 
 
@@ -70,7 +73,7 @@ def section(title: str, render, *args) -> None:
 
 def header(ov: dict[str, pl.DataFrame]) -> None:
     fresh = ov["freshness"].row(0, named=True)
-    st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+    st.title(TITLE)
     st.caption(
         f"Snapshot publicado {fresh['published_at'] or '—'} · precios reales hasta "
         f"{fresh['last_price_date'] or '—'} · pronósticos hasta {fresh['last_forecast_date'] or '—'} · "
@@ -357,13 +360,13 @@ def main() -> None:
     path = data.analytics_path()
     token = data.snapshot_token(path)
     if token is None:
-        st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+        st.title(TITLE)
         st.info(f"Aún no hay datos publicados: ejecute `make demo` (se espera `{path}`).")
         return
     try:
         ov = data.load_overview(str(path), token)
     except Exception as exc:
-        st.title("⚡ Precio de bolsa nacional — pronóstico horario")
+        st.title(TITLE)
         st.error(f"No se pudo leer `{path}`: {type(exc).__name__}: {exc}")
         return
     header(ov)
