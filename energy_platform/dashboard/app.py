@@ -31,7 +31,7 @@ alt.data_transformers.disable_max_rows()
 # any market's page (the platform runs on other markets' files): XM's "precio de bolsa" is named
 # where the data are XM's, in the published tables' comments
 TITLE = "⚡ Precio de la electricidad — pronóstico horario"
-TIME_AXIS = alt.Axis(format="%d/%m", labelAngle=0, tickCount=10)
+TIME_AXIS = alt.Axis(format="%d/%m", labelAngle=0, tickCount=10, tickMinStep=86_400_000)  # ms: no two ticks in a day (a label each)
 
 
 def fmt(value, digits: int = 1, suffix: str = "") -> str:
