@@ -263,3 +263,26 @@ def test_two_sessions_formatting_tables_at_once_do_not_hang_the_server():
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=90)
     assert proc.stdout.strip() == "ok", proc.stdout + proc.stderr
+
+
+def test_a_viewer_reads_the_new_snapshot_while_another_viewer_still_reads_the_old(tmp_path):
+    """`duckdb.connect(path)` made while another connection of the process to that path is open
+    reuses it: the snapshot before the last republish (the file is swapped), cached for minutes
+    under the new file's token (review helper D, at the DuckDB level)."""
+    import time
+
+    from energy_platform.dashboard import data
+
+    warehouse = seed_warehouse(tmp_path)
+    path = tmp_path / "analytics.duckdb"
+    publish_analytics(warehouse, path)
+    newest = ("SELECT max(published_at) FROM metadata", [])
+    import duckdb
+
+    held = duckdb.connect(str(path), read_only=True)  # another viewer's query in flight, opened as before
+    before = held.sql(newest[0]).fetchone()[0]
+    time.sleep(1.1)
+    publish_analytics(warehouse, path)
+    after = data._frames(str(path), {"m": newest})["m"].item()
+    assert after > before and held.sql(newest[0]).fetchone()[0] == before
+    held.close()

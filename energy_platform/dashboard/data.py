@@ -47,8 +47,23 @@ def price_unit(metadata: pl.DataFrame) -> str:
     return DEFAULT_PRICE_UNIT
 
 
+def open_snapshot(path: str) -> duckdb.DuckDBPyConnection:
+    """The published file, read-only, as it is now. Attached to a connection of its own: a
+    `duckdb.connect(path)` made while another viewer's connection to the same path is open reuses
+    that database, the snapshot before the last republish (the file is swapped, not written)."""
+    conn = duckdb.connect(":memory:")
+    try:
+        quoted = str(path).replace("'", "''")  # ATTACH takes no parameter
+        conn.execute(f"ATTACH '{quoted}' AS snapshot (READ_ONLY)")
+        conn.execute("USE snapshot")
+    except Exception:
+        conn.close()
+        raise
+    return conn
+
+
 def _frames(path: str, queries: dict[str, tuple[str, list]]) -> dict[str, pl.DataFrame]:
-    conn = duckdb.connect(path, read_only=True)
+    conn = open_snapshot(path)
     try:
         return {name: conn.sql(sql, params=params or None).pl() for name, (sql, params) in queries.items()}
     finally:
