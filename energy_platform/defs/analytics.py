@@ -5,20 +5,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from energy_platform.defs.automation import after_any_update
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from energy_platform.settings import DEFAULT_PRICE_UNIT
 from energy_platform.warehouse.analytics import publish_analytics
 from energy_platform.warehouse.db import is_lake
-
-
-def _after_any_update() -> dg.AutomationCondition:
-    """Republished after any of its deps updates. Not `eager()`: that waits until no partition of
-    its daily deps is missing, and a platform only forecasts and scores recent days (the demo 28,
-    a live home from its first morning): the file was never republished by automation."""
-    A = dg.AutomationCondition
-    return ((A.newly_missing() | A.any_deps_updated()).since_last_handled()
-            & ~A.any_deps_in_progress() & ~A.in_progress()).with_label("after any update of its deps")
 
 
 def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = None,
@@ -32,7 +24,7 @@ def build_analytics_snapshot(deps: list, analytics_path: str | Path | None = Non
         pool=WAREHOUSE_POOL,  # it reads the warehouse: never while a writer holds its lock
         code_version="3",
         group_name="access",
-        automation_condition=_after_any_update(),
+        automation_condition=after_any_update(),
         kinds={"duckdb"},
         description="analytics.duckdb: read-only snapshot for analysts and the dashboard, swapped in atomically.",
     )

@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from energy_platform.defs.automation import features_condition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
 from energy_platform.forecasting.errors import ForecastInputError
@@ -53,28 +54,6 @@ class FeaturesConfig(dg.Config):
     refresh_days: int = Field(14, description="Recent target days recomputed on every run (their actuals arrive late).")
 
 
-def _features_condition(operating: list[dg.AssetsDefinition]) -> dg.AutomationCondition:
-    """Eager, as everything downstream of the prices, but not held back by a failing operating
-    read: on a month's first run it left that partition missing, and `eager()` waited for it; on
-    any other day the operating asset's blocking check never ran (its step failed), and "every
-    dep's blocking checks passed" waited for it. Either held the features and every forecast back
-    while prices were stored. The features read what operating data there is; an unknown value is
-    a feature the model reads as missing. Not on rows a blocking check of raw_prices did not pass
-    (even in a later run), nor on operating rows a blocking check ran on and failed."""
-    A = dg.AutomationCondition
-    operating_deps = dg.AssetSelection.assets(*operating)
-    eager = (
-        A.in_latest_time_window()
-        & (A.newly_missing() | A.any_deps_updated()).since_last_handled()
-        & ~A.any_deps_missing().ignore(operating_deps)
-        & ~A.any_deps_in_progress()
-        & ~A.in_progress()
-    ).with_label("eager, operating data optional")
-    bad_operating = A.any_deps_match(A.any_checks_match(A.check_failed(), blocking_only=True)).allow(operating_deps)
-    return (eager & A.all_deps_blocking_checks_passed().ignore(operating_deps)
-            & ~bad_operating.with_label("an operating blocking check failed"))
-
-
 def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.AssetsDefinition], horizon_days: int,
                          country: str = "CO") -> dg.AssetsDefinition:
     @dg.asset(
@@ -83,7 +62,7 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
         code_version=FEATURES_CODE_VERSION,
         group_name="ml",
         kinds={"duckdb", "polars"},
-        automation_condition=_features_condition(operating),
+        automation_condition=features_condition(operating),
         description=f"Feature store features.daily: one point-in-time row per target day (H={horizon_days}): price lags, "
                     "calendar, operating features (demand, hydrology, ENSO) as known at the cutoff, realised prices.",
     )

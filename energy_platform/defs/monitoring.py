@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from energy_platform import monitoring
+from energy_platform.defs.automation import accuracy_condition
 from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
@@ -104,20 +105,6 @@ def build_drift_checks(raw_prices, features, predictions) -> list[dg.AssetChecks
     ]
 
 
-LATE_SCORING_DAYS = 14  # a forecast day not scored yet is scored when its prices complete, this long after
-
-
-def _accuracy_condition() -> dg.AutomationCondition:
-    """`eager()` for the newest day, and for a day of the last LATE_SCORING_DAYS never scored
-    (its prices were incomplete: an hour XM published late) once its deps update: `eager()`
-    looks at the newest partition only, so such a day was never scored."""
-    A = dg.AutomationCondition
-    updated = ((A.newly_missing() | A.any_deps_updated()).since_last_handled()
-               & ~A.any_deps_missing() & ~A.any_deps_in_progress() & ~A.in_progress())
-    recent = A.in_latest_time_window() | (A.in_latest_time_window(timedelta(days=LATE_SCORING_DAYS)) & A.missing())
-    return (updated & recent).with_label(f"eager, and days of the last {LATE_SCORING_DAYS} not scored yet")
-
-
 def build_accuracy_asset(predictions, raw_prices, partitions_def) -> dg.AssetsDefinition:
     @dg.asset(
         deps=[predictions, raw_prices],  # it reads ml.predictions and the realised prices in raw.prices_hourly
@@ -127,7 +114,7 @@ def build_accuracy_asset(predictions, raw_prices, partitions_def) -> dg.AssetsDe
         code_version="1",
         group_name="monitoring",
         kinds={"duckdb"},
-        automation_condition=_accuracy_condition(),
+        automation_condition=accuracy_condition(),
         description="Realised accuracy per forecast day and model version (ml.predictions against raw.prices_hourly), "
                     "once the day's prices arrived.",
     )

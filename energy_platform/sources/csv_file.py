@@ -163,22 +163,21 @@ def read_hourly_csv(
         raise ValueError(f"ceiling must be a positive finite number, got {ceiling}")
     frame = read_csv_text(path, CsvFormatError, empty_hint=f"{_HEADER_HINT} and one row per hour")
     _check_header(path, frame.columns)
-    if frame.height == 0:
-        raise CsvFormatError(f"{path}: line 2: no data rows after the header {frame.columns}")
+    header = frame.columns
     frame = frame.rename({c: _clean_name(c, i) for i, c in enumerate(frame.columns)})
     derived = [c for c in frame.columns[2:] if c in BASE_COLUMNS]
     if derived:  # it would be overwritten by the calendar column of the same name
         raise CsvFormatError(f"{path}: line 1: exogenous column {derived[0]!r} has the name of a column derived from the "
                              f"timestamp ({', '.join(BASE_COLUMNS)}): rename it, or leave it out")
     frame = frame.with_columns(pl.all().str.strip_chars())
-    blank = pl.all_horizontal(pl.all().fill_null("").eq(""))
-    trailing = frame.select(blank.alias("b"))["b"].reverse().cum_min().reverse()  # blank lines at the end: an editor's newline
-    frame = frame.filter(~trailing)
-    i = _first_bad(frame.select(blank.alias("b"))["b"])
+    blank = frame.select(pl.all_horizontal(pl.all().fill_null("").eq("")).alias("blank"))["blank"]
+    trailing = blank.reverse().cum_min().reverse()  # blank lines at the end: an editor's newline
+    i = _first_bad(blank & ~trailing)
     if i is not None:
         raise CsvFormatError(f"{path}: line {i + 2}: an empty line (no timestamp, no price)")
+    frame = frame.filter(~trailing)
     if frame.height == 0:
-        raise CsvFormatError(f"{path}: line 2: no data rows after the header")
+        raise CsvFormatError(f"{path}: line 2: no data rows after the header {header}")
     empty = [c for c in frame.columns[2:] if frame[c].fill_null("").eq("").all()]
     if empty:  # a trailing comma on every line, a series the export left blank: nothing to read
         note = f"{path}: exogenous column(s) {', '.join(map(repr, empty))} empty on every row: left out"
