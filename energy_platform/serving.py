@@ -288,6 +288,17 @@ def serve_days(warehouse_path, registry, champion, first: date, last: date, hori
     return served
 
 
+def cannot_serve_message(exc: Exception, first: date, last: date, prices_to: date | None, features_to: date | None) -> str:
+    """Why [first, last] cannot be served, and where to look: a feature store behind the prices
+    is most often held back by a blocking check of the raw prices, not by a missing run."""
+    message = f"cannot forecast {first}..{last}: {exc}"
+    if features_to is not None and prices_to is not None and features_to < last:
+        message += (f"; features.daily ends at target day {features_to}, behind the prices stored to {prices_to}: a "
+                    "blocking check of raw_prices holds it back until the data are mended (see the last ingestion "
+                    "run), or materialize features")
+    return message
+
+
 def _named(frame: pl.DataFrame, card, unknown: dict[date, list[str]]) -> pl.DataFrame:
     """`frame` with the version that served it and the operating groups it read as missing (as
     everywhere else: model_versions.operating_groups, tags)."""

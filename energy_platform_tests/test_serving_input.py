@@ -17,8 +17,10 @@ import polars as pl
 import pytest
 from mlflow.exceptions import MlflowException
 
+from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.model import MLPForecaster
 from energy_platform.forecasting.request_history import complete_days_needed
+from energy_platform.serving import cannot_serve_message
 from energy_platform.tracking.pyfunc_model import (
     in_memory_forecaster,
     in_memory_persistence,
@@ -137,3 +139,15 @@ def test_a_long_history_needs_complete_prices_only_where_the_lags_read_them():
     recent = frame.filter(pl.col("date") != cutoff - timedelta(days=need - 1))
     with pytest.raises(IncompleteInputsError, match=str(cutoff - timedelta(days=need - 1))):
         forecast_day(served, recent, target, 2, 200)
+
+
+def test_a_refused_day_names_a_feature_store_behind_the_prices():
+    """Session 18's helper C: a day stored with 23 hours stops raw_prices' blocking check, the
+    features stay behind, and the predictions failure said only "materialize features"."""
+    exc = ForecastInputError("no features.daily row for target day 2024-12-31")
+    behind = cannot_serve_message(exc, date(2024, 12, 30), date(2024, 12, 31), date(2024, 12, 30), date(2024, 12, 29))
+    assert behind.startswith("cannot forecast 2024-12-30..2024-12-31: no features.daily row for target day 2024-12-31")
+    assert "features.daily ends at target day 2024-12-29, behind the prices stored to 2024-12-30" in behind
+    assert "blocking check of raw_prices" in behind
+    level = cannot_serve_message(exc, date(2024, 12, 30), date(2024, 12, 31), date(2024, 12, 30), date(2024, 12, 31))
+    assert level == "cannot forecast 2024-12-30..2024-12-31: no features.daily row for target day 2024-12-31"

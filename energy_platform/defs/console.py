@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 import dagster as dg
-from dagster._utils.log import create_console_logger
 
 STACK_TRACE = "Stack Trace:"
 
@@ -26,11 +25,10 @@ class _ErrorsInOneLine(logging.Filter):
 
 
 @dg.logger(
-    config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO"),
-                   "name": dg.Field(str, is_required=False, default_value="dagster")},
+    config_schema=dg.colored_console_logger.config_schema,
     description="Dagster's coloured console log; error events in one line (the event log keeps their stack trace).",
 )
 def console(init_context: dg.InitLoggerContext) -> logging.Logger:
-    logger = create_console_logger(init_context.logger_config["name"], init_context.logger_config["log_level"])
+    logger = dg.colored_console_logger.logger_fn(init_context)
     logger.addFilter(_ErrorsInOneLine())
     return logger

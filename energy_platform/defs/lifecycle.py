@@ -20,7 +20,7 @@ from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, War
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
-from energy_platform.serving import serve_days
+from energy_platform.serving import cannot_serve_message, serve_days
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
@@ -298,11 +298,7 @@ def build_predictions_asset(
             served = serve_days(warehouse.path, reg, champion, first, last, horizon_days, registry.price_floor,
                                 dagster_tags=registry.dagster_run_tags(context.run_id))
         except ForecastInputError as exc:
-            latest = stored_features(warehouse.path).latest
-            behind = (f"; features.daily ends at target day {latest}, behind the prices stored to {stored}: a blocking "
-                      "check of raw_prices holds it back until the data are mended (see the last ingestion run), or "
-                      "materialize features" if latest is not None and latest < last else " (materialize features if behind)")
-            raise dg.Failure(f"cannot forecast {first}..{last} from features.daily: {exc}{behind}") from exc
+            raise dg.Failure(cannot_serve_message(exc, first, last, stored, stored_features(warehouse.path).latest)) from exc
         for warning in served.warnings:
             context.log.warning(warning)
         if served.unknown:
