@@ -286,3 +286,32 @@ def test_a_viewer_reads_the_new_snapshot_while_another_viewer_still_reads_the_ol
     after = data._frames(str(path), {"m": newest})["m"].item()
     assert after > before and held.sql(newest[0]).fetchone()[0] == before
     held.close()
+
+
+def _x_ticks(spec: str) -> list[object]:
+    import json
+
+    def walk(node):
+        if isinstance(node, dict):
+            x = node.get("encoding", {}).get("x", {})
+            if isinstance(x, dict) and "axis" in x:
+                yield x["axis"].get("tickCount")
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    return list(walk(json.loads(spec)))
+
+
+@pytest.mark.parametrize("days, ticks", [(2, {"interval": "day", "step": 1}), (60, 10)])
+def test_date_axes_label_each_day_once(monkeypatch, tmp_path, days, ticks):
+    """Session 18's helper D (checked in headless chromium since): the accuracy chart of two days
+    put a tick at noon, labelled 30/12 twice. A short range ticks once a day; a long one ~10 times."""
+    publish_analytics(seed_warehouse(tmp_path, forecast_days=days), tmp_path / "analytics.duckdb")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    accuracy = _x_ticks(at.get("vega_lite_chart")[2].proto.spec)
+    assert accuracy and all(t == ticks for t in accuracy), accuracy
+    assert _x_ticks(at.get("vega_lite_chart")[1].proto.spec)[0] == {"interval": "day", "step": 1}  # 14 days by default

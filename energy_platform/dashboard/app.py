@@ -31,7 +31,12 @@ alt.data_transformers.disable_max_rows()
 # any market's page (the platform runs on other markets' files): XM's "precio de bolsa" is named
 # where the data are XM's, in the published tables' comments
 TITLE = "⚡ Precio de la electricidad — pronóstico horario"
-TIME_AXIS = alt.Axis(format="%d/%m", labelAngle=0, tickCount=10, tickMinStep=86_400_000)  # ms: no two ticks in a day (a label each)
+
+
+def time_axis(days: int) -> alt.Axis:
+    """A date axis with one label per day at most: over a few days Vega put ticks at noon too,
+    each labelled with its day (29/12 twice); tickMinStep does not stop it on a time scale."""
+    return alt.Axis(format="%d/%m", labelAngle=0, tickCount={"interval": "day", "step": 1} if days <= 14 else 10)
 
 
 def fmt(value, digits: int = 1, suffix: str = "") -> str:
@@ -200,16 +205,17 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
             st.warning(f"No hay datos entre {start} y {end}.")
         if actual.height == 0:
             return
+    axis = time_axis((end - start).days + 1)
     layers = []
     if rows.height:
         layers.append(alt.Chart(rows).mark_area(opacity=0.4, color=BAND).encode(
-            x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("p10:Q", title=unit, scale=alt.Scale(zero=False)), y2="p90:Q"))
+            x=alt.X("ts:T", title=None, axis=axis), y=alt.Y("p10:Q", title=unit, scale=alt.Scale(zero=False)), y2="p90:Q"))
     long = pl.concat([
         actual.select("ts", pl.col("actual").alias("valor"), pl.lit("Real").alias("serie")),
         rows.select("ts", pl.col("forecast").alias("valor"), pl.lit("Pronóstico").alias("serie")),
     ])
     layers.append(alt.Chart(long).mark_line(strokeWidth=1.6).encode(
-        x=alt.X("ts:T", title=None, axis=TIME_AXIS), y=alt.Y("valor:Q", title=unit, scale=alt.Scale(zero=False)),
+        x=alt.X("ts:T", title=None, axis=axis), y=alt.Y("valor:Q", title=unit, scale=alt.Scale(zero=False)),
         color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=["Real", "Pronóstico"], range=[ACTUAL, FORECAST]),
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("ts:T", title="Hora", format="%Y-%m-%d %H:%M"), "serie:N",
@@ -236,12 +242,13 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
         st.info("Aún no hay precisión realizada: se calcula cuando llegan los precios reales de los días pronosticados.")
         return
     acc = acc.with_columns(pl.concat_str(pl.lit("v"), pl.col("model_version")).alias("version"))
+    axis = time_axis((acc["target_date"].max() - acc["target_date"].min()).days + 1)
     daily = alt.Chart(acc).mark_circle(size=14, opacity=0.35).encode(
-        x=alt.X("target_date:T", title=None, axis=TIME_AXIS), y=alt.Y("rmae:Q", title="rMAE (vs naive semanal)"),
+        x=alt.X("target_date:T", title=None, axis=axis), y=alt.Y("rmae:Q", title="rMAE (vs naive semanal)"),
         color=alt.Color("version:N", title="Versión", scale=alt.Scale(scheme="tableau10"),
                         legend=alt.Legend(orient="top")))
     rolling = alt.Chart(acc).mark_line(strokeWidth=2.2).encode(
-        x="target_date:T", y="rmae_7d:Q", color="version:N",
+        x=alt.X("target_date:T", title=None, axis=axis), y="rmae_7d:Q", color="version:N",
         tooltip=[alt.Tooltip("target_date:T", title="Día"), "version:N", alt.Tooltip("rmae:Q", format=".2f"),
                  alt.Tooltip("rmae_7d:Q", title="rMAE 7 días", format=".2f"), alt.Tooltip("mae:Q", format=".1f")])
     rule = alt.Chart(pl.DataFrame({"y": [1.0], "label": ["naive semanal = 1.0"]})).mark_rule(
