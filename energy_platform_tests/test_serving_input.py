@@ -42,6 +42,8 @@ BAD = {
     "misordered": (_swap_two_rows(PRICES.tail(24 * 10), 30), "not in time order: row 32"),
     "duplicated": (pl.concat([PRICES.tail(24 * 10).head(31), PRICES.tail(24 * 10).slice(30)]), "appears twice"),
     "no complete day": (PRICES.tail(20), "history has no complete day of 24 prices"),
+    "infinite price": (PRICES.tail(24 * 10).with_columns(  # it answered 24 NaN forecasts with a 200 (session 19)
+        price=pl.when(pl.int_range(pl.len()) == 200).then(float("inf")).otherwise(pl.col("price"))), "row 201 ("),
 }
 
 

@@ -46,6 +46,10 @@ def read_history(model_input) -> pl.DataFrame:
             frame[column] = pd.to_numeric(frame[column]).astype(float)
         except (ValueError, TypeError) as exc:
             raise refuse(f"column {column} is not numeric ({exc})") from exc
+        infinite = frame[column].abs().eq(float("inf")).to_numpy()
+        if infinite.any():  # a null is unknown; an infinity is a broken value (it forecast NaN with a 200)
+            row = int(infinite.argmax())
+            raise refuse(f"row {row + 1} ({frame['ts'].iloc[row]}): column {column} is {frame[column].iloc[row]}, not a finite number")
     if frame["ts"].isna().any():
         raise refuse(f"row {int(frame['ts'].isna().to_numpy().argmax()) + 1} has no ts")
     ts = frame["ts"].reset_index(drop=True)
