@@ -325,3 +325,31 @@ def test_no_retraining_on_the_data_a_version_was_just_trained_on(reg, prices, tm
     skipped = tick(day + timedelta(days=1))
     assert not skipped.run_requests and f"v{version} was trained on data to {day}" in skipped.skip_message
     assert [r.run_key for r in tick(day + timedelta(days=8)).run_requests] == [f"weekly-retraining-{day + timedelta(days=8)}"]
+
+
+def test_a_rollback_while_a_run_writes_the_warehouse_changes_nothing(reg, prices, tmp_path):
+    """Helper F (session 19): the aliases moved, the record failed on the busy warehouse (exit 2),
+    and the operator's retry rolled back again, undoing the first rollback."""
+    from energy_platform.lifecycle_commands import rollback
+    from energy_platform.warehouse.db import WarehouseLockedError, connect
+
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    version = register(reg, prices, ChosenModel())
+    assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse):
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(warehouse)!r}); "
+                               "print('held', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(WarehouseLockedError, match="nothing was rolled back"):
+            rollback(reg, warehouse, wait_seconds=1)
+        assert reg.champion().version == version and reg.alias(PREVIOUS).version == baseline.version
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rollback(reg, warehouse) == (baseline.version, version)
+    with connect(warehouse, read_only=True) as conn:
+        assert conn.execute("SELECT version, previous_version, reason FROM ml.champion_history").fetchall() == [
+            (baseline.version, version, f"rollback from v{version}")]
