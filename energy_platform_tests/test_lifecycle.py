@@ -316,3 +316,34 @@ def test_a_champion_of_the_earlier_calendar_is_served_with_its_own_after_the_set
     assert again["p50"].to_list() == pytest.approx(served["p50"].to_list(), abs=1e-9)
     logs = [e.user_message for e in us.instance.all_logs(result.run_id)]
     assert any("features.daily holds the US holiday calendar" in m and "trained with CO" in m for m in logs)
+
+
+def test_a_champion_whose_artifacts_are_gone_gives_way_to_persistence_for_the_day(env, client):
+    """Helper F (session 19): the champion's artifact folder gone (a disk restored without it, a
+    manual clean-up), every morning's predictions failed with MLflow's raw error and the desk got no
+    forecast. Persistence serves now, the run logs an ERROR naming the version, and the alias stays
+    (a restored folder serves again the next morning)."""
+    import shutil
+    from pathlib import Path
+
+    with connect(env.warehouse, read_only=True) as conn:
+        (model_version,) = conn.execute("SELECT version FROM ml.model_versions WHERE kind = 'model' AND gate_decision = 'promoted' "
+                                        "ORDER BY CAST(version AS INTEGER) DESC LIMIT 1").fetchall()[0]
+    before = str(registry.alias_version(client, registry.CHAMPION).version)
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, model_version)
+    stored = Path(client.get_model_version_download_uri(MODEL_NAME, model_version).removeprefix("file://"))
+    aside = stored.with_name(stored.name + ".aside")
+    stored.rename(aside)
+    try:
+        result = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")
+        assert str(registry.alias_version(client, registry.CHAMPION).version) == model_version
+    finally:
+        shutil.rmtree(stored, ignore_errors=True)
+        aside.rename(stored)
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, before)
+    meta = result.asset_materializations_for_node("predictions")[-1].metadata
+    assert meta["model_kind"].value == "baseline" and f"v{model_version}" in meta["champion_does_not_load"].value
+    rows = read_predictions(env.warehouse, date(2024, 12, 20)).filter(pl.col("dagster_run_id") == result.run_id)
+    assert rows.height == 24 and rows["model_version"].unique().to_list() == [meta["model_version"].value]
+    errors = [e.user_message for e in env.instance.all_logs(result.run_id) if e.level >= 40]
+    assert any(f"v{model_version}" in m and "does not load" in m for m in errors), errors
