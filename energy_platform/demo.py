@@ -12,6 +12,7 @@ from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT
 from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED
 from energy_platform.defs.lifecycle import EXOGENOUS
 from energy_platform.orchestration import run_job
+from energy_platform.price_display import price_decimals
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
 from energy_platform.sources.base import SourceError
@@ -106,10 +107,10 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
         ).fetchall()[0]
         rows, first, last = conn.execute("SELECT count(*), min(date), max(date) FROM raw.prices_hourly").fetchall()[0]
         forecast = conn.sql(
-            "SELECT hour, round(p10, 1) AS p10, round(forecast, 1) AS forecast, round(p90, 1) AS p90 "
-            "FROM ml.predictions WHERE target_date = ?::DATE AND model_version = ? ORDER BY hour",
+            "SELECT hour, p10, forecast, p90 FROM ml.predictions WHERE target_date = ?::DATE AND model_version = ? ORDER BY hour",
             params=[target, version],
         ).pl()
+    forecast = forecast.with_columns(pl.col("p10", "forecast", "p90").round(price_decimals(forecast["forecast"])))
     served = (f"the persistence BASELINE v{version} (tomorrow repeats the latest known day; backtest rMAE {rmae:.3f}) "
               f"serves because: {reason}") if kind == "baseline" else (
               f"champion v{version} (backtest rMAE {rmae:.3f} against the weekly naive)")

@@ -315,3 +315,24 @@ def test_date_axes_label_each_day_once(monkeypatch, tmp_path, days, ticks):
     accuracy = _x_ticks(at.get("vega_lite_chart")[2].proto.spec)
     assert accuracy and all(t == ticks for t in accuracy), accuracy
     assert _x_ticks(at.get("vega_lite_chart")[1].proto.spec)[0] == {"interval": "day", "step": 1}  # 14 days by default
+
+
+def test_prices_in_a_small_unit_keep_their_digits(monkeypatch, tmp_path):
+    """Helper G (session 19): NP in EUR/kWh (~0.04) showed 0.0 for every forecast and MAE (one
+    fixed decimal). The decimals follow the published prices' size."""
+    from energy_platform.price_display import price_decimals
+    from energy_platform.warehouse.db import connect
+
+    assert [price_decimals(p) for p in ([250.0, 900.0], [40.0], [0.047, 0.05], [], [None, 0.0])] == [1, 1, 4, 1, 1]
+    warehouse = seed_warehouse(tmp_path)
+    with connect(warehouse) as conn:
+        conn.execute("UPDATE raw.prices_hourly SET price = price / 10000")
+        conn.execute("UPDATE ml.predictions SET forecast = forecast / 10000, p10 = p10 / 10000, p50 = p50 / 10000, "
+                     "p90 = p90 / 10000")
+    publish_analytics(warehouse, tmp_path / "analytics.duckdb", price_unit="EUR/kWh")
+    at = _run(monkeypatch, tmp_path)
+    assert not at.exception, at.exception
+    mean = next(m for m in at.metric if m.label.startswith("Media pronosticada"))
+    assert float(mean.value.replace(" ", "")) > 0.001, mean.value  # was "0.0"
+    table = next(f.value for f in at.dataframe if "Hora" in f.value.columns)
+    assert (table["p50"] > 0).all(), table

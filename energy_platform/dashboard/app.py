@@ -14,6 +14,7 @@ import polars as pl
 import streamlit as st
 
 from energy_platform.dashboard import data, labels
+from energy_platform.price_display import price_decimals
 
 BAND = "#9ecae1"
 P50 = "#08519c"
@@ -39,10 +40,13 @@ def time_axis(days: int) -> alt.Axis:
     return alt.Axis(format="%d/%m", labelAngle=0, tickCount={"interval": "day", "step": 1} if days <= 14 else 10)
 
 
-def fmt(value, digits: int = 1, suffix: str = "") -> str:
+PRICE_DIGITS = 1  # decimals of a price, set from the published prices in main(): any market's unit
+
+
+def fmt(value, digits: int | None = None, suffix: str = "") -> str:
     if value is None:
         return "—"
-    return f"{value:,.{digits}f}{suffix}".replace(",", " ")
+    return f"{value:,.{PRICE_DIGITS if digits is None else digits}f}{suffix}".replace(",", " ")
 
 
 def table(where, frame: pl.DataFrame, names: dict[str, object], fill: dict[str, str] | None = None,
@@ -101,12 +105,12 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
         cols[0].metric(
             f"Media pronosticada {tomorrow['target_date'][0]}",
             fmt(mean_p50),
-            delta=None if last_mean is None else f"{mean_p50 - last_mean:+.1f} vs último día real",
+            delta=None if last_mean is None else f"{fmt(mean_p50 - last_mean)} vs último día real",
             delta_color="off", delta_arrow="off",
             border=True,
         )
         cols[1].metric(f"Pico pronosticado (hora {peak['hour']:02d})", fmt(peak["p50"]),
-                       delta=f"banda {fmt(peak['p10'], 0)}–{fmt(peak['p90'], 0)}", delta_color="off",
+                       delta=f"banda {fmt(peak['p10'], PRICE_DIGITS - 1)}–{fmt(peak['p90'], PRICE_DIGITS - 1)}", delta_color="off",
                        delta_arrow="off", border=True)
     else:
         cols[0].metric("Media pronosticada mañana", "—", border=True)
@@ -143,8 +147,8 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
     base = alt.Chart(tomorrow).encode(x=alt.X("hour:O", title="Hora", axis=alt.Axis(labelAngle=0)))
     band = base.mark_area(opacity=0.45, color=BAND).encode(
         y=alt.Y("p10:Q", title=data.price_unit(ov["metadata"]), scale=alt.Scale(zero=False)), y2="p90:Q",
-        tooltip=[alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("p10:Q", format=".1f"),
-                 alt.Tooltip("p50:Q", format=".1f"), alt.Tooltip("p90:Q", format=".1f")],
+        tooltip=[alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("p10:Q", format=f".{PRICE_DIGITS}f"),
+                 alt.Tooltip("p50:Q", format=f".{PRICE_DIGITS}f"), alt.Tooltip("p90:Q", format=f".{PRICE_DIGITS}f")],
     )
     lines = [tomorrow.select("hour", pl.col("p50").alias("valor"), pl.lit("Pronóstico p50").alias("serie"))]
     if (tomorrow["forecast"] - tomorrow["p50"]).abs().max() > 1e-6:
@@ -160,13 +164,13 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
         color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=names, range=colors),
                         legend=alt.Legend(orient="top")),
         strokeDash=alt.StrokeDash("serie:N", scale=alt.Scale(domain=names, range=dashes), legend=None),
-        tooltip=[alt.Tooltip("serie:N"), alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("valor:Q", format=".1f")],
+        tooltip=[alt.Tooltip("serie:N"), alt.Tooltip("hour:O", title="Hora"), alt.Tooltip("valor:Q", format=f".{PRICE_DIGITS}f")],
     )
     left, right = st.columns([3, 1])
     left.altair_chart((band + line).properties(height=330), width="stretch")
     right.dataframe(
-        tomorrow.select(pl.col("hour").alias("Hora"), pl.col("p10").round(1), pl.col("p50").round(1),
-                        pl.col("p90").round(1)),
+        tomorrow.select(pl.col("hour").alias("Hora"), pl.col("p10").round(PRICE_DIGITS), pl.col("p50").round(PRICE_DIGITS),
+                        pl.col("p90").round(PRICE_DIGITS)),
         hide_index=True, height=330,
     )
 
@@ -219,7 +223,7 @@ def versus_section(ov: dict[str, pl.DataFrame], path: str, token: tuple) -> None
         color=alt.Color("serie:N", title=None, scale=alt.Scale(domain=["Real", "Pronóstico"], range=[ACTUAL, FORECAST]),
                         legend=alt.Legend(orient="top")),
         tooltip=[alt.Tooltip("ts:T", title="Hora", format="%Y-%m-%d %H:%M"), "serie:N",
-                 alt.Tooltip("valor:Q", format=".1f")],
+                 alt.Tooltip("valor:Q", format=f".{PRICE_DIGITS}f")],
     ))
     st.altair_chart(alt.layer(*layers).properties(height=320), width="stretch")
     done = rows.filter(pl.col("actual").is_not_null())
@@ -250,7 +254,7 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
     rolling = alt.Chart(acc).mark_line(strokeWidth=2.2).encode(
         x=alt.X("target_date:T", title=None, axis=axis), y="rmae_7d:Q", color="version:N",
         tooltip=[alt.Tooltip("target_date:T", title="Día"), "version:N", alt.Tooltip("rmae:Q", format=".2f"),
-                 alt.Tooltip("rmae_7d:Q", title="rMAE 7 días", format=".2f"), alt.Tooltip("mae:Q", format=".1f")])
+                 alt.Tooltip("rmae_7d:Q", title="rMAE 7 días", format=".2f"), alt.Tooltip("mae:Q", format=f".{PRICE_DIGITS}f")])
     rule = alt.Chart(pl.DataFrame({"y": [1.0], "label": ["naive semanal = 1.0"]})).mark_rule(
         color="#cb181d", strokeDash=[6, 4], strokeWidth=1.5).encode(y="y:Q")
     label = alt.Chart(pl.DataFrame({"y": [1.0], "label": ["naive semanal = 1.0"]})).mark_text(
@@ -265,7 +269,7 @@ def accuracy_section(ov: dict[str, pl.DataFrame]) -> None:
         names={
             "version": "Versión", "days": st.column_config.NumberColumn("Días"),
             "hasta": st.column_config.DateColumn("Último día", format="YYYY-MM-DD"),
-            "mae": st.column_config.NumberColumn("MAE", format="%.1f"),
+            "mae": st.column_config.NumberColumn("MAE", format=f"%.{PRICE_DIGITS}f"),
             "rmae": st.column_config.NumberColumn("rMAE", format="%.2f",
                                                   help="Todas las horas evaluadas: Σ error del modelo / Σ error del naive"),
             "coverage_80": st.column_config.ProgressColumn("Cobertura 80 %", min_value=0, max_value=1, format="percent"),
@@ -338,7 +342,7 @@ def registry_section(ov: dict[str, pl.DataFrame]) -> None:
                 "train_end": st.column_config.DateColumn("Entrena hasta", format="YYYY-MM-DD"),
                 "backtest_start": st.column_config.DateColumn("Backtest desde", format="YYYY-MM-DD"),
                 "backtest_end": st.column_config.DateColumn("Backtest hasta", format="YYYY-MM-DD"),
-                "backtest_mae": st.column_config.NumberColumn("MAE backtest", format="%.1f"),
+                "backtest_mae": st.column_config.NumberColumn("MAE backtest", format=f"%.{PRICE_DIGITS}f"),
                 "backtest_rmae": st.column_config.NumberColumn("rMAE backtest", format="%.2f"),
                 "backtest_coverage_80": st.column_config.NumberColumn("Cobertura 80 %", format="%.2f"),
                 "first_champion_at": "Campeón desde", "times_champion": "Veces campeón",
@@ -376,6 +380,8 @@ def main() -> None:
         st.title(TITLE)
         st.error(f"No se pudo leer `{path}`: {type(exc).__name__}: {exc}")
         return
+    global PRICE_DIGITS
+    PRICE_DIGITS = price_decimals([*ov["last_actual"]["price"], *ov["tomorrow"]["p50"]])
     header(ov)
     if ov["metadata"]["row_count"].sum() == 0:
         st.warning("El snapshot publicado está vacío: el pipeline aún no ha escrito precios ni pronósticos. "
