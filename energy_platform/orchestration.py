@@ -92,13 +92,19 @@ def reap_dead_in_process_runs(instance: dg.DagsterInstance, ttl: float | None = 
 
 
 def _free_slots_of_finished_runs(instance: dg.DagsterInstance) -> None:
+    """Claimed slots and pending rows alike: a step assigned a slot it had not yet claimed blocks
+    the pool as a claimed one does (helper E, session 19: a daemon run killed between two pool
+    steps left its next step assigned; with `make ui` stopped within run monitoring's 60 s, every
+    later CLI run waited for ever)."""
     storage = instance.event_log_storage
+    holders = set(storage.get_concurrency_run_ids())
     for pool in storage.get_concurrency_keys():
-        for run_id in {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots if slot.run_id}:
-            run = instance.get_run_by_id(run_id)
-            if run is None or run.is_finished:
-                log.warning("freeing pool %s's slot held by finished run %s", pool, run_id)
-                storage.free_concurrency_slots_for_run(run_id)
+        holders |= {slot.run_id for slot in storage.get_concurrency_info(pool).claimed_slots if slot.run_id}
+    for run_id in holders:
+        run = instance.get_run_by_id(run_id)
+        if run is None or run.is_finished:
+            log.warning("freeing the pool slots and claims of finished run %s", run_id)
+            storage.free_concurrency_slots_for_run(run_id)
 
 
 class _Heartbeat(threading.Thread):

@@ -121,6 +121,25 @@ def test_a_slot_still_held_by_a_finished_run_is_freed(tmp_path):
     assert [slot.run_id for slot in _claimed(instance)] == [live.run_id]
 
 
+def test_a_slot_assigned_to_a_finished_run_s_step_is_freed(tmp_path):
+    """Helper E (session 19): a daemon run's worker killed between two pool steps left its next
+    step assigned the slot, not claiming it; with `make ui` stopped within run monitoring's 60 s,
+    the row stayed and every later CLI run waited behind it for ever. A live run's claim is kept."""
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+    dead = instance.create_run_for_job(job)  # the daemon's: no lease
+    storage.add_pending_step(WAREHOUSE_POOL, dead.run_id, "features_features_drift", should_assign=True)
+    instance.report_run_failed(dead, "its worker was killed (SIGKILL)")
+    live = instance.create_run_for_job(job, tags={LEASE_TAG: f"{time.time():.3f}"})
+    assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, live.run_id, "pool_holder").is_claimed  # behind the dead row
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == []
+    assert storage.get_concurrency_run_ids() == {live.run_id}
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, live.run_id, "pool_holder").is_claimed
+    assert reap_dead_in_process_runs(instance, ttl=TTL) == [] and [slot.run_id for slot in _claimed(instance)] == [live.run_id]
+
+
 def test_the_daemon_s_sensor_frees_the_slot_of_a_killed_command_line_run(tmp_path):
     """Only the next command-line run reaped a killed one: the runs the daemon or the UI launch
     (`make ui`, the live schedules) waited behind its pool slot for ever, since Dagster's run
