@@ -107,6 +107,40 @@ def _free_slots_of_finished_runs(instance: dg.DagsterInstance) -> None:
             storage.free_concurrency_slots_for_run(run_id)
 
 
+POOL_WAIT_SAY_AFTER_SECONDS = 30.0
+
+
+def pool_wait_message(instance: dg.DagsterInstance, run_id: str, after: float = POOL_WAIT_SAY_AFTER_SECONDS) -> str | None:
+    """Who holds the pool that `run_id` has waited on for more than `after` seconds, or None.
+
+    A CLI run behind a run that will never finish (the daemon's, its process group killed) waited
+    in silence (helper E, session 19): a CLI run's holder is reaped when its lease expires, a UI
+    or daemon run's only when someone terminates it."""
+    storage = instance.event_log_storage
+    now = time.time()
+    for pool in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(pool)
+        waiting = [p for p in info.pending_steps if p.run_id == run_id and p.assigned_timestamp is None
+                   and now - p.enqueued_timestamp.timestamp() > after]
+        if not waiting:
+            continue
+        holders = ({c.run_id for c in info.claimed_slots} | {p.run_id for p in info.pending_steps if p.assigned_timestamp}) - {run_id}
+        said = []
+        for holder in sorted(h for h in holders if h):
+            run = instance.get_run_by_id(holder)
+            if run is None:
+                said.append(f"run {holder} (not in this instance)")
+            elif _lease_of(instance.get_run_record_by_id(holder)) is not None:
+                said.append(f"run {holder} of {run.job_name} ({run.status.value}; a command-line run: reaped once its "
+                            "lease expires if its process is gone)")
+            else:
+                said.append(f"run {holder} of {run.job_name} ({run.status.value}; launched by the UI or the daemon: if it "
+                            "is not running any more, terminate it in the Dagster UI, or mark it failed)")
+        return (f"waiting {now - min(p.enqueued_timestamp.timestamp() for p in waiting):.0f} s for pool {pool} "
+                f"(limit {info.slot_count}): held by {'; '.join(said) or 'no run (a slot being handed over)'}")
+    return None
+
+
 class _Heartbeat(threading.Thread):
     """Renews one run's lease and reaps expired ones until stopped."""
 
@@ -114,6 +148,7 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"lease-{run_id[:8]}", daemon=True)
         self.instance, self.run_id, self.ttl = instance, run_id, ttl
         self.stopped = threading.Event()
+        self.next_wait_note = 0.0
 
     def run(self) -> None:
         # The lease stamped before planning may be older than a TTL when the run record appears (a
@@ -131,6 +166,10 @@ class _Heartbeat(threading.Thread):
                     self.instance.add_run_tags(self.run_id, {LEASE_TAG: f"{time.time():.3f}"})
                 for run_id in reap_dead_in_process_runs(self.instance, self.ttl):
                     log.warning("reaped run %s: its lease expired", run_id)
+                waiting = pool_wait_message(self.instance, self.run_id)
+                if waiting and time.monotonic() >= self.next_wait_note:
+                    log.warning(waiting)
+                    self.next_wait_note = time.monotonic() + 300  # again every 5 min while it waits
             except Exception as exc:  # a busy SQLite must not kill the heartbeat; the next beat retries
                 log.warning("run lease heartbeat failed: %s", exc)
 

@@ -140,6 +140,27 @@ def test_a_slot_assigned_to_a_finished_run_s_step_is_freed(tmp_path):
     assert reap_dead_in_process_runs(instance, ttl=TTL) == [] and [slot.run_id for slot in _claimed(instance)] == [live.run_id]
 
 
+def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path):
+    """Helper E (session 19): a CLI demo behind a daemon run that will never finish (its process
+    group killed) printed nothing for ever. The heartbeat says who holds the pool and what to do."""
+    from energy_platform.orchestration import pool_wait_message
+
+    instance = _home(tmp_path)
+    job = lease_job.DEFS.resolve_job_def(lease_job.JOB)
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots(WAREHOUSE_POOL, 1)
+    daemons = instance.create_run_for_job(job)
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, daemons.run_id, "features").is_claimed
+    mine = instance.create_run_for_job(job, tags={LEASE_TAG: f"{time.time():.3f}"})
+    assert pool_wait_message(instance, mine.run_id) is None  # not waiting yet
+    assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, mine.run_id, "raw_prices").is_claimed
+    said = pool_wait_message(instance, mine.run_id, after=0)
+    assert said.startswith("waiting ") and f" s for pool {WAREHOUSE_POOL} (limit 1): held by run {daemons.run_id}" in said, said
+    assert "launched by the UI or the daemon" in said and "terminate it in the Dagster UI" in said
+    assert pool_wait_message(instance, mine.run_id, after=60) is None  # said only after a while
+    assert pool_wait_message(instance, daemons.run_id, after=0) is None  # the holder is not waiting
+
+
 def test_the_daemon_s_sensor_frees_the_slot_of_a_killed_command_line_run(tmp_path):
     """Only the next command-line run reaped a killed one: the runs the daemon or the UI launch
     (`make ui`, the live schedules) waited behind its pool slot for ever, since Dagster's run
