@@ -246,8 +246,6 @@ class Served:
     unknown: dict[date, list[str]] = field(default_factory=dict)  # per day, the operating groups read as missing
     by_baseline: list[date] = field(default_factory=list)  # the days persistence served (no day ahead of the prices)
     warnings: list[str] = field(default_factory=list)
-    unloadable: str | None = None  # why the champion's artifact did not load; then `server` served every day
-    server: object | None = None  # the VersionCard that served in the champion's place
 
 
 def serve_days(warehouse_path, registry, champion, first: date, last: date, horizon_days: int, floor: float | None,
@@ -259,21 +257,9 @@ def serve_days(warehouse_path, registry, champion, first: date, last: date, hori
     no day ahead that morning) is served by the persistence baseline, named on its rows: a desk
     needs a forecast, and persistence needs prices only. Raises ForecastInputError when a day
     cannot be forecast at all."""
-    served = Served(frame=pl.DataFrame())
-    try:
-        model = registry.load(champion)
-    except Exception as exc:  # its artifacts gone or broken: the desk still gets persistence, and the reason
-        baseline = registry.ensure_baseline(read_prices(warehouse_path), horizon_days, floor, dagster_tags=dagster_tags)
-        if baseline.version == champion.version:
-            raise
-        served.by_baseline = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-        served.unloadable = (f"{champion.describe()} does not load ({type(exc).__name__}: {exc}): {baseline.describe()} serves "
-                             f"{first}..{last}; restore its artifacts, roll back, or train a model that the gate promotes")
-        served.server = baseline
-        served.frame = _named(forecast_range(warehouse_path, registry.load(baseline), first, last, horizon_days,
-                                             baseline.history_days), baseline, {})
-        return served
+    model = registry.load(champion)
     forecaster = forecaster_of(model)
+    served = Served(frame=pl.DataFrame())
     if forecaster is None:
         frame = forecast_range(warehouse_path, model, first, last, horizon_days, champion.history_days)
     else:  # the feature store is the source: the target day's row

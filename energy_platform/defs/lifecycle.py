@@ -299,8 +299,6 @@ def build_predictions_asset(
                                 dagster_tags=registry.dagster_run_tags(context.run_id))
         except ForecastInputError as exc:
             raise dg.Failure(cannot_serve_message(exc, first, last, stored, stored_features(warehouse.path).latest)) from exc
-        if served.unloadable:
-            context.log.error(served.unloadable)
         for warning in served.warnings:
             context.log.warning(warning)
         if served.unknown:
@@ -314,7 +312,6 @@ def build_predictions_asset(
             raise dg.Failure(f"champion {champion.describe()} forecast nonsense, nothing written: {problem}")
         written = write_predictions(warehouse.path, frame)
         reg.mirror(warehouse.path)
-        champion = served.server or champion  # the metadata names who served
         digest = str(frame.select("target_date", "hour", "forecast", "p10", "p90", "model_version").hash_rows().sum())
         return dg.MaterializeResult(
             metadata={
@@ -328,8 +325,7 @@ def build_predictions_asset(
                 **_band_metadata(served.band),
                 "operating_inputs_unknown": _unknown_label(served.unknown),
                 **({"served_by_baseline (no day ahead of the prices)": ", ".join(map(str, served.by_baseline))}
-                   if served.by_baseline and not served.unloadable else {}),
-                **({"champion_does_not_load": served.unloadable} if served.unloadable else {}),
+                   if served.by_baseline else {}),
                 "forecast (last day)": markdown_preview(
                     frame.filter(pl.col("target_date") == last).select("hour", "p10", "forecast", "p90"), rows=24
                 ),

@@ -52,6 +52,7 @@ class ModelRegistry:
         self.artifact_root = Path(artifact_root) if artifact_root else None
         self.name = name
         self._client: MlflowClient | None = None
+        self._loaded: dict[str, object] = {}  # version -> pyfunc, loaded once per registry object (one run)
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -117,8 +118,10 @@ class ModelRegistry:
 
     def load(self, card: VersionCard):
         """The exact registered artifact of `card`, as a pyfunc."""
-        with self._backend(f"loading version {card.version}"):
-            return mlflow.pyfunc.load_model(f"models:/{self.name}/{card.version}")
+        if card.version not in self._loaded:
+            with self._backend(f"loading version {card.version}"):
+                self._loaded[card.version] = mlflow.pyfunc.load_model(f"models:/{self.name}/{card.version}")
+        return self._loaded[card.version]
 
     def run_artifact(self, card: VersionCard, artifact: str) -> pl.DataFrame | None:
         """A parquet artifact of the version's MLflow run, None if it was never logged."""
@@ -182,17 +185,28 @@ class ModelRegistry:
 
     def ensure_champion(self, prices: pl.DataFrame, horizon_days: int, floor: float | None,
                         dagster_tags: dict[str, str] | None = None) -> tuple[VersionCard, str | None]:
-        """The serving version; with none (a first deployment), or one of another horizon
-        (`ENERGY_PLATFORM_HORIZON_DAYS` changed: it forecasts other days than those asked for), this
-        horizon's baseline is promoted. Returns (champion, why the baseline was just promoted or None)."""
+        """The serving version; with none (a first deployment), one of another horizon
+        (`ENERGY_PLATFORM_HORIZON_DAYS` changed: it forecasts other days than those asked for), or
+        one whose artifacts do not load (a folder lost in a restore: every morning's predictions
+        failed, helper F in session 19), this horizon's baseline is promoted. Returns (champion, why
+        the baseline was just promoted or None)."""
         champion = self.champion()
-        if champion is not None and champion.horizon_days in (None, horizon_days):
-            return champion, None
+        if champion is None:
+            reason = "no champion yet"
+        elif champion.horizon_days not in (None, horizon_days):
+            reason = (f"champion v{champion.version} forecasts {champion.horizon_days} day(s) ahead, the platform "
+                      f"{horizon_days} (ENERGY_PLATFORM_HORIZON_DAYS changed)")
+        else:
+            try:
+                self.load(champion)
+                return champion, None
+            except Exception as exc:
+                if champion.is_baseline:
+                    raise
+                reason = (f"champion v{champion.version} does not load ({type(exc).__name__}: {exc}; restore its "
+                          "artifacts, then energy-platform rollback)")
         baseline = self.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
         self.promote(baseline.version)
-        reason = ("no champion yet" if champion is None else
-                  f"champion v{champion.version} forecasts {champion.horizon_days} day(s) ahead, the platform {horizon_days} "
-                  "(ENERGY_PLATFORM_HORIZON_DAYS changed)")
         reason += ": the persistence baseline serves until a model passes the gate"
         self.tag_version(baseline.version, {"gate_decision": "promoted", "gate_reason": reason})
         return self.card(baseline.version), reason
