@@ -353,3 +353,22 @@ def test_a_rollback_while_a_run_writes_the_warehouse_changes_nothing(reg, prices
     with connect(warehouse, read_only=True) as conn:
         assert conn.execute("SELECT version, previous_version, reason FROM ml.champion_history").fetchall() == [
             (baseline.version, version, f"rollback from v{version}")]
+
+
+def test_a_rollback_from_the_gate_s_fallback_baseline_stands_until_a_new_training(reg, prices):
+    """Helper F (session 19): the gate fell back to the baseline over a champion worse than
+    persistence; the operator rolled back to that champion, and the next gate run (eager, after
+    each ingestion) on the same challenger fell back again, silently undoing the rollback."""
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    weak = register(reg, prices, ChosenModel(scale=1.6), alias=None)
+    reg.promote(weak)
+    register(reg, prices, ChosenModel(), rmae="0.9", claimed_error=500.0)  # refused: persistence beats it
+    decision, _ = run_gate(reg, prices, H, 0.01)
+    assert decision.new_champion == baseline.version and "worse than persistence" in decision.reason, decision.reason
+    assert reg.rollback() == (weak, baseline.version)
+    again, _ = run_gate(reg, prices, H, 0.01)
+    assert again.new_champion is None and reg.champion().version == weak
+    assert f"operator rolled back from the baseline v{baseline.version}" in again.reason, again.reason
+    register(reg, prices, ChosenModel(), rmae="0.9", claimed_error=500.0)  # a new training's challenger
+    fresh, _ = run_gate(reg, prices, H, 0.01)
+    assert fresh.new_champion == baseline.version and reg.champion().version == baseline.version, fresh.reason

@@ -16,14 +16,14 @@ persistence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from energy_platform.tracking import MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days, run_and_validate, validate
 from energy_platform.tracking.comparison import Comparison, compare, fresh_target_days
-from energy_platform.tracking.registry import BACKTEST_ARTIFACT, MIN_FRESH_DAYS, ROLLED_BACK, ModelRegistry
+from energy_platform.tracking.registry import BACKTEST_ARTIFACT, MIN_FRESH_DAYS, ROLLED_BACK, ROLLED_BACK_AT, ModelRegistry
 from energy_platform.tracking.version_card import VersionCard
 from energy_platform.warehouse.prices import prices_only
 
@@ -196,6 +196,13 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
         fresh = compare(backtest, plain, fresh_days, horizon_days, forecasts, champion_problem)
     decision = decide(challenger.version, challenger.metric("backtest_rmae"), problem, whole, champion, fresh,
                       baseline.version, margin, min_days)
+    rolled_back_at = int(baseline.tags.get(ROLLED_BACK_AT) or 0)
+    if (decision.new_champion == baseline.version and not decision.challenger_promoted and not fresh.champion_problem
+            and rolled_back_at >= challenger.created_ms):  # the operator rolled back from it after this challenger came
+        decision = replace(decision, new_champion=None, reason=(
+            f"{decision.reason.split('; the persistence baseline')[0]}; champion v{decision.champion_before} stays: the "
+            f"operator rolled back from the baseline v{baseline.version} (energy-platform rollback), which stands until "
+            "a new training"))
     registry.tag_version(challenger.version, decision.as_tags())
     if decision.new_champion:
         if not decision.challenger_promoted:

@@ -16,6 +16,7 @@ The warehouse mirror is a full replace from the registry, re-run at every gate a
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -39,6 +40,7 @@ MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to 
 BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
+ROLLED_BACK_AT = "rolled_back_at_ms"  # when: a baseline rolled back from is not the gate's fallback for older challengers
 ROLLED_BACK = "rolled_back"  # a version's tag once `energy-platform rollback` demoted it: the gate never re-promotes it
 
 
@@ -164,7 +166,7 @@ class ModelRegistry:
             raise RegistryError(f"nothing to roll back to: no '{PREVIOUS}' version other than the champion of {self.name}")
         self.set_alias(CHAMPION, previous.version)
         self.set_alias(PREVIOUS, champion.version)
-        self.tag_version(champion.version, {ROLLED_BACK: "true"})
+        self.tag_version(champion.version, {ROLLED_BACK: "true", ROLLED_BACK_AT: str(int(time.time() * 1000))})
         return previous.version, champion.version
 
     # -- the persistence baseline -------------------------------------------------------------
