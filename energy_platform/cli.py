@@ -18,11 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     ui = sub.add_parser("ui", help="Dagster UI on 127.0.0.1 with the project's instance")
-    ui.add_argument("--port", default="3000")
+    ui.add_argument("--port", type=_port, default=3000)
     ui.set_defaults(func=_ui)
 
     dashboard = sub.add_parser("dashboard", help="Streamlit dashboard over analytics.duckdb (127.0.0.1)")
-    dashboard.add_argument("--port", type=int, default=8501)
+    dashboard.add_argument("--port", type=_port, default=8501)
     dashboard.add_argument("--host", default="127.0.0.1")
     dashboard.set_defaults(func=_dashboard)
 
@@ -110,6 +110,17 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1-65535: `ui --port abc` ran dagster dev for 20 s, failed and exited 0."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number 1-65535, got {text!r}")
+    return port
+
+
 def _rollback(args: argparse.Namespace) -> int:
     _check_home()
     from energy_platform.lifecycle_commands import rollback_champion
@@ -143,7 +154,7 @@ def _ui(args: argparse.Namespace) -> int:
     _reap_dead_runs()  # before the daemon's first runs (its sensor then keeps doing it)
     workspace = str(PROJECT_ROOT / "workspace.yaml")
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", args.port, "-w", workspace])
+    os.execv(dagster, [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-w", workspace])
 
 
 def _quiet_libraries() -> None:

@@ -27,14 +27,14 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from energy_platform.dagster_planning import plan_unpartitioned_entities_once
 from energy_platform.errors import RunBlockedError
+from energy_platform.settings import LEASE_ENV
+from energy_platform.settings import lease_seconds as settings_lease_seconds
 
 PID_TAG = "energy_platform/pid"  # informational: where the run ran
 HOST_TAG = "energy_platform/host"
 LEASE_TAG = "energy_platform/lease"
 TTL_TAG = "energy_platform/lease_ttl"  # the TTL its own heartbeat renews the lease by
 LEASE_RUN_TAG = "energy_platform/lease_run"  # the run the lease was made for: a UI re-execution copies its parent's tags
-LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
-DEFAULT_LEASE_SECONDS = 30.0
 HEARTBEATS_PER_LEASE = 6  # a live run is reaped only after missing this many renewals in a row
 
 UNFINISHED = [
@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 def lease_seconds() -> float:
     """The lease TTL: `ENERGY_PLATFORM_RUN_LEASE_SECONDS`, default 30 s."""
-    return float(os.environ.get(LEASE_ENV) or DEFAULT_LEASE_SECONDS)
+    return settings_lease_seconds(os.environ.get(LEASE_ENV))
 
 
 def _lease_of(record: dg.RunRecord) -> float | None:

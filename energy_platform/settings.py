@@ -136,6 +136,22 @@ def _price_floor(text: str) -> float | None:
     return floor
 
 
+LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 30.0
+
+
+def lease_seconds(text: str | None) -> float:
+    """`ENERGY_PLATFORM_RUN_LEASE_SECONDS`: a CLI run's lease TTL, >= 1 s (0 spun its heartbeat;
+    a word failed the first run with a traceback, after the home was created)."""
+    try:
+        seconds = float(text) if text else DEFAULT_LEASE_SECONDS
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 1):
+        raise SettingError(f"{LEASE_ENV} must be a number of seconds >= 1, got {text!r}")
+    return seconds
+
+
 def _horizon_days(text: str) -> int:
     """`ENERGY_PLATFORM_HORIZON_DAYS`: days from the latest known prices to the forecast day, >= 1."""
     try:
@@ -168,6 +184,19 @@ def parse_timezone(text: str) -> str:
     return name
 
 
+def _operating_dir(text: str | None) -> str | None:
+    """`ENERGY_PLATFORM_OPERATING_DIR`: checked at start, as every setting (imports the reader only when set)."""
+    if text:
+        from energy_platform.sources.base import SourceError
+        from energy_platform.sources.operating import folder_paths
+
+        try:
+            folder_paths(text, "ENERGY_PLATFORM_OPERATING_DIR")
+        except SourceError as exc:
+            raise SettingError(str(exc)) from None
+    return text
+
+
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     source = env.get("ENERGY_PLATFORM_SOURCE", "sample")
@@ -175,6 +204,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
     if source == "xm" and timezone != DEFAULT_TIMEZONE:
         raise SettingError(f"ENERGY_PLATFORM_TIMEZONE={timezone}: XM's market days are {DEFAULT_TIMEZONE}'s; "
                            "another time zone is for another market's file (ENERGY_PLATFORM_SOURCE=csv:...)")
+    lease_seconds(env.get(LEASE_ENV))  # read by each run (orchestration), checked here before anything is created
     home = Path(env.get("ENERGY_PLATFORM_HOME") or Path.cwd() / ".energy_platform").resolve()
     dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster_home").resolve()
     return Settings(
@@ -188,7 +218,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         price_unit=(env.get("ENERGY_PLATFORM_PRICE_UNIT") or "").strip() or DEFAULT_PRICE_UNIT,
         timezone=timezone,
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
-        operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
+        operating_dir=_operating_dir(env.get("ENERGY_PLATFORM_OPERATING_DIR") or None),
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
         mlflow_ui=(env.get("ENERGY_PLATFORM_MLFLOW_UI_URL") or "").strip() or None,

@@ -43,7 +43,9 @@ def test_help_exits_0(args):
         ([], "the following arguments are required: command"),
         (["backtest", "--test-start", "2024-13-01"], "not a date (want YYYY-MM-DD): '2024-13-01'"),
         (["replay", "--start", "2024-01-01"], "the following arguments are required: --days"),
-        (["dashboard", "--port", "eighty"], "invalid int value: 'eighty'"),
+        (["dashboard", "--port", "eighty"], "a port is a whole number 1-65535, got 'eighty'"),
+        (["dashboard", "--port", "-1"], "a port is a whole number 1-65535, got '-1'"),  # a bind() traceback (session 19)
+        (["ui", "--port", "abc"], "a port is a whole number 1-65535, got 'abc'"),  # dagster dev failed, exit 0
         # --train-config is checked against forecaster_model's config before any work (a bad one failed the
         # training run minutes in, with a traceback)
         (["replay", "--start", "2020-01-01", "--days", "2", "--train-config", '{"epochs": 3}'],

@@ -69,6 +69,12 @@ def test_a_file_starting_late_in_a_month_has_no_day_it_could_never_forecast(tmp_
         ({"ENERGY_PLATFORM_PRICE_FLOOR": "zero"}, "ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got 'zero'"),
         ({"ENERGY_PLATFORM_HORIZON_DAYS": "tomorrow"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got 'tomorrow'"),
         ({"ENERGY_PLATFORM_HORIZON_DAYS": "0"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got '0'"),
+        # session 19 (helper H): a mistyped folder ran without operating data, silently; a word as the lease failed
+        # the first run with a traceback after the home was created
+        ({"ENERGY_PLATFORM_OPERATING_DIR": "/nonexistent/operating"}, "ENERGY_PLATFORM_OPERATING_DIR /nonexistent/operating is not a folder"),
+        ({"ENERGY_PLATFORM_OPERATING_DIR": "/"}, "ENERGY_PLATFORM_OPERATING_DIR / holds none of operating_daily.csv"),
+        ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "abc"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got 'abc'"),
+        ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "0"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got '0'"),
     ],
 )
 def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_created(tmp_path, env, message):

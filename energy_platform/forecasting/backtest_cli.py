@@ -40,14 +40,7 @@ def _operating(args: argparse.Namespace):
 
     try:
         if args.operating_data:
-            if not args.operating_data.is_dir():
-                raise ForecastInputError(f"--operating-data {args.operating_data} is not a folder")
-            paths = folder_paths(args.operating_data)
-            if not any(paths.values()):
-                raise ForecastInputError(
-                    f"--operating-data {args.operating_data} holds none of operating_daily.csv, "
-                    "hydrology_monthly.csv, oni_monthly.csv"
-                )
+            paths = folder_paths(args.operating_data, "--operating-data")
             return OperatingData.from_source(FileOperatingSource(paths, name=f"csv:{args.operating_data}"))
         if not args.csv:
             return OperatingData.from_source(get_operating_source("sample"))

@@ -124,13 +124,19 @@ def sample_paths() -> dict[str, Path]:
     return {kind: Path(str(root / name)) for kind, name in SAMPLE_FILES.items()}
 
 
-def folder_paths(folder: str | Path) -> dict[str, Path | None]:
-    """The operating files present in `folder` (plain or .gz); absent ones are None."""
+def folder_paths(folder: str | Path, named: str | None = None) -> dict[str, Path | None]:
+    """The operating files present in `folder` (plain or .gz); absent ones are None. With `named`
+    (the setting or flag that gave the folder), a folder that does not exist or holds none of
+    them is refused: a mistyped path ran the platform without operating data, silently."""
     folder = Path(folder)
     out: dict[str, Path | None] = {}
     for kind, name in FILES.items():
         candidates = [folder / name, folder / f"{name}.gz"]
         out[kind] = next((p for p in candidates if p.is_file()), None)
+    if named and not folder.is_dir():
+        raise SourceError(f"{named} {folder} is not a folder")
+    if named and not any(out.values()):
+        raise SourceError(f"{named} {folder} holds none of {', '.join(FILES.values())} (plain or .gz)")
     return out
 
 
@@ -185,7 +191,8 @@ def get_operating_source(
 ) -> OperatingSource:
     """The operating source that goes with the price source `spec` (see the module docstring)."""
     if operating_dir:
-        return FileOperatingSource(folder_paths(operating_dir), name=f"csv:{operating_dir}", as_of=as_of)
+        return FileOperatingSource(folder_paths(operating_dir, "ENERGY_PLATFORM_OPERATING_DIR"), name=f"csv:{operating_dir}",
+                                   as_of=as_of)
     if spec == "sample":
         return FileOperatingSource(sample_paths(), name="sample", as_of=as_of)
     if spec == "xm":
