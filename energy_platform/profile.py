@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from energy_platform.errors import StateError
 
@@ -176,3 +178,20 @@ def redacted(uri: str) -> str:
     if not sep or not at or ":" not in userinfo:
         return uri
     return f"{head}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def check_reachable(url: str, variable: str, timeout: float = 5.0) -> None:
+    """Something answers at the service's host and port. MLflow retried an unreachable backend for
+    minutes at every drift check, then failed with a traceback; Dagster's PostgreSQL storage did
+    likewise in 22 s (helper H, session 19). A URL without a host (a unix socket) is left to its client."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 5432)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ProfileError(
+            f"{variable}={redacted(url)}: nothing answers at {parts.hostname}:{port} ({exc.strerror or exc}); start the "
+            f"service (make prod-up starts PostgreSQL and MLflow on this machine) or unset {variable}"
+        ) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from energy_platform.profile import DAGSTER_PG_ENV, check_reachable
 from energy_platform.settings import Settings
 from energy_platform.tracking.setup import check_tracking
 from energy_platform.warehouse.db import check_warehouse
@@ -22,4 +23,8 @@ def check_state(warehouse: str | Path, tracking_uri: str | None = None, artifact
 
 
 def check_home(settings: Settings) -> None:
+    if settings.mlflow_uri and not settings.mlflow_uri.lower().startswith("sqlite"):
+        check_reachable(settings.mlflow_uri, "MLFLOW_TRACKING_URI")
+    if settings.dagster_pg_url:
+        check_reachable(settings.dagster_pg_url, DAGSTER_PG_ENV)
     check_state(settings.warehouse_path, settings.mlflow_tracking_uri, settings.mlflow_artifact_root)

@@ -178,6 +178,19 @@ def test_a_profile_asked_for_is_never_a_silent_fallback(tmp_path):
     assert "stores runs in InMemoryRunStorage" in _causes(failure.value)
 
 
+@pytest.mark.parametrize("variable", ["MLFLOW_TRACKING_URI", DAGSTER_PG_ENV])
+def test_a_service_that_does_not_answer_is_named_at_start(tmp_path, variable):
+    """Helper H (session 19): an unreachable MLflow backend was retried for minutes at every drift
+    check, then failed the demo with a traceback (exit 1); Dagster's PostgreSQL likewise in 22 s."""
+    url = {"MLFLOW_TRACKING_URI": "http://127.0.0.1:1", DAGSTER_PG_ENV: "postgresql+psycopg2://u@127.0.0.1:1/dagster"}[variable]
+    started = time.monotonic()
+    proc = subprocess.run([str(Path(sys.executable).with_name("energy-platform")), "demo"], capture_output=True, text=True,
+                          timeout=120, check=False, env={**os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path), variable: url})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and f"{variable}=" in proc.stderr and "nothing answers at 127.0.0.1:1" in proc.stderr, proc.stderr
+    assert time.monotonic() - started < 60
+
+
 def _causes(error: BaseException | None) -> str:
     text = []
     while error is not None:

@@ -26,12 +26,12 @@ from pathlib import Path
 import mlflow
 from mlflow import MlflowClient
 
-from energy_platform.errors import StateError, one_line
+from energy_platform.errors import OperatorError, StateError, one_line
 from energy_platform.tracking import EXPERIMENT_NAME
 from energy_platform.tracking.relocation import relocate_artifacts
 
 
-class TrackingUnavailableError(RuntimeError):
+class TrackingUnavailableError(OperatorError):
     """The MLflow backend cannot be opened or written."""
 
 
