@@ -178,9 +178,22 @@ def test_a_champion_of_another_horizon_gives_way_to_this_horizon_s_baseline(reg,
 
 
 def test_rollback_with_nothing_to_roll_back_to_says_so(reg, prices):
+    with pytest.raises(RegistryError, match="has no champion yet"):  # it said "no 'previous' other than the champion"
+        reg.rollback()
     reg.ensure_champion(prices, H, 0.0)
     with pytest.raises(RegistryError, match="nothing to roll back to"):
         reg.rollback()
+
+
+def test_a_rollback_to_a_version_of_another_horizon_is_refused(reg, prices):
+    """Helper F (session 19): it said it succeeded; the next predictions run put the baseline back."""
+    trained = register(reg, prices, ChosenModel(), alias=None)
+    reg.promote(trained)
+    baseline, _ = reg.ensure_champion(prices, H + 1, 0.0)  # the platform's horizon changed
+    assert reg.alias(PREVIOUS).version == trained
+    with pytest.raises(RegistryError, match=f"'previous' v{trained} forecasts {H} day\\(s\\) ahead, the platform {H + 1}"):
+        reg.rollback(H + 1)
+    assert reg.champion().version == baseline.version
 
 
 def test_an_unreachable_backend_is_named(tmp_path):

@@ -159,11 +159,18 @@ class ModelRegistry:
         self.set_alias(CHAMPION, version)
         return before.version if before else None
 
-    def rollback(self) -> tuple[str, str]:
-        """Champion goes back to `previous`; the demoted version becomes `previous`. Returns (new, old)."""
+    def rollback(self, horizon_days: int | None = None) -> tuple[str, str]:
+        """Champion goes back to `previous`; the demoted version becomes `previous`. Returns (new, old).
+        A `previous` of another horizon than the platform's is refused: the next predictions run
+        replaced it by the baseline, undoing a rollback that had said it succeeded."""
         champion, previous = self.champion(), self.alias(PREVIOUS)
-        if champion is None or previous is None or previous.version == champion.version:
+        if champion is None:
+            raise RegistryError(f"nothing to roll back: {self.name} has no champion yet")
+        if previous is None or previous.version == champion.version:
             raise RegistryError(f"nothing to roll back to: no '{PREVIOUS}' version other than the champion of {self.name}")
+        if horizon_days is not None and previous.horizon_days not in (None, horizon_days):
+            raise RegistryError(f"'{PREVIOUS}' v{previous.version} forecasts {previous.horizon_days} day(s) ahead, the platform "
+                                f"{horizon_days} (ENERGY_PLATFORM_HORIZON_DAYS): it cannot serve; nothing was rolled back")
         self.set_alias(CHAMPION, previous.version)
         self.set_alias(PREVIOUS, champion.version)
         self.tag_version(champion.version, {ROLLED_BACK: "true", ROLLED_BACK_AT: str(int(time.time() * 1000))})
