@@ -65,11 +65,12 @@ def test_a_day_ahead_market_trains_and_serves_tomorrow_from_today(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_history_too_short_for_the_model_is_refused_naming_the_window(tmp_path):
+def test_a_history_too_short_for_the_model_is_refused_naming_the_days_it_needs(tmp_path):
+    """It named the backtest's first window (75 of 105 days): a file grown to 105 days was refused again (helper G)."""
     env = make_env(tmp_path / "home", source=f"csv:{_csv(tmp_path / 'prices.csv', FIRST, date(2015, 3, 31))}")
     run_job(env.defs, INGEST_JOB, env.instance, partition_range=("2015-01-01", "2015-03-01"))
     run_job(env.defs, FEATURES_JOB, env.instance)
-    with pytest.raises(ForecastInputError, match=r"window of 75 days is too short, needs at least 105"):
+    with pytest.raises(ForecastInputError, match=r"has 90 days; training needs at least 120 \(105 for the first fit of its 14-day"):
         _train(env, QUICK)
 
 

@@ -95,6 +95,14 @@ def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, wee
     window = _first_backtest_window(prices, params, end, weeks)[1]
     model = params.build()
     panel = daily_panel(prices.select("ts", "price", *(exogenous or [])), operating if model.spec.operating_groups else None)
+    need = getattr(model, "min_window_days", lambda n: 1)(len(panel.exog))
+    if window < need:  # the backtest's own message named its first window, not the history a file needs
+        backtest_days, first = 7 * (weeks or params.backtest_weeks), prices["date"].min()
+        raise ForecastInputError(
+            f"the history {first}..{end} has {(end - first).days + 1} days; training needs at least "
+            f"{need + backtest_days + params.horizon_days - 1} ({need} for the first fit of its {backtest_days}-day "
+            f"recent backtest, those {backtest_days} days, {params.horizon_days - 1} between them at horizon {params.horizon_days})"
+        )
     return backtest_recent(panel, model, weeks or params.backtest_weeks, recalibrate_every=params.recalibrate_every,
                            window_days=window, end=end)
 
