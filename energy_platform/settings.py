@@ -40,6 +40,7 @@ class Settings:
     dagster_home: Path
     xm_base_url: str = "https://servapibi.xm.com.co"
     price_floor: float | None = 0.0  # a csv source's lowest acceptable price; None: no floor
+    price_ceiling: float = 1e6  # |price| at or above it is a corrupt cell or a wrong unit (the WARN bound: / 100)
     oni_url: str = "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"
     country: str = "CO"  # ENERGY_PLATFORM_COUNTRY: the market's holiday calendar (a `holidays` code, or "none")
     price_unit: str = DEFAULT_PRICE_UNIT  # ENERGY_PLATFORM_PRICE_UNIT: the prices' unit as people read it (EUR/MWh, ...)
@@ -152,6 +153,18 @@ def lease_seconds(text: str | None) -> float:
     return seconds
 
 
+def _price_ceiling(text: str) -> float:
+    """`ENERGY_PLATFORM_PRICE_CEILING`: the magnitude no price of the market reaches, default 1e6
+    (COP/kWh, EUR/MWh); a market priced in a smaller unit (COP/MWh: XM's 2015 peak is 2.8e6) raises it."""
+    try:
+        ceiling = float(text)
+    except ValueError:
+        ceiling = math.nan
+    if not (math.isfinite(ceiling) and ceiling > 0):
+        raise SettingError(f"ENERGY_PLATFORM_PRICE_CEILING must be a positive number, got {text!r}")
+    return ceiling
+
+
 def _horizon_days(text: str) -> int:
     """`ENERGY_PLATFORM_HORIZON_DAYS`: days from the latest known prices to the forecast day, >= 1."""
     try:
@@ -214,6 +227,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         dagster_home=dagster_home,
         xm_base_url=env.get("ENERGY_PLATFORM_XM_URL", "https://servapibi.xm.com.co"),
         price_floor=_price_floor(env.get("ENERGY_PLATFORM_PRICE_FLOOR", "0")),
+        price_ceiling=_price_ceiling(env.get("ENERGY_PLATFORM_PRICE_CEILING") or "1e6"),
         country=parse_country(env.get("ENERGY_PLATFORM_COUNTRY", "CO")),
         price_unit=(env.get("ENERGY_PLATFORM_PRICE_UNIT") or "").strip() or DEFAULT_PRICE_UNIT,
         timezone=timezone,

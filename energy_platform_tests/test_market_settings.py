@@ -111,3 +111,26 @@ def test_a_demo_on_data_it_refuses_says_why_in_one_line(tmp_path, rows, message)
     failures = [line for line in proc.stderr.splitlines() if "STEP_FAILURE" in line]
     assert all(message in line for line in failures), proc.stderr[-2000:]  # none when the demo refuses before any run
     assert "Stack Trace" not in proc.stderr and len(proc.stderr.splitlines()) < 10, proc.stderr[-2000:]
+
+
+def test_a_market_priced_in_a_smaller_unit_sets_its_ceiling(tmp_path):
+    """Helper G (session 19): Colombia's prices in COP/MWh (the 2015 peak 2.8e6) were refused as
+    "a corrupt cell or a wrong unit" with no setting to allow them. ENERGY_PLATFORM_PRICE_CEILING
+    moves the file's bound and the warehouse check's (its WARN bound at ceiling / 100)."""
+    from energy_platform.defs import INGEST_JOB
+    from energy_platform.orchestration import run_job
+    from energy_platform.sources import SampleSource
+
+    path = tmp_path / "co_cop_mwh.csv"
+    prices = SampleSource().frame.filter(pl.col("ts").dt.date().is_between(date(2015, 10, 1), date(2015, 10, 31)))
+    prices.select(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), (pl.col("price") * 1000).alias("Price")).write_csv(path)
+    assert prices["price"].max() * 1000 > 1e6
+    default = make_env(tmp_path / "default", source=f"csv:{path}")
+    with pytest.raises(Exception, match=r"implausible price .* \(magnitude >= 1e\+06"):
+        run_job(default.defs, INGEST_JOB, default.instance, partition_key="2015-10-01")
+    with pytest.raises(SettingError, match="ENERGY_PLATFORM_PRICE_CEILING must be a positive number, got 'big'"):
+        from_env({"ENERGY_PLATFORM_PRICE_CEILING": "big"})
+    raised = make_env(tmp_path / "raised", source=f"csv:{path}", ENERGY_PLATFORM_PRICE_CEILING="1e9")
+    result = run_job(raised.defs, INGEST_JOB, raised.instance, partition_key="2015-10-01")
+    [bounds] = [e for e in result.get_asset_check_evaluations() if e.check_name == "prices_within_plausible_bounds"]
+    assert bounds.passed, bounds.description

@@ -113,6 +113,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             "source": SourceResource(
                 spec=settings.source, xm_url=settings.xm_base_url, price_floor=settings.price_floor,
+                price_ceiling=settings.price_ceiling,
                 oni_url=settings.oni_url, operating_dir=settings.operating_dir,
             ),
             "mlflow_tracking": build_mlflow_resource(registry),

@@ -120,13 +120,14 @@ def build_raw_price_checks(raw_prices: dg.AssetsDefinition, price_unit: str = DE
 
     @dg.asset_check(
         asset=raw_prices, blocking=True,
-        description=f"0 < price < {quality.PLAUSIBLE_MAX_PRICE:,.0f} {price_unit}: WARN outside; "
-                    "ERROR (blocking) if null, non-finite, below the source's floor or >= 1e6.",
+        description=f"0 < price < ENERGY_PLATFORM_PRICE_CEILING / 100 (10,000 {price_unit} by default): WARN outside; "
+                    "ERROR (blocking) if null, non-finite, below the source's floor or at the ceiling (1e6 by default).",
     )
     def prices_within_plausible_bounds(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource
     ) -> dg.AssetCheckResult:
-        return answer(context, quality.prices_within_plausible_bounds(warehouse.path, floor=source.price_floor, unit=price_unit))
+        return answer(context, quality.prices_within_plausible_bounds(
+            warehouse.path, upper=source.price_ceiling / 100, floor=source.price_floor, absurd=source.price_ceiling, unit=price_unit))
 
     @dg.asset_check(asset=raw_prices, description="The latest stored day is the last day the source can have.")
     def latest_partition_fresh(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, source: SourceResource) -> dg.AssetCheckResult:

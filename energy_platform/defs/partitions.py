@@ -16,6 +16,7 @@ the hourly timestamps are in its local time, so its day is the partitions' day.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import date, timedelta
 from typing import NamedTuple
 
@@ -50,12 +51,12 @@ def source_dates(source_spec: str) -> SourceDates:
     """The source's first and last day, or None when the source is live or its file cannot be read.
     Read once per definitions load: every partitions definition below takes its answer.
 
-    No price floor here: the bounds need the dates only, values are the asset's business.
+    No price bounds here: the partitions need the dates only, values are the asset's business.
     """
     if source_spec == "xm":
         return None
     try:
-        source = get_source(source_spec, price_floor=None)
+        source = get_source(source_spec, price_floor=None, price_ceiling=math.inf)
         return FileDates(source.first_date(), source.last_date(), source.data_end())
     except SourceError as exc:
         log.warning("%s cannot be read (%s): partitions run to today; the ingestion asset will fail", source_spec, exc)

@@ -57,13 +57,14 @@ class SourceResource(dg.ConfigurableResource):
     as_of: str | None = None
     xm_url: str | None = None
     price_floor: float | None = 0.0
+    price_ceiling: float = 1e6
     oni_url: str | None = None
     operating_dir: str | None = None
 
     def get(self) -> PriceSource:
         if self.spec == "sample" and self.as_of:
             return SampleSource(as_of=date.fromisoformat(self.as_of))
-        return get_source(self.spec, xm_url=self.xm_url, price_floor=self.price_floor)
+        return get_source(self.spec, xm_url=self.xm_url, price_floor=self.price_floor, price_ceiling=self.price_ceiling)
 
     def operating(self) -> OperatingSource:
         """The operating data that goes with this price source (sources/operating.py), same `as_of`."""

@@ -32,13 +32,13 @@ Decisions, each with its reason:
 - `ceiling` (default 1e6) refuses absurd magnitudes: 1e6 is 200x the highest day-ahead cap we
   know of (EU SDAC +4,000 EUR/MWh, ERCOT 5,000 USD/MWh) and ~350x Colombia's highest price on
   record in COP/kWh, so only a corrupt cell or a wrong unit reaches it. The warehouse check warns
-  much earlier (10,000 COP/kWh); this bound is about garbage, not about markets.
+  much earlier (ceiling / 100: 10,000 COP/kWh). A market priced in a smaller unit (COP/MWh: XM's
+  2015 peak is 2.8e6) sets `ENERGY_PLATFORM_PRICE_CEILING` (the file and the checks follow it).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -159,8 +159,8 @@ def read_hourly_csv(
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
-    if ceiling <= 0 or not math.isfinite(ceiling):
-        raise ValueError(f"ceiling must be a positive finite number, got {ceiling}")
+    if not ceiling > 0:  # inf: no bound (the partitions read the dates only)
+        raise ValueError(f"ceiling must be a positive number, got {ceiling}")
     frame = read_csv_text(path, CsvFormatError, empty_hint=f"{_HEADER_HINT} and one row per hour")
     _check_header(path, frame.columns)
     header = frame.columns
