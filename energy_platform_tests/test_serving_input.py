@@ -44,6 +44,8 @@ BAD = {
     "no complete day": (PRICES.tail(20), "history has no complete day of 24 prices"),
     "infinite price": (PRICES.tail(24 * 10).with_columns(  # it answered 24 NaN forecasts with a 200 (session 19)
         price=pl.when(pl.int_range(pl.len()) == 200).then(float("inf")).otherwise(pl.col("price"))), "row 201 ("),
+    "below the floor": (PRICES.tail(24 * 10).with_columns(  # the persistence model here has the floor 0
+        price=pl.when(pl.int_range(pl.len()) == 30).then(-500.0).otherwise(pl.col("price"))), "is below the market's floor 0"),
 }
 
 
