@@ -78,8 +78,9 @@ def _floor(args: argparse.Namespace, prices: pl.DataFrame) -> float | None:
         return 0.0 if lowest is None or lowest >= 0 else None
     try:
         floor = _price_floor(text)
-    except ValueError as exc:
-        raise ForecastInputError(f"--price-floor: {exc}") from None
+    except ValueError as exc:  # the message names the variable; the flag, when the flag gave it
+        named = "--price-floor" if args.price_floor is not None else "ENERGY_PLATFORM_PRICE_FLOOR"
+        raise ForecastInputError(str(exc).replace("ENERGY_PLATFORM_PRICE_FLOOR", named)) from None
     if floor is not None and lowest is not None and lowest < floor:
         first = prices.filter(pl.col("price") < floor).row(0, named=True)
         raise ForecastInputError(

@@ -91,7 +91,7 @@ def test_a_price_floor_the_data_goes_below_is_refused(capsys, tmp_path, monkeypa
     assert main(args) == 2 and refused()  # or in the environment
     monkeypatch.delenv("ENERGY_PLATFORM_PRICE_FLOOR")
     assert main([*args, "--price-floor", "zero"]) == 2
-    assert "must be a number or 'none'" in capsys.readouterr().err
+    assert "--price-floor must be a number or 'none'" in capsys.readouterr().err  # it named the variable (helper H)
     for text in ("nan", "inf"):  # nan switched every floor rule off and printed NaN metrics, exit 0
         assert main([*args, "--price-floor", text]) == 2
         assert f"must be a number or 'none', got '{text}'" in capsys.readouterr().err
