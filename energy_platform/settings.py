@@ -213,6 +213,9 @@ def _operating_dir(text: str | None) -> str | None:
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     source = env.get("ENERGY_PLATFORM_SOURCE", "sample")
+    if source not in ("sample", "xm") and not (source.startswith("csv:") and len(source) > 4):
+        # named before anything is created (it was refused by the first ingestion run, in a new home)
+        raise SettingError(f"ENERGY_PLATFORM_SOURCE must be 'sample', 'xm' or 'csv:<path>', got {source!r}")
     timezone = parse_timezone(env.get("ENERGY_PLATFORM_TIMEZONE", ""))
     if source == "xm" and timezone != DEFAULT_TIMEZONE:
         raise SettingError(f"ENERGY_PLATFORM_TIMEZONE={timezone}: XM's market days are {DEFAULT_TIMEZONE}'s; "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from energy_platform.errors import SettingError
 from energy_platform.profile import DAGSTER_PG_ENV, check_reachable
 from energy_platform.settings import Settings
 from energy_platform.tracking.setup import check_tracking
@@ -23,6 +24,8 @@ def check_state(warehouse: str | Path, tracking_uri: str | None = None, artifact
 
 
 def check_home(settings: Settings) -> None:
+    if settings.source.startswith("csv:") and not Path(settings.source[4:]).is_file():
+        raise SettingError(f"ENERGY_PLATFORM_SOURCE={settings.source}: file not found")
     if settings.mlflow_uri and not settings.mlflow_uri.lower().startswith("sqlite"):
         check_reachable(settings.mlflow_uri, "MLFLOW_TRACKING_URI")
     if settings.dagster_pg_url:

@@ -75,6 +75,7 @@ def test_a_file_starting_late_in_a_month_has_no_day_it_could_never_forecast(tmp_
         ({"ENERGY_PLATFORM_OPERATING_DIR": "/"}, "ENERGY_PLATFORM_OPERATING_DIR / holds none of operating_daily.csv"),
         ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "abc"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got 'abc'"),
         ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "0"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got '0'"),
+        ({"ENERGY_PLATFORM_SOURCE": "foo"}, "ENERGY_PLATFORM_SOURCE must be 'sample', 'xm' or 'csv:<path>', got 'foo'"),
     ],
 )
 def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_created(tmp_path, env, message):
