@@ -22,10 +22,10 @@ def rollback(registry: ModelRegistry, warehouse_path: str | Path, horizon_days: 
     writing it, the command used to move the aliases, then fail on the record (exit 2), and the
     operator's retry rolled back again, undoing the first. Now a busy warehouse refuses it whole."""
     try:
-        with connect(warehouse_path, wait_seconds=wait_seconds):  # held until the record is written
+        with connect(warehouse_path, wait_seconds=wait_seconds):  # held until the record and the mirror are written
             new, old = registry.rollback(horizon_days)
             record_champion_change(warehouse_path, new, old, f"rollback from v{old}")
+            registry.mirror(warehouse_path)  # released before it, a waiting run took the file and the mirror failed (helper I)
     except WarehouseLockedError as exc:
         raise WarehouseLockedError(f"nothing was rolled back: {exc} Rerun when that run has ended.") from exc
-    registry.mirror(warehouse_path)
     return new, old

@@ -197,19 +197,6 @@ def parse_timezone(text: str) -> str:
     return name
 
 
-def _operating_dir(text: str | None) -> str | None:
-    """`ENERGY_PLATFORM_OPERATING_DIR`: checked at start, as every setting (imports the reader only when set)."""
-    if text:
-        from energy_platform.sources.base import SourceError
-        from energy_platform.sources.operating import folder_paths
-
-        try:
-            folder_paths(text, "ENERGY_PLATFORM_OPERATING_DIR")
-        except SourceError as exc:
-            raise SettingError(str(exc)) from None
-    return text
-
-
 def from_env(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     source = env.get("ENERGY_PLATFORM_SOURCE", "sample")
@@ -235,7 +222,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         price_unit=(env.get("ENERGY_PLATFORM_PRICE_UNIT") or "").strip() or DEFAULT_PRICE_UNIT,
         timezone=timezone,
         oni_url=env.get("ENERGY_PLATFORM_ONI_URL", "https://www.cpc.ncep.noaa.gov/data/indices/oni.ascii.txt"),
-        operating_dir=_operating_dir(env.get("ENERGY_PLATFORM_OPERATING_DIR") or None),
+        operating_dir=env.get("ENERGY_PLATFORM_OPERATING_DIR") or None,
         mlflow_uri=tracking_uri(env.get("MLFLOW_TRACKING_URI")),
         dagster_pg_url=dagster_pg_url(env.get(DAGSTER_PG_ENV)),
         mlflow_ui=(env.get("ENERGY_PLATFORM_MLFLOW_UI_URL") or "").strip() or None,

@@ -334,5 +334,6 @@ def test_prices_in_a_small_unit_keep_their_digits(monkeypatch, tmp_path):
     assert not at.exception, at.exception
     mean = next(m for m in at.metric if m.label.startswith("Media pronosticada"))
     assert float(mean.value.replace(" ", "")) > 0.001, mean.value  # was "0.0"
+    assert mean.delta.startswith(("+", "-")) and mean.delta.endswith(" vs último día real"), mean.delta  # signed
     table = next(f.value for f in at.dataframe if "Hora" in f.value.columns)
     assert (table["p50"] > 0).all(), table

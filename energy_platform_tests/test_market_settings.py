@@ -69,10 +69,7 @@ def test_a_file_starting_late_in_a_month_has_no_day_it_could_never_forecast(tmp_
         ({"ENERGY_PLATFORM_PRICE_FLOOR": "zero"}, "ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got 'zero'"),
         ({"ENERGY_PLATFORM_HORIZON_DAYS": "tomorrow"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got 'tomorrow'"),
         ({"ENERGY_PLATFORM_HORIZON_DAYS": "0"}, "ENERGY_PLATFORM_HORIZON_DAYS must be a whole number of days >= 1, got '0'"),
-        # session 19 (helper H): a mistyped folder ran without operating data, silently; a word as the lease failed
-        # the first run with a traceback after the home was created
-        ({"ENERGY_PLATFORM_OPERATING_DIR": "/nonexistent/operating"}, "ENERGY_PLATFORM_OPERATING_DIR /nonexistent/operating is not a folder"),
-        ({"ENERGY_PLATFORM_OPERATING_DIR": "/"}, "ENERGY_PLATFORM_OPERATING_DIR / holds none of operating_daily.csv"),
+        # session 19 (helper H): a word as the lease failed the first run with a traceback after the home was created
         ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "abc"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got 'abc'"),
         ({"ENERGY_PLATFORM_RUN_LEASE_SECONDS": "0"}, "ENERGY_PLATFORM_RUN_LEASE_SECONDS must be a number of seconds >= 1, got '0'"),
         ({"ENERGY_PLATFORM_SOURCE": "foo"}, "ENERGY_PLATFORM_SOURCE must be 'sample', 'xm' or 'csv:<path>', got 'foo'"),
@@ -87,6 +84,16 @@ def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_creat
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == f"energy-platform: {proc.stderr.split(': ', 1)[1]}" and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr and not home.exists()
+
+
+@pytest.mark.parametrize(("folder", "message"), [("/nonexistent/operating", "is not a folder"), ("/", "holds none of operating_daily.csv")])
+def test_an_operating_folder_without_operating_files_is_named_at_start(tmp_path, folder, message):
+    """Helper H (session 19): a mistyped ENERGY_PLATFORM_OPERATING_DIR ran the platform without
+    operating data, silently (exit 0, the model trained on prices alone)."""
+    proc = subprocess.run([str(ENTRY), "demo"], capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path), "ENERGY_PLATFORM_OPERATING_DIR": folder})
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"ENERGY_PLATFORM_OPERATING_DIR {folder} {message}" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize(

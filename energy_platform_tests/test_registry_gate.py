@@ -385,3 +385,29 @@ def test_a_rollback_from_the_gate_s_fallback_baseline_stands_until_a_new_trainin
     register(reg, prices, ChosenModel(), rmae="0.9", claimed_error=500.0)  # a new training's challenger
     fresh, _ = run_gate(reg, prices, H, 0.01)
     assert fresh.new_champion == baseline.version and reg.champion().version == baseline.version, fresh.reason
+
+
+def test_a_champion_that_does_not_load_is_replaced_but_not_for_a_connection_hiccup(reg, prices, monkeypatch):
+    """Artifacts that do not load (gone, broken): the baseline is promoted, the desk still gets a
+    forecast. A reset connection while loading (helper I, session 19) fails the run instead: it
+    demoted a sound champion for good, with advice to restore artifacts that were never lost."""
+    trained = register(reg, prices, ChosenModel(), alias=None)
+    reg.promote(trained)
+    real = mlflow.pyfunc.load_model
+
+    def reset(*args, **kwargs):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", reset)
+    with pytest.raises(RuntimeError, match="Connection reset by peer"):
+        reg.ensure_champion(prices, H, 0.0)
+    assert reg.champion().version == trained
+
+    def gone(uri, *args, **kwargs):
+        if uri.endswith(f"/{trained}"):
+            raise FileNotFoundError(f"artifacts of {uri}")
+        return real(uri, *args, **kwargs)
+
+    monkeypatch.setattr(mlflow.pyfunc, "load_model", gone)
+    champion, why = reg.ensure_champion(prices, H, 0.0)
+    assert champion.is_baseline and f"champion v{trained} does not load" in why, why

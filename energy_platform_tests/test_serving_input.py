@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -44,8 +45,6 @@ BAD = {
     "no complete day": (PRICES.tail(20), "history has no complete day of 24 prices"),
     "infinite price": (PRICES.tail(24 * 10).with_columns(  # it answered 24 NaN forecasts with a 200 (session 19)
         price=pl.when(pl.int_range(pl.len()) == 200).then(float("inf")).otherwise(pl.col("price"))), "row 201 ("),
-    "below the floor": (PRICES.tail(24 * 10).with_columns(  # the persistence model here has the floor 0
-        price=pl.when(pl.int_range(pl.len()) == 30).then(-500.0).otherwise(pl.col("price"))), "is below the market's floor 0"),
 }
 
 
@@ -85,6 +84,12 @@ def test_forecaster_names_the_minimum_history():
     gappy = enough.with_columns(pl.when(pl.int_range(pl.len()) == 50).then(None).otherwise(pl.col("price")).alias("price"))
     with pytest.raises(MlflowException, match="history has gaps: 1 missing"):
         served.predict(gappy.to_pandas())
+    for corrupt in (1e6, 1e300):  # REST answered 200 with p50 up to 1.5e4 and 5.8e153 (helper F, session 19)
+        broken = enough.with_columns(pl.when(pl.int_range(pl.len()) == 100).then(corrupt).otherwise(pl.col("price")).alias("price"))
+        with pytest.raises(MlflowException, match=re.escape(f"price {corrupt:g} at ") + r".* spreads \(MAD\) from the training"):
+            served.predict(broken.to_pandas())
+    spike = enough.with_columns(pl.when(pl.int_range(pl.len()) == 100).then(pl.col("price") * 20).otherwise(pl.col("price")))
+    assert len(served.predict(spike.to_pandas())) == 24  # a real spike (20x) still forecasts
 
 
 def test_rest_endpoint_answers_400_with_the_reason(persistence_dir, tmp_path):

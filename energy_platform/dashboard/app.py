@@ -43,10 +43,10 @@ def time_axis(days: int) -> alt.Axis:
 PRICE_DIGITS = 1  # decimals of a price, set from the published prices in main(): any market's unit
 
 
-def fmt(value, digits: int | None = None, suffix: str = "") -> str:
+def fmt(value, digits: int | None = None, suffix: str = "", sign: bool = False) -> str:
     if value is None:
         return "—"
-    return f"{value:,.{PRICE_DIGITS if digits is None else digits}f}{suffix}".replace(",", " ")
+    return f"{value:{'+' if sign else ''},.{PRICE_DIGITS if digits is None else digits}f}{suffix}".replace(",", " ")
 
 
 def table(where, frame: pl.DataFrame, names: dict[str, object], fill: dict[str, str] | None = None,
@@ -105,7 +105,7 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
         cols[0].metric(
             f"Media pronosticada {tomorrow['target_date'][0]}",
             fmt(mean_p50),
-            delta=None if last_mean is None else f"{fmt(mean_p50 - last_mean)} vs último día real",
+            delta=None if last_mean is None else f"{fmt(mean_p50 - last_mean, sign=True)} vs último día real",
             delta_color="off", delta_arrow="off",
             border=True,
         )

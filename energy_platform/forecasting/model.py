@@ -70,6 +70,9 @@ from energy_platform.forecasting.features import (
 from energy_platform.forecasting.operating_features import OPERATING_GROUPS, split_operating_inputs
 
 STATE_KIND = "energy_platform.mlp_forecaster/1"
+# Colombia's 2015 peak lies ~65 training spreads from a calm window's median, ERCOT's cap ~500: 2,000
+# is no price of the market the model was trained on.
+ABSURD_SPREADS = 2000.0
 
 
 @dataclass
@@ -568,6 +571,14 @@ class MLPForecaster:
         """
         self._check_fitted()
         history, operating = split_operating_inputs(history, self.spec.operating_groups)
+        scaler = self._price_scaler
+        spreads = ((history["price"].to_numpy() - scaler.median[0]) / scaler.mad[0])
+        absurd = np.abs(np.nan_to_num(spreads)) > ABSURD_SPREADS
+        if absurd.any():  # a corrupt cell or a wrong unit: REST answered 200 with a forecast of 1e153 (session 19)
+            row = int(absurd.argmax())
+            raise ForecastInputError(
+                f"price {history['price'][row]:g} at {history['ts'][row]} lies {abs(spreads[row]):,.0f} spreads (MAD) from "
+                f"the training prices' median {scaler.median[0]:g}: a corrupt value or a wrong unit (the limit is {ABSURD_SPREADS:g})")
         absent = [e for e in self._exog if e not in history.columns]
         if absent:
             raise ForecastInputError(f"missing exogenous column(s) {absent}: this model reads {self._exog}")

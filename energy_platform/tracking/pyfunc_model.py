@@ -35,8 +35,7 @@ class DayAheadForecasterModel(mlflow.pyfunc.PythonModel):
         self.forecaster = MLPForecaster.load(context.artifacts[STATE_ARTIFACT])
 
     def predict(self, context, model_input, params=None):
-        return answer(self.forecaster.predict_from_history, model_input, complete_days_needed(self.forecaster),
-                      self.forecaster.config.price_floor)
+        return answer(self.forecaster.predict_from_history, model_input, complete_days_needed(self.forecaster))
 
 
 class PersistenceModel(mlflow.pyfunc.PythonModel):
@@ -55,7 +54,7 @@ class PersistenceModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input, params=None):
         return answer(lambda history: persistence_from_history(history, self.horizon_days, self.floor),
-                      model_input, 1, self.floor)
+                      model_input, 1)
 
 
 def _requirements() -> list[str]:

@@ -210,7 +210,7 @@ class ModelRegistry:
                 self.load(champion)
                 return champion, None
             except Exception as exc:
-                if champion.is_baseline:
+                if champion.is_baseline or connection_trouble(exc):  # a hiccup fails this run; the next retries
                     raise
                 reason = (f"champion v{champion.version} does not load ({type(exc).__name__}: {exc}; restore its "
                           "artifacts, then energy-platform rollback)")
@@ -277,6 +277,19 @@ class ModelRegistry:
             path = Path(tmp) / name
             frame.write_parquet(path)
             client.log_artifact(run_id, str(path))
+
+
+def connection_trouble(exc: BaseException | None) -> bool:
+    """A reset, refused or timed-out connection anywhere in `exc`'s chain: the backend's trouble,
+    not the artifacts'. One such hiccup demoted a sound champion for good (helper I, session 19)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        name = type(exc).__name__
+        if isinstance(exc, (ConnectionError, TimeoutError)) or "Connection" in name or "Timeout" in name or name == "OperationalError":
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def alias_version(client: MlflowClient, alias: str, name: str = MODEL_NAME):

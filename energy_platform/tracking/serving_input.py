@@ -29,7 +29,7 @@ def refuse(problem: str) -> MlflowException:
     return MlflowException(f"history rejected: {problem}; {HOW}", error_code=INVALID_PARAMETER_VALUE)
 
 
-def read_history(model_input, floor: float | None = None) -> pl.DataFrame:
+def read_history(model_input) -> pl.DataFrame:
     """The request as a frame with `ts` (datetime) and `price` (float), in strict time order."""
     frame = pd.DataFrame(model_input)
     missing = [c for c in ("ts", "price") if c not in frame.columns]
@@ -50,10 +50,6 @@ def read_history(model_input, floor: float | None = None) -> pl.DataFrame:
         if infinite.any():  # a null is unknown; an infinity is a broken value (it forecast NaN with a 200)
             row = int(infinite.argmax())
             raise refuse(f"row {row + 1} ({frame['ts'].iloc[row]}): column {column} is {frame[column].iloc[row]}, not a finite number")
-    if floor is not None and (frame["price"] < floor).any():  # it answered 200 to a price of -500 (session 19)
-        row = int((frame["price"] < floor).to_numpy().argmax())
-        raise refuse(f"row {row + 1} ({frame['ts'].iloc[row]}): price {frame['price'].iloc[row]:g} is below the market's "
-                     f"floor {floor:g}, which the model was trained with")
     if frame["ts"].isna().any():
         raise refuse(f"row {int(frame['ts'].isna().to_numpy().argmax()) + 1} has no ts")
     ts = frame["ts"].reset_index(drop=True)
@@ -67,11 +63,10 @@ def read_history(model_input, floor: float | None = None) -> pl.DataFrame:
     return history.with_columns(pl.col("ts").cast(pl.Datetime("us")), pl.col("price").cast(pl.Float64))
 
 
-def answer(forecast: Callable[[pl.DataFrame], pl.DataFrame], model_input, needed_days: int | None,
-           floor: float | None = None) -> pd.DataFrame:
+def answer(forecast: Callable[[pl.DataFrame], pl.DataFrame], model_input, needed_days: int | None) -> pd.DataFrame:
     """Run `forecast` on the checked history; a refusal of the model itself (too short, gaps)
     becomes the same clear 400, with the minimum history when the model states it."""
-    history = read_history(model_input, floor)
+    history = read_history(model_input)
     try:
         return forecast(history).to_pandas()
     except ForecastInputError as exc:
