@@ -115,3 +115,21 @@ def test_a_source_that_stopped_warns_once_the_forecast_no_longer_reads_it(tmp_pa
     assert "forecast of 2024-09-01 reads it as missing" in hydrology.description
     assert oni.passed and oni.metadata["unknown_from"] == "2024-10-15"
 
+
+
+def test_a_stored_day_of_zero_demand_is_fetched_again(tmp_path):
+    """Helper J (session 19): a 0 stored (an older reader, XM's 24 zero hours) failed the blocking
+    range check of every later ingestion, holding every forecast back; a mended source was never
+    asked for the day again (only days without a value were)."""
+    from energy_platform.warehouse.operating import missing_days
+
+    path = tmp_path / "w.duckdb"
+    replace_rows(path, "operating_daily", _daily([
+        (date(2016, 1, 1), 150.0, 151.0, None, None, None),
+        (date(2016, 1, 2), 0.0, 151.0, None, None, None),
+        (date(2016, 1, 3), 150.0, 151.0, None, None, None),
+    ]), "test")
+    assert not quality.within_plausible_ranges(path, "operating_daily").passed
+    assert missing_days(path, date(2016, 1, 1), date(2016, 1, 3)) == [date(2016, 1, 2)]
+    replace_rows(path, "operating_daily", _daily([(date(2016, 1, 2), 149.0, 151.0, None, None, None)]), "test")
+    assert quality.within_plausible_ranges(path, "operating_daily").passed

@@ -68,6 +68,8 @@ def test_last_complete_month():
         ("2016-01-01,150,151,,,\n2016/01/02,150,151,,,\n", "line 3: column 'date': unparsable date '2016/01/02'"),
         ("2016-01-01,150,151,,,\n2016-01-01,150,151,,,\n", "line 3: duplicate date 2016-01-01"),
         ("2016-01-01,150000000,151,,,\n", "line 2: column 'demand_gwh': value 150000000.0 outside"),  # kWh, not GWh
+        # stored, a 0 failed the blocking check of every later ingestion, and a mended file did not replace it (session 19)
+        ("2016-01-01,150,151,,,\n2016-01-02,0,150,,,\n", "line 3: column 'demand_gwh': value 0: no day has zero demand"),
     ],
 )
 def test_a_bad_daily_file_is_refused_with_line_and_problem(tmp_path, body, message):
@@ -124,6 +126,7 @@ def test_noaa_text_is_parsed_by_centre_month():
         (" SEAS  YR   TOTAL   ANOM\n  DJF 1950  24.72  -99.9\n", "line 2: ANOM: value -99.9 outside -5..5"),
         (" SEAS  YR   TOTAL   ANOM\n  DJF 1950  24.72  -1.5\n  DJF 1950  24.72  -1.5\n", "line 3: duplicate season DJF 1950"),
         (" SEAS  YR   TOTAL   ANOM\n  DJF 50  24.72  -1.5\n", "line 2: unparsable year '50'"),
+        (" SEAS  YR   TOTAL   ANOM\n", "a header and no season"),  # it was "no new rows" (session 19)
     ],
 )
 def test_bad_noaa_text_is_refused_with_line_and_problem(text, message):

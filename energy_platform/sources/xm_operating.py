@@ -59,6 +59,8 @@ def fetch_operating_daily(client: XmClient, start: date, end: date) -> pl.DataFr
     frame = (
         demand.join(generation, on="date", how="full", coalesce=True)
         .rename({DEMAND_METRIC: "demand_gwh", GENERATION_METRIC: "generation_gwh"})
+        # a day totalled 0 is a day not published yet (24 zero hours): missing, fetched again the next morning
+        .with_columns(pl.col(c).replace(0.0, None) for c in ("demand_gwh", "generation_gwh"))
         .filter(pl.col("demand_gwh").is_not_null() | pl.col("generation_gwh").is_not_null())
         .with_columns(
             pl.lit(None, pl.Float64).alias(c) for c in ("unserved_demand_mwh", "exports_gwh", "imports_gwh")

@@ -86,7 +86,9 @@ def read_operating(path: str | Path, kind: str) -> pl.DataFrame:
 
 
 def missing_days(path: str | Path, start: date, end: date) -> list[date]:
-    """Days of [start, end] without a stored demand and generation: what a run must fetch."""
+    """Days of [start, end] without a stored demand and generation, or with a 0 (impossible: the
+    blocking check's ERROR, which held every later forecast back until the day was fetched again,
+    helper J in session 19): what a run must fetch."""
     if end < start:
         return []
     with connect(path) as conn:
@@ -94,7 +96,7 @@ def missing_days(path: str | Path, start: date, end: date) -> list[date]:
             """
             SELECT d::DATE FROM range(?::TIMESTAMP, ?::TIMESTAMP + INTERVAL 1 DAY, INTERVAL 1 DAY) t(d)
             LEFT JOIN raw.operating_daily o ON o.date = d::DATE
-            WHERE o.demand_gwh IS NULL OR o.generation_gwh IS NULL ORDER BY 1
+            WHERE o.demand_gwh IS NULL OR o.generation_gwh IS NULL OR o.demand_gwh = 0 OR o.generation_gwh = 0 ORDER BY 1
             """,
             [start, end],
         ).fetchall()
