@@ -49,8 +49,14 @@ class DayLog:
         return f"{self.day}  " + " | ".join(self.notes)
 
 
-def _source_config(as_of: date) -> dict:
-    return {"resources": {"source": {"config": {"spec": "sample", "as_of": as_of.isoformat()}}}}
+def _source_config(as_of: date, settings: Settings) -> dict:
+    """The embedded data as of the morning after `as_of`; the settings' operating folder and price
+    bounds still apply (a run's config replaces the resource's whole: they fell back to the
+    defaults, and ENERGY_PLATFORM_OPERATING_DIR was ignored in silence, helper J in session 19)."""
+    return {"resources": {"source": {"config": {
+        "spec": "sample", "as_of": as_of.isoformat(), "operating_dir": settings.operating_dir,
+        "price_floor": settings.price_floor, "price_ceiling": settings.price_ceiling, "oni_url": settings.oni_url,
+    }}}}
 
 
 def _checks(result: dg.ExecuteInProcessResult, names: tuple[str, ...]) -> list[str]:
@@ -69,10 +75,10 @@ def _has_forecast(warehouse, day: date) -> bool:
         return conn.execute("SELECT count(*) FROM ml.predictions WHERE target_date = ?", [day]).fetchall()[0][0] > 0
 
 
-def _train(defs, instance, as_of: date, tags: dict, overrides: dict) -> str:
+def _train(defs, instance, as_of: date, tags: dict, overrides: dict, settings: Settings) -> str:
     # early replay days have less history than the window: the training cuts it to what exists
     config = {"ops": {"forecaster_model": {"config": {**REPLAY_TRAINING, "window_days": WINDOW_DAYS, **overrides}}}}
-    result = run_job(defs, TRAIN_JOB, instance, run_config={**config, **_source_config(as_of)}, tags=tags)
+    result = run_job(defs, TRAIN_JOB, instance, run_config={**config, **_source_config(as_of, settings)}, tags=tags)
     trained = result.asset_materializations_for_node("forecaster_model")[-1].metadata
     gate = result.asset_materializations_for_node("champion_model")[-1].metadata
     return (f"RETRAINED v{trained['model_version'].value} (backtest rMAE {trained['backtest_rmae'].value:.3f}); "
@@ -102,9 +108,9 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     echo(f"replay {start}..{start + timedelta(days=days - 1)}: history to {as_of}, then one morning per day")
     months = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     months = [m for m in months if m <= as_of.replace(day=1).isoformat()]
-    run_job(defs, INGEST_JOB, instance, partition_range=(months[0], months[-1]), run_config=_source_config(as_of))
+    run_job(defs, INGEST_JOB, instance, partition_range=(months[0], months[-1]), run_config=_source_config(as_of, settings))
     run_job(defs, FEATURES_JOB, instance)
-    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, training)}")
+    echo(f"{'setup':10}  {_train(defs, instance, as_of, {'energy_platform/trigger': 'replay_setup'}, training, settings)}")
 
     sensor = defs.resolve_sensor_def("retrain_on_check_errors")
     # the sensor's cursor (its cooldown) outlives one replay, as the daemon's does: a replay
@@ -116,7 +122,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
         log = DayLog(day)
         tags = {"energy_platform/replay_day": day.isoformat()}
         result = run_job(defs, INGEST_JOB, instance, partition_key=as_of.replace(day=1).isoformat(),
-                         run_config=_source_config(as_of), tags=tags)
+                         run_config=_source_config(as_of, settings), tags=tags)
         log.notes += _checks(result, ("price_drift", "every_day_has_24_hours"))
         log.notes += _checks(run_job(defs, FEATURES_JOB, instance, tags=tags), ("features_drift",))
         target = as_of + timedelta(days=h)
@@ -136,11 +142,11 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
             instance.run_storage.set_cursor_values({REPLAY_CURSOR_KEY: cursor})
         for request in tick.run_requests or []:
             log.notes.append("RETRAINING REQUESTED by " + request.tags.get("energy_platform/checks", "a check"))
-            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, training))
+            log.notes.append(_train(defs, instance, as_of, {**tags, **request.tags, "dagster/run_key": request.run_key}, training, settings))
         if day.weekday() == 0 and not tick.run_requests:  # as the weekly schedule: not twice on the same data
             done = defs.resources["registry"].get().trained_to(as_of, h)
             weekly = (f"skipped, v{done.version} was trained on data to {done.data_end}" if done else
-                      _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, training))
+                      _train(defs, instance, as_of, {**tags, "energy_platform/trigger": "weekly"}, training, settings))
             log.notes.append("weekly retraining: " + weekly)
         echo(log.line())
         logs.append(log)

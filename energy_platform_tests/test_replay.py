@@ -58,3 +58,25 @@ def test_the_first_replayed_morning_does_not_train_the_setup_model_again(tmp_pat
         trained = conn.execute("SELECT version, train_end, data_fingerprint FROM ml.model_versions WHERE kind = 'model'").fetchall()
     assert len(trained) == 1, (trained, lines)
     assert "RETRAINED" not in lines[2] and "weekly retraining: skipped, v1 was trained on data to 2016-02-14" in lines[2], lines
+
+
+def test_a_replay_reads_the_operating_folder_of_its_settings(tmp_path):
+    """Helper J (session 19): each replayed run's source config replaced the resource's whole, so
+    ENERGY_PLATFORM_OPERATING_DIR (and the price bounds) fell back to the defaults, in silence."""
+    import shutil
+
+    from energy_platform.sources.operating import FILES, sample_paths
+
+    folder = tmp_path / "operating"
+    folder.mkdir()
+    for kind, path in sample_paths().items():
+        shutil.copyfile(path, folder / f"{FILES[kind]}.gz")
+    settings = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path / "home"), "ENERGY_PLATFORM_SOURCE": "sample",
+                         "ENERGY_PLATFORM_OPERATING_DIR": str(folder)})
+    settings.ensure_dirs()
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    run_replay(date(2016, 3, 2), 1, echo=lambda _: None, training=TINY, settings=settings, instance=instance)
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        sources = {t: conn.execute(f"SELECT DISTINCT source FROM raw.{t}").fetchall()
+                   for t in ("operating_daily", "hydrology_monthly", "enso_oni")}
+    assert all(rows == [(f"csv:{folder}",)] for rows in sources.values()), sources  # was 'sample'
