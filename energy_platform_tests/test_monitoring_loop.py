@@ -119,8 +119,9 @@ def test_a_failed_run_is_recorded_as_an_alert(env):
     ).for_run_failure()
     sensor(context)
     with connect(env.warehouse, read_only=True) as conn:
-        alert = conn.execute("SELECT kind, job_name, dagster_run_id FROM monitoring.alerts WHERE kind = 'run_failure'").fetchall()
-    assert alert == [("run_failure", PREDICT_JOB, run.run_id)]
+        alert = conn.execute("SELECT kind, job_name, dagster_run_id, message FROM monitoring.alerts WHERE kind = 'run_failure'").fetchall()
+    assert [a[:3] for a in alert] == [("run_failure", PREDICT_JOB, run.run_id)]
+    assert "predictions: " in alert[0][3] and "cannot forecast 2024-01-05" in alert[0][3], alert  # the step's reason (helper J)
 
 
 def test_schedules_and_their_default_status(env):

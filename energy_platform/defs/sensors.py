@@ -73,6 +73,14 @@ def build_retrain_sensor(
     return retrain_on_check_errors
 
 
+def _last_line(error) -> str:
+    """The innermost cause's message, on one line: a step's own reason, not Dagster's wrapper."""
+    while error is not None and error.cause is not None:
+        error = error.cause
+    lines = [line.strip() for line in (error.message if error else "").splitlines() if line.strip()]
+    return lines[-1] if lines else "no message"
+
+
 def build_failure_sensor(live: bool) -> dg.SensorDefinition:
     @dg.run_failure_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING if live else dg.DefaultSensorStatus.STOPPED,
@@ -81,6 +89,9 @@ def build_failure_sensor(live: bool) -> dg.SensorDefinition:
     def record_run_failures(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
         run = context.dagster_run
         message = context.failure_event.message or "run failed"
+        reasons = [f"{event.step_key}: {_last_line(event.step_failure_data.error)}" for event in context.get_step_failure_events()]
+        if reasons:  # the run's message named the steps only; the cause was in the Dagster UI alone (helper J)
+            message = f"{message} {'; '.join(reasons)}"
         context.log.error(f"run {run.run_id} of {run.job_name} failed: {message}")
         warehouse.record_alert("run_failure", message, dagster_run_id=run.run_id, job_name=run.job_name)
 
