@@ -66,6 +66,10 @@ def test_hydrology_is_fetched_from_the_first_missing_or_partly_observed_month(tm
     replace_rows(path, "hydrology_monthly", months(
         *[(date(2015, m, 1), 90.0, 60.0, None) for m in range(1, 13)]
     ), "test")
+    # a file's rows say nothing of their days: the recent ones are read again, a month exported
+    # mid-month stayed at its month-to-date mean for good (helper J, session 19)
+    assert first_month_to_fetch(path) == date(2015, 10, 1)
+    replace_rows(path, "hydrology_monthly", months(*[(date(2015, m, 1), 90.0, 60.0, 31) for m in range(1, 13)]), "test")
     assert first_month_to_fetch(path) == date(2016, 1, 1)  # complete: only what comes after
     replace_rows(path, "hydrology_monthly", months((date(2015, 11, 1), 90.0, 60.0, 29)), "test")
     assert first_month_to_fetch(path) == date(2015, 11, 1)  # 29 of 30 days, a recent month: asked again
@@ -73,7 +77,7 @@ def test_hydrology_is_fetched_from_the_first_missing_or_partly_observed_month(tm
         conn.execute("DELETE FROM raw.hydrology_monthly WHERE month = '2015-10-01'")
     assert first_month_to_fetch(path) == date(2015, 10, 1)  # missing, two months before the newest: asked again
     # older than that, short or missing is final: no daily re-fetch of every month from it to today
-    replace_rows(path, "hydrology_monthly", months((date(2015, 10, 1), 90.0, 60.0, None), (date(2015, 11, 1), 90.0, 60.0, None),
+    replace_rows(path, "hydrology_monthly", months((date(2015, 10, 1), 90.0, 60.0, 31), (date(2015, 11, 1), 90.0, 60.0, 30),
                                                   (date(2015, 6, 1), 90.0, 60.0, 29)), "test")
     with connect(path) as conn:
         conn.execute("DELETE FROM raw.hydrology_monthly WHERE month = '2015-03-01'")

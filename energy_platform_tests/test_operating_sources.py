@@ -126,7 +126,6 @@ def test_noaa_text_is_parsed_by_centre_month():
         (" SEAS  YR   TOTAL   ANOM\n  DJF 1950  24.72  -99.9\n", "line 2: ANOM: value -99.9 outside -5..5"),
         (" SEAS  YR   TOTAL   ANOM\n  DJF 1950  24.72  -1.5\n  DJF 1950  24.72  -1.5\n", "line 3: duplicate season DJF 1950"),
         (" SEAS  YR   TOTAL   ANOM\n  DJF 50  24.72  -1.5\n", "line 2: unparsable year '50'"),
-        (" SEAS  YR   TOTAL   ANOM\n", "a header and no season"),  # it was "no new rows" (session 19)
     ],
 )
 def test_bad_noaa_text_is_refused_with_line_and_problem(text, message):

@@ -64,8 +64,6 @@ def parse_oni_text(text: str, origin: str = "oni.ascii.txt") -> pl.DataFrame:
         months.append(month)
         seasons.append(season)
         values.append(oni)
-    if not months:  # ONI is read whole each time: no rows is a broken answer, not "nothing new" (helper J)
-        raise SourceError(f"{origin}: a header and no season: the ONI series is never empty")
     return pl.DataFrame({"month": months, "season": seasons, "oni": values}, schema=ONI_SCHEMA).sort("month")
 
 

@@ -108,7 +108,8 @@ SETTLED_MONTHS = 2  # a month this far behind the newest stored one is taken as 
 
 def first_month_to_fetch(path: str | Path) -> date:
     """The oldest recent month (the newest stored one and the `SETTLED_MONTHS` before it) that is
-    missing or was averaged over fewer days than it has, else the month after the newest.
+    missing, was averaged over fewer days than it has or does not say over how many (a file's),
+    else the month after the newest.
 
     Past the newest stored month everything is fetched (the source clips to what it has). An older
     month that stayed short or missing is final: asking for it again would re-fetch every month
@@ -126,7 +127,10 @@ def first_month_to_fetch(path: str | Path) -> date:
     recent = max(pl.Series([newest]).dt.offset_by(f"-{SETTLED_MONTHS}mo")[0], HISTORY_START)
     expected = pl.date_range(recent, newest, "1mo", eager=True)
     gaps = expected.filter(~expected.is_in(stored["month"].implode()))
-    short = stored.filter((pl.col("month") >= recent) & (pl.col("days_observed") < pl.col("month").dt.month_end().dt.day()))["month"]
+    # a file's row has no days_observed: a month exported mid-month stayed frozen at its month-to-date
+    # mean (helper J, session 19), so the recent months of a file are read again (a few rows)
+    short = stored.filter((pl.col("month") >= recent) & (pl.col("days_observed").is_null()
+                                                         | (pl.col("days_observed") < pl.col("month").dt.month_end().dt.day())))["month"]
     after = pl.Series([newest]).dt.offset_by("1mo")
     return pl.concat([gaps, short, after]).min()
 
