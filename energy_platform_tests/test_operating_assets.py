@@ -271,3 +271,15 @@ def test_an_operating_read_failing_mid_month_does_not_hold_the_features_back(tmp
     after = dg.evaluate_automation_conditions(defs=env.defs, instance=env.instance, evaluation_time=now, cursor=first.cursor)
     [features] = [r for r in after.results if r.key == dg.AssetKey("features")]
     assert features.true_subset.size == 1
+
+
+def test_an_oni_answer_without_a_season_says_so(tmp_path):
+    """Helper J (session 19): a header-only NOAA answer got "no new rows: nothing was missing", but
+    ONI is read whole each time; the stored series stays and the note says what came."""
+    oni = tmp_path / "operating" / "oni_monthly.csv"
+    oni.parent.mkdir()
+    oni.write_text("month,oni,season\n")
+    env = make_env(tmp_path / "home")
+    result = _materialize(env, "2016-01-01", SourceResource(spec="sample", operating_dir=str(oni.parent)), checks=False)
+    meta = _meta(result, "raw_enso")
+    assert meta["dagster/row_count"] == 0 and meta["note"].startswith("the source answered no season at all"), meta

@@ -60,6 +60,8 @@ def _materialize(report: OperatingIngest, source: SourceResource, **extra) -> dg
     }
     if report.note:
         metadata["note"] = report.note
+    elif report.kind == "enso_oni" and report.frame.is_empty():  # read whole each time: nothing is never "nothing new"
+        metadata["note"] = "the source answered no season at all (a header only?): the stored ONI stays; the next run asks again"
     elif preview is None:
         metadata["note"] = "no new rows: nothing was missing, or the source has nothing newer yet"
     if preview is not None:
