@@ -75,6 +75,26 @@ STATE_KIND = "energy_platform.mlp_forecaster/1"
 ABSURD_SPREADS = 2000.0
 
 
+def _unknown_at_the_next_cutoff(prices, target: date, horizon_days: int) -> set[str]:
+    """The operating groups the feature-store row of `target` (the first day this fit forecasts)
+    does not know. The newest training row's cutoff is H days older: a source stopped in between
+    was kept, and every forecast of the fit read it as missing (helper J, session 19). Plain
+    prices, or a target past the data, say nothing here."""
+    if isinstance(prices, DailyPanel):  # its operating arrays are by cutoff day
+        i = (target - timedelta(days=horizon_days) - prices.start).days
+        if not 0 <= i < prices.n_days:
+            return set()
+        return {g for g, columns in OPERATING_GROUPS.items()
+                if any(c in prices.operating and np.isnan(prices.operating[c][i]).any() for c in columns)}
+    if not (isinstance(prices, pl.DataFrame) and "target_date" in prices.columns):
+        return set()
+    row = prices.filter(pl.col("target_date") == target)
+    if row.is_empty():
+        return set()
+    return {g for g, columns in OPERATING_GROUPS.items()
+            if any(c in row.columns and row[c].is_null().any() for c in columns)}
+
+
 @dataclass
 class MLPConfig:
     """Hyperparameters; chosen on validation data before any test period (see bench/)."""
@@ -317,7 +337,8 @@ class MLPForecaster:
         cfg = self.config
         self.spec = self._configured_spec
         data = self._training_data(prices, train_end, window_days)
-        groups = self._groups_known_enough(data)
+        unknown_next = _unknown_at_the_next_cutoff(prices, train_end + timedelta(days=self.horizon_days), self.horizon_days)
+        groups = tuple(g for g in self._groups_known_enough(data) if g not in unknown_next)
         if groups != self.spec.operating_groups:
             self.spec = replace(self.spec, operating_groups=groups)
             data = self._training_data(prices, train_end, window_days)

@@ -241,3 +241,21 @@ def test_an_operating_series_that_stopped_is_left_out_until_it_is_known_again(da
     model.fit(daily_panel(prices, op), date(2022, 3, 31), 600)
     assert model.spec.operating_groups == ("hydrology", "enso")
 
+
+
+@pytest.mark.parametrize("rows", ["panel", "feature rows"])
+def test_a_series_unknown_at_the_fit_s_first_forecast_is_left_out(data, rows):
+    """Helper J (session 19): reservoir data ending 2021-09 reads as unknown from the cutoff of
+    2021-11-30. A fit to 2021-11-30 (newest training row: cutoff 11-28, still known) kept it, and
+    its first forecast (target 12-02, cutoff 11-30) and every later one read it as missing."""
+    prices, op = data
+    stopped = OperatingData(op.daily, op.hydrology.filter(pl.col("month") <= date(2021, 9, 1)), op.oni)
+    end = date(2021, 11, 30)
+    if rows == "panel":
+        source = daily_panel(prices, stopped)
+    else:
+        days = [end - timedelta(days=i) for i in range(640, -H - 1, -1)]  # to the first forecast's day, as the store
+        source = build_feature_frame(prices, days, H, operating=stopped)
+    model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
+    model.fit(source, end, 600)
+    assert model.spec.operating_groups == ("enso",), model.last_fit["operating_groups"]
