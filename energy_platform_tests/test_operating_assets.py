@@ -125,7 +125,7 @@ def test_a_bad_csv_file_is_refused_with_file_line_and_problem_and_nothing_is_wri
     lines[40] = lines[40].split(",", 1)[0] + ",-12.5," + lines[40].split(",", 2)[2]  # a negative demand
     bad.write_text("\n".join(lines) + "\n")
     env = make_env(tmp_path / "home", source=f"csv:{prices}")
-    with pytest.raises(SourceError, match=rf"{bad}: line 41: column 'demand_gwh': value -12\.5 outside 0\.\.1000"):
+    with pytest.raises(SourceError, match=rf"{bad}: line 41: column 'demand_gwh': value -12\.5 outside 10\.\.1000"):
         _materialize(env, "2016-02-01", checks=False)
     assert _counts(env.warehouse)["raw_operating_daily"] == 0
 

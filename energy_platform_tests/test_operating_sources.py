@@ -59,7 +59,8 @@ def test_last_complete_month():
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("2016-01-01,150,151,,,\n2016-01-02,-3,150,,,\n", "line 3: column 'demand_gwh': value -3.0 outside 0..1000"),
+        ("2016-01-01,150,151,,,\n2016-01-02,-3,150,,,\n", "line 3: column 'demand_gwh': value -3.0 outside 10..1000"),
+        ("2016-01-01,0.15,151,,,\n", "line 2: column 'demand_gwh': value 0.15 outside 10..1000"),  # TWh: stored with a WARN (session 19)
         ("2016-01-01,150,151,,,\n2016-01-02,inf,150,,,\n", "line 3: column 'demand_gwh': non-finite value inf"),
         ("2016-01-01,150,NaN,,,\n", "line 2: column 'generation_gwh': non-finite value nan"),
         ("2016-01-01,,151,,,\n", "line 2: column 'demand_gwh': missing value"),

@@ -54,8 +54,9 @@ class Bounds:
 
 
 DAILY_BOUNDS = {
-    "demand_gwh": Bounds(True, 0.0, 1_000.0, zero_ok=False),  # SIN demand is ~130-250 GWh/day; kWh read as GWh fails here
-    "generation_gwh": Bounds(True, 0.0, 1_000.0, zero_ok=False),
+    # SIN demand is ~130-250 GWh/day: kWh read as GWh fails the top, MWh or TWh the bottom (they were stored with a WARN)
+    "demand_gwh": Bounds(True, 10.0, 1_000.0, zero_ok=False),
+    "generation_gwh": Bounds(True, 10.0, 1_000.0, zero_ok=False),
     "unserved_demand_mwh": Bounds(False, 0.0, 1e6),
     "exports_gwh": Bounds(False, 0.0, 1_000.0),
     "imports_gwh": Bounds(False, 0.0, 1_000.0),
@@ -73,10 +74,10 @@ def check_value(value: float | None, column: str, bounds: Bounds) -> str | None:
         return "missing value" if bounds.required else None
     if not math.isfinite(value):
         return f"non-finite value {value!r}"
-    if not bounds.low <= value <= bounds.high:
-        return f"value {value!r} outside {bounds.low:g}..{bounds.high:g}"
     if value == 0 and not bounds.zero_ok:  # stored, it stopped every later forecast at the blocking check (session 19)
         return "value 0: no day has zero demand or generation (a missing value sent as 0)"
+    if not bounds.low <= value <= bounds.high:
+        return f"value {value!r} outside {bounds.low:g}..{bounds.high:g}"
     return None
 
 
