@@ -411,3 +411,14 @@ def test_a_champion_that_does_not_load_is_replaced_but_not_for_a_connection_hicc
     monkeypatch.setattr(mlflow.pyfunc, "load_model", gone)
     champion, why = reg.ensure_champion(prices, H, 0.0)
     assert champion.is_baseline and f"champion v{trained} does not load" in why, why
+
+
+def test_a_baseline_follows_the_market_s_floor(reg, prices):
+    """Helper I (session 19): a market switched to ENERGY_PLATFORM_PRICE_FLOOR=none (negative prices)
+    kept the baseline registered with the floor 0, which clamped every forecast at 0."""
+    zero, _ = reg.ensure_champion(prices, H, 0.0)
+    none, why = reg.ensure_champion(prices, H, None)
+    assert none.is_baseline and none.version != zero.version and reg.champion().version == none.version
+    assert f"the baseline v{zero.version} clamps at the floor 0, the market's is none" in why, why
+    assert reg.baseline(H, None).version == none.version and reg.baseline(H, 0.0).version == zero.version
+    assert reg.ensure_champion(prices, H, None) == (reg.card(none.version), None)  # once

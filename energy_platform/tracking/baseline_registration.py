@@ -18,7 +18,7 @@ from energy_platform.tracking import EXPERIMENT_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, forecast_days
 from energy_platform.tracking.pyfunc_model import BASELINE_HISTORY_DAYS, in_memory_persistence, save_persistence_pyfunc
 from energy_platform.tracking.training import BACKTEST_ARTIFACT, fingerprint, git_commit, last_complete_day
-from energy_platform.tracking.version_card import KIND_BASELINE
+from energy_platform.tracking.version_card import FLOOR_TAG, KIND_BASELINE, floor_text
 
 
 def register_baseline(registry, prices: pl.DataFrame, horizon_days: int, floor: float | None, weeks: int = 4,
@@ -43,6 +43,7 @@ def register_baseline(registry, prices: pl.DataFrame, horizon_days: int, floor: 
         "model": "naive_d",
         "horizon_days": str(horizon_days),
         "history_days": str(BASELINE_HISTORY_DAYS),
+        FLOOR_TAG: floor_text(floor),
         "backtest_start": str(days[0]),
         "backtest_end": str(days[-1]),
         "git_commit": git_commit(),

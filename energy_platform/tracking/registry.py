@@ -33,7 +33,7 @@ from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME
 from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT
 from energy_platform.tracking.comparison import fresh_days
 from energy_platform.tracking.setup import TrackingUnavailableError, prepare_tracking
-from energy_platform.tracking.version_card import KIND_BASELINE, VersionCard
+from energy_platform.tracking.version_card import KIND_BASELINE, VersionCard, floor_text
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous"
 MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to compare on
@@ -177,13 +177,16 @@ class ModelRegistry:
         return previous.version, champion.version
 
     # -- the persistence baseline -------------------------------------------------------------
-    def baseline(self, horizon_days: int) -> VersionCard | None:
-        return next((c for c in self.cards() if c.is_baseline and c.horizon_days == horizon_days), None)
+    def baseline(self, horizon_days: int, floor: float | None = 0.0) -> VersionCard | None:
+        """This horizon's and floor's baseline: one clamped at 0 served a market switched to
+        `ENERGY_PLATFORM_PRICE_FLOOR=none` above its negative prices (helper I, session 19)."""
+        return next((c for c in self.cards() if c.is_baseline and c.horizon_days == horizon_days
+                     and c.baseline_floor == floor_text(floor)), None)
 
     def ensure_baseline(self, prices: pl.DataFrame, horizon_days: int, floor: float | None, backtest_weeks: int = 4,
                         dagster_tags: dict[str, str] | None = None) -> VersionCard:
         """The registered persistence baseline for this horizon, registering it on first need."""
-        found = self.baseline(horizon_days)
+        found = self.baseline(horizon_days, floor)
         if found is not None:
             return found
         from energy_platform.tracking.baseline_registration import register_baseline
@@ -205,6 +208,9 @@ class ModelRegistry:
         elif champion.horizon_days not in (None, horizon_days):
             reason = (f"champion v{champion.version} forecasts {champion.horizon_days} day(s) ahead, the platform "
                       f"{horizon_days} (ENERGY_PLATFORM_HORIZON_DAYS changed)")
+        elif champion.is_baseline and champion.baseline_floor != floor_text(floor):
+            reason = (f"the baseline v{champion.version} clamps at the floor {champion.baseline_floor}, the market's is "
+                      f"{floor_text(floor)} (ENERGY_PLATFORM_PRICE_FLOOR changed)")
         else:
             try:
                 self.load(champion)

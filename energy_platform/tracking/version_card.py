@@ -13,6 +13,11 @@ from datetime import date
 
 KIND_MODEL, KIND_BASELINE = "model", "baseline"
 LINEAGE_TAGS = ("dagster_run_id", "mlflow_run_id", "git_commit", "data_fingerprint")
+FLOOR_TAG = "price_floor"  # a baseline's: the floor its forecasts are clamped at ("none": no floor)
+
+
+def floor_text(floor: float | None) -> str:
+    return "none" if floor is None else f"{floor:g}"
 
 
 def _date(value: str | None) -> date | None:
@@ -84,6 +89,11 @@ class VersionCard:
     @property
     def is_baseline(self) -> bool:
         return self.kind == KIND_BASELINE
+
+    @property
+    def baseline_floor(self) -> str:
+        """The floor a baseline clamps at; one registered before the tag had the default, 0."""
+        return self.tags.get(FLOOR_TAG) or "0"
 
     def metric(self, name: str) -> float | None:
         return self.metrics.get(name)
