@@ -422,3 +422,17 @@ def test_a_baseline_follows_the_market_s_floor(reg, prices):
     assert f"the baseline v{zero.version} clamps at the floor 0, the market's is none" in why, why
     assert reg.baseline(H, None).version == none.version and reg.baseline(H, 0.0).version == zero.version
     assert reg.ensure_champion(prices, H, None) == (reg.card(none.version), None)  # once
+
+
+def test_the_gate_config_refuses_a_margin_that_would_promote_a_worse_challenger():
+    """Helper F (session 19): a negative margin was accepted (a challenger worse than the champion
+    by less than it was promoted), and min_days 0 compared nothing."""
+    from pydantic import ValidationError
+
+    from energy_platform.defs.lifecycle import GateConfig
+
+    with pytest.raises(ValidationError, match="margin"):
+        GateConfig(margin=-0.5)
+    with pytest.raises(ValidationError, match="min_days"):
+        GateConfig(min_days=0)
+    assert GateConfig().margin == 0.01

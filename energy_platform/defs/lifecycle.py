@@ -190,8 +190,9 @@ EXOGENOUS = "exogenous series"  # forecaster_model's metadata: which of a file's
 
 
 class GateConfig(dg.Config):
-    margin: float = Field(0.01, description="rMAE the challenger must gain over the champion to replace it.")
-    min_days: int = Field(MIN_FRESH_DAYS, description="Days after the champion's training data needed to compare the two.")
+    # a negative margin promoted a challenger worse than the champion; 0 fresh days compared nothing (helper F, session 19)
+    margin: float = Field(0.01, ge=0.0, description="rMAE the challenger must gain over the champion to replace it (>= 0).")
+    min_days: int = Field(MIN_FRESH_DAYS, ge=1, description="Days after the champion's training data needed to compare the two (>= 1).")
 
 
 def build_champion_asset(forecaster_model: dg.AssetsDefinition, raw_prices: dg.AssetsDefinition,
