@@ -127,10 +127,11 @@ def pool_wait_message(instance: dg.DagsterInstance, run_id: str, after: float = 
         holders = ({c.run_id for c in info.claimed_slots} | {p.run_id for p in info.pending_steps if p.assigned_timestamp}) - {run_id}
         said = []
         for holder in sorted(h for h in holders if h):
-            run = instance.get_run_by_id(holder)
+            record = instance.get_run_record_by_id(holder)
+            run = record.dagster_run if record else None
             if run is None:
                 said.append(f"run {holder} (not in this instance)")
-            elif _lease_of(instance.get_run_record_by_id(holder)) is not None:
+            elif _lease_of(record) is not None:
                 said.append(f"run {holder} of {run.job_name} ({run.status.value}; a command-line run: reaped once its "
                             "lease expires if its process is gone)")
             else:

@@ -124,17 +124,23 @@ class Settings:
             os.close(fd)
 
 
+def _finite(variable: str, text: str, want: str, accept=lambda x: True) -> float:
+    """A finite number that `accept`s, else one line naming the variable and what it takes."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and accept(value)):
+        raise SettingError(f"{variable} must be {want}, got {text!r}")
+    return value
+
+
 def _price_floor(text: str) -> float | None:
-    """`ENERGY_PLATFORM_PRICE_FLOOR`: a number, or `none` for markets with negative prices."""
+    """`ENERGY_PLATFORM_PRICE_FLOOR`: a number, or `none` for markets with negative prices (nan
+    would switch every floor rule off, inf clamp every forecast)."""
     if text.strip().lower() in ("none", ""):
         return None
-    try:
-        floor = float(text)
-    except ValueError:
-        floor = math.nan
-    if not math.isfinite(floor):  # nan would switch every floor rule off, inf clamp every forecast
-        raise SettingError(f"ENERGY_PLATFORM_PRICE_FLOOR must be a number or 'none', got {text!r}")
-    return floor
+    return _finite("ENERGY_PLATFORM_PRICE_FLOOR", text, "a number or 'none'")
 
 
 LEASE_ENV = "ENERGY_PLATFORM_RUN_LEASE_SECONDS"
@@ -144,25 +150,15 @@ DEFAULT_LEASE_SECONDS = 30.0
 def lease_seconds(text: str | None) -> float:
     """`ENERGY_PLATFORM_RUN_LEASE_SECONDS`: a CLI run's lease TTL, >= 1 s (0 spun its heartbeat;
     a word failed the first run with a traceback, after the home was created)."""
-    try:
-        seconds = float(text) if text else DEFAULT_LEASE_SECONDS
-    except ValueError:
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds >= 1):
-        raise SettingError(f"{LEASE_ENV} must be a number of seconds >= 1, got {text!r}")
-    return seconds
+    if not text:
+        return DEFAULT_LEASE_SECONDS
+    return _finite(LEASE_ENV, text, "a number of seconds >= 1", lambda x: x >= 1)
 
 
 def _price_ceiling(text: str) -> float:
     """`ENERGY_PLATFORM_PRICE_CEILING`: the magnitude no price of the market reaches, default 1e6
     (COP/kWh, EUR/MWh); a market priced in a smaller unit (COP/MWh: XM's 2015 peak is 2.8e6) raises it."""
-    try:
-        ceiling = float(text)
-    except ValueError:
-        ceiling = math.nan
-    if not (math.isfinite(ceiling) and ceiling > 0):
-        raise SettingError(f"ENERGY_PLATFORM_PRICE_CEILING must be a positive number, got {text!r}")
-    return ceiling
+    return _finite("ENERGY_PLATFORM_PRICE_CEILING", text, "a positive number", lambda x: x > 0)
 
 
 def _horizon_days(text: str) -> int:

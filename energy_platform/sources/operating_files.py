@@ -50,13 +50,12 @@ class Bounds:
     required: bool
     low: float
     high: float
-    zero_ok: bool = True  # the SIN has no day of zero demand or generation (the warehouse check's ERROR)
 
 
 DAILY_BOUNDS = {
     # SIN demand is ~130-250 GWh/day: kWh read as GWh fails the top, MWh or TWh the bottom (they were stored with a WARN)
-    "demand_gwh": Bounds(True, 10.0, 1_000.0, zero_ok=False),
-    "generation_gwh": Bounds(True, 10.0, 1_000.0, zero_ok=False),
+    "demand_gwh": Bounds(True, 10.0, 1_000.0),
+    "generation_gwh": Bounds(True, 10.0, 1_000.0),
     "unserved_demand_mwh": Bounds(False, 0.0, 1e6),
     "exports_gwh": Bounds(False, 0.0, 1_000.0),
     "imports_gwh": Bounds(False, 0.0, 1_000.0),
@@ -74,7 +73,7 @@ def check_value(value: float | None, column: str, bounds: Bounds) -> str | None:
         return "missing value" if bounds.required else None
     if not math.isfinite(value):
         return f"non-finite value {value!r}"
-    if value == 0 and not bounds.zero_ok:  # stored, it stopped every later forecast at the blocking check (session 19)
+    if value == 0 and bounds.low > 0:  # stored, it stopped every later forecast at the blocking check (session 19)
         return "value 0: no day has zero demand or generation (a missing value sent as 0)"
     if not bounds.low <= value <= bounds.high:
         return f"value {value!r} outside {bounds.low:g}..{bounds.high:g}"
@@ -121,8 +120,7 @@ def _parse_numbers(frame: pl.DataFrame, path: Path, bounds: dict[str, Bounds]) -
             i = int(bad.arg_true()[0])
             raise SourceError(f"{path}: line {i + 2}: column {column!r}: non-numeric value {text[i]!r}")
         # Vectorised screen, then the first offending row is named.
-        suspicious = (values.is_null() | values.is_nan() | values.is_infinite() | (values < limits.low) | (values > limits.high)
-                      | ((values == 0) if not limits.zero_ok else False))
+        suspicious = values.is_null() | values.is_nan() | values.is_infinite() | (values < limits.low) | (values > limits.high)
         for i in suspicious.arg_true().to_list():
             problem = check_value(values[i], column, limits)
             if problem:

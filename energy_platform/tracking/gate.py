@@ -16,7 +16,7 @@ persistence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -81,8 +81,12 @@ def decide(
     baseline_version: str,
     margin: float,
     min_days: int = MIN_FRESH_DAYS,
+    baseline_rolled_back: bool = False,
 ) -> GateDecision:
-    """The rules of the module docstring, on numbers already computed (no MLflow here)."""
+    """The rules of the module docstring, on numbers already computed (no MLflow here).
+    `baseline_rolled_back`: the operator rolled back from the baseline after this challenger came;
+    a champion worse than persistence then stays (it undid the rollback, helper F in session 19),
+    one that cannot be scored does not."""
     champion_v = champion.version if champion else None
 
     def promote(reason: str) -> GateDecision:
@@ -99,6 +103,9 @@ def decide(
               and fresh.persistence_rmae is not None and fresh.champion_rmae > fresh.persistence_rmae):
             fallback, why = baseline_version, (f"champion v{champion_v}'s rMAE {fresh.champion_rmae:.3f} is worse than "
                                                f"persistence's {fresh.persistence_rmae:.3f} over {fresh.days} fresh days")
+            if baseline_rolled_back:
+                fallback, reason = None, (f"{reason}; champion v{champion_v} stays: the operator rolled back from the "
+                                          f"baseline v{baseline_version} (energy-platform rollback), which stands until a new training")
         if fallback == champion_v:
             fallback = None
         if fallback:
@@ -194,15 +201,9 @@ def run_gate(registry: ModelRegistry, prices: pl.DataFrame, horizon_days: int, m
         fresh_days = fresh_target_days(days, None if champion.is_baseline else champion.data_end, horizon_days)
         forecasts, champion_problem = _score_champion(registry, champion, prices, fresh_days, horizon_days, floor, operating)
         fresh = compare(backtest, plain, fresh_days, horizon_days, forecasts, champion_problem)
-    decision = decide(challenger.version, challenger.metric("backtest_rmae"), problem, whole, champion, fresh,
-                      baseline.version, margin, min_days)
     rolled_back_at = int(baseline.tags.get(ROLLED_BACK_AT) or 0)
-    if (decision.new_champion == baseline.version and not decision.challenger_promoted and not fresh.champion_problem
-            and rolled_back_at >= challenger.created_ms):  # the operator rolled back from it after this challenger came
-        decision = replace(decision, new_champion=None, reason=(
-            f"{decision.reason.split('; the persistence baseline')[0]}; champion v{decision.champion_before} stays: the "
-            f"operator rolled back from the baseline v{baseline.version} (energy-platform rollback), which stands until "
-            "a new training"))
+    decision = decide(challenger.version, challenger.metric("backtest_rmae"), problem, whole, champion, fresh,
+                      baseline.version, margin, min_days, baseline_rolled_back=rolled_back_at >= challenger.created_ms)
     registry.tag_version(challenger.version, decision.as_tags())
     if decision.new_champion:
         if not decision.challenger_promoted:
