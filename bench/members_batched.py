@@ -1,4 +1,4 @@
-"""Candidate (session 9, not in the model): the ensemble's members trained as one batched net.
+"""The ensemble's members trained one by one and as one StackedMLP (`MLPConfig.stacked_members`), timed.
 
     .venv/bin/python bench/members_batched.py [MEMBERS] [INPUTS] [EPOCHS]
 
@@ -16,29 +16,9 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from energy_platform.forecasting.model import QuantileMLP, pinball_loss
-
-
-class BatchedMembers(nn.Module):
-    """The members' QuantileMLPs (hidden (256, 128), linear skip) stacked on a leading axis."""
-
-    def __init__(self, nets: list[QuantileMLP]):
-        super().__init__()
-        linears = [[n.body[i] for n in nets] for i in (0, 3, 6)] + [[n.skip for n in nets]]
-        self.W = nn.ParameterList([nn.Parameter(torch.stack([lin.weight.detach().T for lin in group])) for group in linears])
-        self.b = nn.ParameterList([nn.Parameter(torch.stack([lin.bias.detach() for lin in group]).unsqueeze(1)) for group in linears])
-        self.drop = nn.Dropout(0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (members, batch, inputs)
-        h = x
-        for k in range(2):
-            h = self.drop(torch.relu(torch.baddbmm(self.b[k], h, self.W[k])))
-        out = torch.baddbmm(self.b[2], h, self.W[2]).view(x.shape[0], x.shape[1], 24, 3)
-        mid = out[..., 0] + torch.baddbmm(self.b[3], x, self.W[3])
-        return torch.stack([mid - nn.functional.softplus(out[..., 1]), mid, mid + nn.functional.softplus(out[..., 2])], -1)
+from energy_platform.forecasting.quantile_net import QuantileMLP, StackedMLP, pinball_loss, pinball_per_member
 
 
 def main(members: int = 4, inputs: int = 250, epochs: int = 10, rows: int = 1400, batch: int = 64) -> None:
@@ -46,7 +26,7 @@ def main(members: int = 4, inputs: int = 250, epochs: int = 10, rows: int = 1400
     torch.manual_seed(0)
     X, Y = torch.randn(rows, inputs), torch.randn(rows, 24)
     nets = [QuantileMLP(inputs, (256, 128), 0.1, True) for _ in range(members)]
-    batched = BatchedMembers(nets)
+    batched = StackedMLP(nets)
 
     started = time.perf_counter()
     for m, net in enumerate(nets):
@@ -71,7 +51,7 @@ def main(members: int = 4, inputs: int = 250, epochs: int = 10, rows: int = 1400
         perms = torch.stack([torch.randperm(rows, generator=g) for g in gens])
         for i in range(0, rows, batch):
             b = perms[:, i : i + batch]
-            loss = pinball_loss(batched(X[b]), Y[b]) * members
+            loss = pinball_per_member(batched(X[b]), Y[b]).sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
