@@ -99,6 +99,7 @@ def test_a_better_model_replaces_the_baseline(env, client):
     trained, gate = _train(env, TINY)  # data to 2024-12-15
     assert gate["decision"] == "promoted", gate["reason"]
     assert trained["operating_groups"] == "none"  # the default's groups, known on < 365 days of this window: prices alone
+    assert "hydrology: known on " in trained["operating_groups_left_out"] and "(needs 365)" in trained["operating_groups_left_out"]
     assert gate["challenger_rmae"] < gate["persistence_rmae"] and gate["challenger_rmae"] < 1.0
     assert gate["compared_days"] >= 7
     assert str(registry.alias_version(client, registry.PREVIOUS).version) == baseline
@@ -108,6 +109,7 @@ def test_a_better_model_replaces_the_baseline(env, client):
         assert run.data.tags.get(tag), tag
     assert run.data.tags["data_fingerprint"] == trained["data_fingerprint"]
     assert run.data.tags["data_end"] == "2024-12-15"
+    assert run.data.tags["operating_groups_left_out"] == trained["operating_groups_left_out"]  # why, beside what it read
     assert run.data.tags["dagster_run_url"].endswith(f"/runs/{run.data.tags['dagster_run_id']}")  # back to the Dagster run
     assert {"backtest_rmae", "backtest_pinball", "backtest_coverage_80", "val_pinball_scaled", "blend_weight"} <= set(run.data.metrics)
     assert len(client.get_metric_history(run.info.run_id, "val_pinball")) >= 2  # per-epoch losses
@@ -236,7 +238,7 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     before = registry.alias_version(client, registry.CHAMPION)
     # the module's data begin in 2024: fewer known days than the default 365 would leave every group out
     trained, _ = _train(env, {**TINY, "operating_min_days": 200, "operating_groups": "all", "seed": 5})
-    assert trained["operating_groups"] == "demand,hydrology,enso"
+    assert trained["operating_groups"] == "demand,hydrology,enso" and trained["operating_groups_left_out"] == "none"
     version = trained["model_version"]
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{version}")
     assert {"demand_gwh", "generation_gwh", "reservoir_useful_volume_pct", "inflows_pct_of_historical_mean", "oni"} <= set(

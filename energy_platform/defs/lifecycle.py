@@ -24,7 +24,7 @@ from energy_platform.serving import cannot_serve_message, serve_days
 from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
 from energy_platform.tracking.registry import MIN_FRESH_DAYS
-from energy_platform.tracking.training import TrainingParams, log_and_register, train_candidate
+from energy_platform.tracking.training import TrainingParams, left_out_text, log_and_register, train_candidate
 from energy_platform.warehouse.features import (
     FeatureStoreError,
     read_features,
@@ -166,6 +166,9 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             mlflow_tracking.end_run(status="FAILED")
             raise
         m = registered.metrics
+        left_out = left_out_text(candidate.forecaster)
+        if left_out != "none":
+            context.log.warning(f"the fit left out operating data: {left_out}")
         return dg.MaterializeResult(metadata={
             "model_version": registered.version,
             "mlflow_run_id": registered.run_id,
@@ -180,6 +183,7 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             "model_uri": registered.model_uri,
             # those the fit read: a group known on fewer than operating_min_days of the window's days is left out
             "operating_groups": format_groups(candidate.forecaster.spec.operating_groups),
+            "operating_groups_left_out": left_out,
             **({EXOGENOUS: candidate.exogenous.note} if candidate.exogenous.note else {}),
         })
 

@@ -290,27 +290,32 @@ class MLPForecaster:
         return min_window_days(self.spec, self.config.min_train_days + self.config.val_days)
 
     # -- fitting -------------------------------------------------------------------------------
-    def _groups_known_enough(self, data) -> tuple[str, ...]:
-        """The configured operating groups whose every column is known on at least
-        `operating_min_days` training rows (a short window, or operating data that begins late)
-        and on the newest one. A group the newest day does not know has stopped or is late (a
-        monthly value two publications overdue reads as unknown): the forecasts of this fit would
-        read it as missing, which the net, trained where it was known, has not learnt; the fit
+    def _groups_known_enough(self, data) -> dict[str, str]:
+        """The configured operating groups this fit leaves out, each with why: a group must be known
+        on at least `operating_min_days` training rows (a short window, or operating data that
+        begins late) and on the newest one. A group the newest day does not know has stopped or is
+        late (a monthly value two publications overdue reads as unknown): the forecasts of this fit
+        would read it as missing, which the net, trained where it was known, has not learnt; the fit
         goes without it until it is known again (session 10: a model reading hydrology forecast
         four weeks with hydrology unknown at MAE 36.8 / 35.5, prices and ENSO alone 34.6 / 34.8)."""
-        kept = []
+        left_out = {}
         for g in self.spec.operating_groups:
             known = ~np.isnan(data.X[:, np.isin(data.names, OPERATING_GROUPS[g])]).any(axis=1)
-            if int(known.sum()) >= self.config.operating_min_days and known.size and known[-1]:
-                kept.append(g)
-        return tuple(kept)
+            if int(known.sum()) < self.config.operating_min_days:
+                left_out[g] = f"known on {int(known.sum())} of the window's {known.size} days (needs {self.config.operating_min_days})"
+            elif not known[-1]:
+                left_out[g] = f"not known on the newest training row (target day {data.days[-1]})"
+        return left_out
 
     def fit(self, prices: pl.DataFrame | DailyPanel, train_end: date, window_days: int) -> None:
         cfg = self.config
         self.spec = self._configured_spec
         data = self._training_data(prices, train_end, window_days)
-        unknown_next = _unknown_at_the_next_cutoff(prices, train_end + timedelta(days=self.horizon_days), self.horizon_days)
-        groups = tuple(g for g in self._groups_known_enough(data) if g not in unknown_next)
+        first_target = train_end + timedelta(days=self.horizon_days)
+        left_out = self._groups_known_enough(data)
+        for g in sorted(_unknown_at_the_next_cutoff(prices, first_target, self.horizon_days) - set(left_out)):
+            left_out[g] = f"not known at the cutoff of the first forecast ({first_target})"
+        groups = tuple(g for g in self.spec.operating_groups if g not in left_out)
         if groups != self.spec.operating_groups:
             self.spec = replace(self.spec, operating_groups=groups)
             data = self._training_data(prices, train_end, window_days)
@@ -365,6 +370,7 @@ class MLPForecaster:
         self.last_fit = {
             "warm": warm, "epochs": epochs, "val_pinball_scaled": float(np.mean(val_losses)), "rows": len(data.days),
             "operating_groups": list(self.spec.operating_groups),
+            "operating_groups_left_out": left_out,  # configured groups this fit did not read, and why
             "blend_weight": self._blend,
             "night_blend_weight": self._night_blend,
             "lear": lear is not None,  # False when lear_weight is 0 (or fitted to 0) or the window has too few rows for it

@@ -203,6 +203,12 @@ def git_commit() -> str:
         return "unknown"
 
 
+def left_out_text(forecaster) -> str:
+    """The configured operating groups a fit did not read, each with its reason; "none"."""
+    left_out = forecaster.last_fit.get("operating_groups_left_out", {})
+    return "; ".join(f"{g}: {why}" for g, why in left_out.items()) or "none"
+
+
 @dataclass(frozen=True)
 class RegisteredCandidate:
     version: str
@@ -256,6 +262,7 @@ def log_and_register(candidate: Candidate, prices: pl.DataFrame, code_version: s
         "backtest_end": str(backtest_days.max()),
         "history_days": str(history_days(forecaster)),
         "operating_groups": format_groups(forecaster.spec.operating_groups),  # those the fit used
+        "operating_groups_left_out": left_out_text(forecaster),  # configured ones the fit did not read, and why
         "exogenous": ",".join(forecaster.exogenous) or "none",  # a file's series the model reads (its requests carry them)
         "forecaster_config": json.dumps({**asdict(candidate.params)}, default=str),
     }

@@ -206,6 +206,7 @@ def test_a_window_shorter_than_a_year_trains_on_prices_alone_and_says_so(data, t
     model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
     model.fit(panel, date(2016, 3, 31), 200)
     assert model.spec.operating_groups == () and model.last_fit["operating_groups"] == []
+    assert model.last_fit["operating_groups_left_out"]["enso"].endswith("days (needs 365)")  # and why, for the run's log
     model.save(tmp_path / "short.pt")
     short = MLPForecaster.load(tmp_path / "short.pt")
     assert short.spec.operating_groups == ()
@@ -224,6 +225,7 @@ def test_an_operating_series_that_begins_late_is_left_out_of_that_fit_only(data)
     model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
     model.fit(daily_panel(prices, late), date(2022, 3, 31), 400)
     assert model.spec.operating_groups == ("enso",)
+    assert list(model.last_fit["operating_groups_left_out"]) == ["hydrology"]
     assert model.predict(build_feature_frame(prices, [date(2022, 4, 2)], H, operating=late), date(2022, 4, 2)).height == 24
 
 
@@ -237,6 +239,7 @@ def test_an_operating_series_that_stopped_is_left_out_until_it_is_known_again(da
     model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
     model.fit(daily_panel(prices, stopped), date(2022, 3, 31), 600)
     assert model.spec.operating_groups == ("enso",) and model.last_fit["operating_groups"] == ["enso"]
+    assert model.last_fit["operating_groups_left_out"] == {"hydrology": "not known on the newest training row (target day 2022-03-31)"}
     assert model.predict(build_feature_frame(prices, [date(2022, 4, 2)], H, operating=stopped), date(2022, 4, 2)).height == 24
     model.fit(daily_panel(prices, op), date(2022, 3, 31), 600)
     assert model.spec.operating_groups == ("hydrology", "enso")
@@ -259,3 +262,4 @@ def test_a_series_unknown_at_the_fit_s_first_forecast_is_left_out(data, rows):
     model = MLPForecaster(horizon_days=H, operating_groups=("hydrology", "enso"), **TINY)
     model.fit(source, end, 600)
     assert model.spec.operating_groups == ("enso",), model.last_fit["operating_groups"]
+    assert model.last_fit["operating_groups_left_out"] == {"hydrology": "not known at the cutoff of the first forecast (2021-12-02)"}
