@@ -313,7 +313,8 @@ class MLPForecaster:
         data = self._training_data(prices, train_end, window_days)
         first_target = train_end + timedelta(days=self.horizon_days)
         left_out = self._groups_known_enough(data)
-        for g in sorted(_unknown_at_the_next_cutoff(prices, first_target, self.horizon_days) - set(left_out)):
+        unknown_next = _unknown_at_the_next_cutoff(prices, first_target, self.horizon_days)
+        for g in [g for g in self.spec.operating_groups if g in unknown_next and g not in left_out]:
             left_out[g] = f"not known at the cutoff of the first forecast ({first_target})"
         groups = tuple(g for g in self.spec.operating_groups if g not in left_out)
         if groups != self.spec.operating_groups:

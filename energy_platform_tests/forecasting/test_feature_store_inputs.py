@@ -263,3 +263,16 @@ def test_a_series_unknown_at_the_fit_s_first_forecast_is_left_out(data, rows):
     model.fit(source, end, 600)
     assert model.spec.operating_groups == ("enso",), model.last_fit["operating_groups"]
     assert model.last_fit["operating_groups_left_out"] == {"hydrology": "not known at the cutoff of the first forecast (2021-12-02)"}
+
+
+def test_a_model_without_operating_groups_leaves_none_out(data):
+    """Helper M (session 20): a market without operating data has feature rows whose operating
+    columns are all null; a model configured without groups must not report them as left out."""
+    prices, _ = data
+    end = date(2021, 11, 30)
+    days = [end - timedelta(days=i) for i in range(400, -H - 1, -1)]
+    model = MLPForecaster(horizon_days=H, **TINY)
+    rows = build_feature_frame(prices, days, H)
+    rows = rows.with_columns(pl.lit(None, pl.Float64).alias(c) for c in OPERATING_COLUMNS if c not in rows.columns)
+    model.fit(rows, end, 300)  # the store's rows of a market without operating data
+    assert model.last_fit["operating_groups_left_out"] == {} and model.spec.operating_groups == ()
