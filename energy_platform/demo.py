@@ -111,9 +111,11 @@ def _summary(settings: Settings, target: str, gate: dict) -> None:
             params=[target, version],
         ).pl()
     forecast = forecast.with_columns(pl.col("p10", "forecast", "p90").round(price_decimals(forecast["forecast"])))
-    served = (f"the persistence BASELINE v{version} (tomorrow repeats the latest known day; backtest rMAE {rmae:.3f}) "
+    # no rMAE when the weekly naive was exact over the backtest (prices flat for weeks)
+    rmae = "none (the weekly naive was exact)" if rmae is None else f"{rmae:.3f}"
+    served = (f"the persistence BASELINE v{version} (tomorrow repeats the latest known day; backtest rMAE {rmae}) "
               f"serves because: {reason}") if kind == "baseline" else (
-              f"champion v{version} (backtest rMAE {rmae:.3f} against the weekly naive)")
+              f"champion v{version} (backtest rMAE {rmae} against the weekly naive)")
     print()
     horizon = f"{settings.horizon_days} day{'' if settings.horizon_days == 1 else 's'}"
     print(f"Forecast for {target} (data to {last}, horizon {horizon}), {settings.price_unit}, {served}:")

@@ -436,3 +436,17 @@ def test_the_gate_config_refuses_a_margin_that_would_promote_a_worse_challenger(
     with pytest.raises(ValidationError, match="min_days"):
         GateConfig(min_days=0)
     assert GateConfig().margin == 0.01
+
+
+def test_a_market_flat_for_weeks_gets_its_baseline_and_a_challenger_is_refused_with_the_reason(reg, prices):
+    """Helper M (session 20): prices at one value (a cap hit for weeks) make the weekly naive exact,
+    so no rMAE exists; registering the baseline failed ("MLflow backend failed": float(None)) and
+    the training step died on a KeyError, so nothing was forecast."""
+    flat = prices.with_columns(pl.when(pl.col("date") > END - timedelta(days=40)).then(1000.0)
+                               .otherwise(pl.col("price")).alias("price"))
+    baseline, _ = reg.ensure_champion(flat, H, 0.0)
+    assert baseline.is_baseline and baseline.metric("backtest_rmae") is None and baseline.metric("backtest_mae") == 0.0
+    register(reg, flat, ChosenModel(), rmae=None)
+    decision = run_gate(reg, flat, H, 0.01)[0]
+    assert not decision.challenger_promoted and "weekly naive's error over the backtest is 0" in decision.reason
+    assert reg.champion().version == baseline.version

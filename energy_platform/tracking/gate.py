@@ -114,7 +114,8 @@ def decide(
                             challenger_rmae, whole.persistence_rmae, fresh, margin)
 
     if challenger_rmae is None:
-        return refuse(f"v{challenger_version} has no finite metric.backtest_rmae tag")
+        return refuse(f"v{challenger_version} has no finite metric.backtest_rmae tag (there is none when the weekly "
+                      "naive's error over the backtest is 0: prices flat for weeks)")
     if artifact_problem:
         return refuse(f"artifact models:/{MODEL_NAME}/{challenger_version} refused: {artifact_problem}")
     if not challenger_rmae < 1.0:

@@ -74,6 +74,8 @@ class ModelRegistry:
             yield self.client
         except (TrackingUnavailableError, RegistryError, StateError):
             raise
+        except (TypeError, AttributeError, KeyError, NameError):
+            raise  # our own code's mistakes, not the backend's: a flat market's None rMAE was reported as "MLflow failed"
         except MlflowException as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
                 raise
