@@ -316,8 +316,9 @@ def test_no_retraining_on_the_data_a_version_was_just_trained_on(reg, prices, tm
     weekly one at 07:00, did the same live. A baseline champion is no reason to wait otherwise."""
     import dagster as dg
 
-    from energy_platform.defs.resources import RegistryResource
+    from energy_platform.defs.resources import RegistryResource, WarehouseResource
     from energy_platform.defs.schedules import build_weekly_retraining_schedule
+    from energy_platform.warehouse.prices import replace_prices
 
     reg.ensure_champion(prices, H, 0.0)
     day = END - timedelta(days=28)
@@ -328,15 +329,25 @@ def test_no_retraining_on_the_data_a_version_was_just_trained_on(reg, prices, tm
     assert reg.trained_to(day + timedelta(days=1), H) is None and reg.retraining_wait_reason(day + timedelta(days=1), H) is None
 
     weekly = build_weekly_retraining_schedule(dg.define_asset_job("train"), live=True, timezone="America/Bogota", horizon_days=H)
-    resources = {"registry": RegistryResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(reg.artifact_root))}
+    warehouse = tmp_path / "w.duckdb"
+    resources = {"registry": RegistryResource(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", artifact_root=str(reg.artifact_root)),
+                 "warehouse": WarehouseResource(path=str(warehouse))}
+
+    def store_to(last: date) -> None:
+        replace_prices(warehouse, prices.filter(pl.col("date") <= last), prices["date"].min(), last, "sample")
 
     def tick(monday: date):
         when = pd.Timestamp(f"{monday} 07:00", tz="America/Bogota").to_pydatetime()
         with dg.build_schedule_context(scheduled_execution_time=when, resources=resources) as context:
             return weekly.evaluate_tick(context)
 
+    store_to(day)
     skipped = tick(day + timedelta(days=1))
     assert not skipped.run_requests and f"v{version} was trained on data to {day}" in skipped.skip_message
+    # helper K (session 20): data that stopped arriving trained a twin of the champion every Monday
+    stuck = tick(day + timedelta(days=8))
+    assert not stuck.run_requests and f"the newest stored prices: {day}" in stuck.skip_message
+    store_to(day + timedelta(days=7))
     assert [r.run_key for r in tick(day + timedelta(days=8)).run_requests] == [f"weekly-retraining-{day + timedelta(days=8)}"]
 
 

@@ -168,3 +168,28 @@ def test_a_feature_table_of_an_earlier_spec_is_recomputed_whole_not_cut_to_the_r
     after = read_features(path)
     assert written.height == after.height == full.height
     assert after.columns == full.columns and after.equals(full)
+
+
+def test_history_prepended_or_revised_reaches_the_feature_store(tmp_path):
+    """Helper K (session 20): the refresh looked only at the newest stored target day, so a year
+    prepended to the warehouse (a file extended back, a month backfilled out of order) never got
+    feature rows, training used the last year alone, and a day re-read with full_refresh kept its
+    old value in every row that reads it."""
+    from energy_platform.warehouse.features import read_features, refresh_features
+
+    path = tmp_path / "w.duckdb"
+    source = SampleSource()
+    replace_prices(path, source.hourly_prices(date(2023, 1, 1), date(2023, 6, 30)), date(2023, 1, 1), date(2023, 6, 30), "sample")
+    first = refresh_features(path, 2)
+    older = source.hourly_prices(date(2022, 7, 1), date(2022, 12, 31))
+    replace_prices(path, older, date(2022, 7, 1), date(2022, 12, 31), "sample")
+    refresh_features(path, 2)
+    stored = read_features(path)
+    assert stored["target_date"].min() < date(2022, 7, 31) and stored.height > first.height + 150
+
+    revised = source.hourly_prices(date(2022, 10, 1), date(2022, 10, 31)).with_columns(
+        pl.when((pl.col("date") == date(2022, 10, 15)) & (pl.col("hour") == 11)).then(999.5).otherwise(pl.col("price")).alias("price"))
+    replace_prices(path, revised, date(2022, 10, 1), date(2022, 10, 31), "sample")  # full_refresh of one month
+    refresh_features(path, 2)
+    rows = read_features(path).filter(pl.col("target_date").is_in([date(2022, 10, 15), date(2022, 10, 17)]))
+    assert rows["target_h11"][0] == 999.5 and rows["price_lag2_h11"][1] == 999.5

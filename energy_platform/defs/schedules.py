@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
-from energy_platform.defs.resources import RegistryResource
+from energy_platform.defs.resources import RegistryResource, WarehouseResource
 
 # A day published up to a week late is still asked for after its month has turned: the run covers
 # the months from (yesterday - LATE_DAYS) to today's. Without it, a month's last day that XM had not
@@ -49,7 +49,9 @@ def build_daily_ingest_schedule(job, live: bool, timezone: str, partitions_def: 
         keys = partitions_def.get_partition_keys(current_time=context.scheduled_execution_time)
         months = [k for k in keys if first <= k <= today.replace(day=1).isoformat()]
         if not months:
-            return dg.SkipReason(f"no month partition from {first} to {today}: the source ends {keys[-1] if keys else 'before them'}")
+            # a key is a month's first day, not the source's last one (helper K)
+            newest = f"its newest month is {keys[-1][:7]}" if keys else "it has none"
+            return dg.SkipReason(f"no month partition from {first} to {today}: {newest}")
         return dg.RunRequest(
             run_key=f"ingest-{yesterday.isoformat()}" + ("" if hour == 6 else f"-retry-{hour:02d}"),
             tags={DATA_DAY_TAG: yesterday.isoformat(),
@@ -66,13 +68,19 @@ def build_weekly_retraining_schedule(job, live: bool, timezone: str, horizon_day
         execution_timezone=timezone,
         default_status=dg.DefaultScheduleStatus.RUNNING if live else dg.DefaultScheduleStatus.STOPPED,
         description="Every Monday 07:00: train a challenger on the latest window and gate it, unless a version was "
-                    "already trained on data to yesterday (a retraining the drift sensor asked for after 06:00).",
+                    "already trained on the newest stored prices (a retraining the drift sensor asked for after "
+                    "06:00, or data that stopped arriving).",
     )
-    def weekly_retraining(context: dg.ScheduleEvaluationContext, registry: RegistryResource) -> dg.RunRequest | dg.SkipReason:
-        today = context.scheduled_execution_time.date()
-        done = registry.get().trained_to(today - timedelta(days=1), horizon_days)
+    def weekly_retraining(context: dg.ScheduleEvaluationContext, registry: RegistryResource,
+                          warehouse: WarehouseResource) -> dg.RunRequest | dg.SkipReason:
+        # the newest stored day, not the clock's yesterday: with the data stuck (a source down, an
+        # export that stopped) every Monday trained a twin of the champion on the same days (helper K)
+        stored = warehouse.latest_price_day()
+        done = registry.get().trained_to(stored, horizon_days)
         if done is not None:
-            return dg.SkipReason(f"v{done.version} was trained on data to {done.data_end} already")
+            return dg.SkipReason(f"v{done.version} was trained on data to {done.data_end} already "
+                                 f"(the newest stored prices: {stored})")
+        today = context.scheduled_execution_time.date()
         return dg.RunRequest(run_key=f"weekly-retraining-{today.isoformat()}", tags={"energy_platform/trigger": "weekly"})
 
     return weekly_retraining

@@ -14,12 +14,18 @@ feature) is recomputed whole by the next refresh, in one transaction; a write of
 in another shape is refused, since it would replace the table's history with those days. So is a
 table of another holiday calendar (`ENERGY_PLATFORM_COUNTRY` changed), which the table's comment
 names: its holiday columns would disagree with the models' own calendar.
+
+A refresh recomputes new target days and the newest `refresh_days`, and also every target day from
+the oldest raw row written since the last refresh (`features.refresh_state` keeps the newest
+`ingested_at` the last refresh read): history prepended to a file, a month backfilled out of order
+or a day re-read with `full_refresh` reach the rows that read them (helper K, session 20: a
+warehouse grown back by a year trained on its last year only).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -31,6 +37,9 @@ from energy_platform.warehouse.operating import read_operating
 from energy_platform.warehouse.prices import read_prices
 
 TABLE = "features.daily"
+STATE = "features.refresh_state"  # one row: the newest raw ingested_at the last refresh had read
+RAW_TABLES = {"raw.prices_hourly": "date", "raw.exogenous_hourly": "date", "raw.operating_daily": "date",
+              "raw.hydrology_monthly": "month", "raw.enso_oni": "month"}
 DESCRIPTION = "Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used"
 CALENDAR_NOTE = "; holidays: "  # then the calendar's code: written in the table's comment
 EARLIER_CALENDAR = "CO"  # the calendar of tables written before the comment named one
@@ -60,9 +69,39 @@ def _calendar(conn) -> str | None:
     return comment.split(CALENDAR_NOTE, 1)[1] if CALENDAR_NOTE in comment else EARLIER_CALENDAR
 
 
-def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False, country: str = "CO") -> int:
+def _tables(conn) -> set[str]:
+    return {f"{s}.{t}" for s, t in conn.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
+
+
+def raw_changes(path: str | Path, since: datetime | None) -> tuple[date | None, datetime | None]:
+    """The oldest day (or month) of a raw row written after `since` (every row when None), and the
+    newest `ingested_at` of all: what the next refresh must recompute from, and its mark. Writes
+    stamp `ingested_at` to the microsecond, so a write just after a refresh is never in its mark's
+    instant. A store refreshed before the mark was kept is recomputed whole, once."""
+    with connect(path, read_only=True) as conn:
+        present = [t for t in RAW_TABLES if t in _tables(conn)]
+        if not present:
+            return None, None
+        rows = conn.execute(" UNION ALL ".join(
+            f"SELECT min({RAW_TABLES[t]}) FILTER (WHERE ingested_at > coalesce(?::TIMESTAMP, TIMESTAMP '0001-01-01')), "
+            f"max(ingested_at) FROM {t}" for t in present), [since] * len(present)).fetchall()
+    firsts, marks = [r[0] for r in rows if r[0] is not None], [r[1] for r in rows if r[1] is not None]
+    return (min(firsts) if firsts else None), (max(marks) if marks else None)
+
+
+def _refresh_mark(conn) -> datetime | None:
+    if STATE not in _tables(conn):
+        return None
+    row = conn.execute(f"SELECT max(raw_ingested_until) FROM {STATE}").fetchone()
+    return row[0] if row else None
+
+
+def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool = False, country: str = "CO",
+                   raw_mark: datetime | None = None) -> int:
     """Replace the rows of the target days in `frame` (or the whole table) in one transaction;
-    `country` is the holiday calendar the rows were computed with."""
+    `country` is the holiday calendar the rows were computed with; `raw_mark` the newest raw
+    `ingested_at` they read (kept for the next refresh, in the same transaction)."""
     with write_transaction(path, {"incoming": frame}) as conn:
         calendar = _calendar(conn)
         if calendar is not None and calendar != country and not replace_all:
@@ -80,6 +119,10 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
             conn.execute(f"COMMENT ON TABLE {TABLE} IS '{DESCRIPTION}{CALENDAR_NOTE}{country}'")
         conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
         conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
+        if raw_mark is not None:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (raw_ingested_until TIMESTAMP NOT NULL)")
+            conn.execute(f"DELETE FROM {STATE}")
+            conn.execute(f"INSERT INTO {STATE} VALUES (?)", [raw_mark])
     return frame.height
 
 
@@ -90,11 +133,13 @@ def _column_change(stored: list[str], new: list[str]) -> str:
 
 @dataclass(frozen=True)
 class StoredFeatures:
-    """What `features.daily` holds: its columns ([]: no table yet), holiday calendar and newest target day."""
+    """What `features.daily` holds: its columns ([]: no table yet), holiday calendar, newest target
+    day, and the newest raw `ingested_at` its last refresh read (None: before the mark was kept)."""
 
     columns: list[str]
     calendar: str | None
     latest: date | None
+    raw_mark: datetime | None = None
 
 
 def stored_features(path: str | Path) -> StoredFeatures:
@@ -102,7 +147,8 @@ def stored_features(path: str | Path) -> StoredFeatures:
         columns = _columns(conn)
         if not columns:
             return StoredFeatures([], None, None)
-        return StoredFeatures(columns, _calendar(conn), conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0])
+        return StoredFeatures(columns, _calendar(conn), conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0],
+                              _refresh_mark(conn))
 
 
 def read_features(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
@@ -141,7 +187,10 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     first_target = FeatureSpec(horizon_days=horizon_days).first_target(priced.min())
     last_target = priced.max() + timedelta(days=horizon_days)
     stored = StoredFeatures([], None, None) if full_recompute else stored_features(path)
+    changed_from, raw_mark = raw_changes(path, stored.raw_mark)
     start = first_target if stored.latest is None else max(first_target, stored.latest - timedelta(days=refresh_days))
+    if changed_from is not None:  # a raw row written since the last refresh: every target day that may read it
+        start = max(first_target, min(start, changed_from))
     operating = read_operating_data(path)
     frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days,
                                 country=country, operating=operating)
@@ -151,5 +200,5 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
         full_recompute = True
         frame = build_feature_frame(prices, pl.date_range(first_target, last_target, "1d", eager=True).to_list(), horizon_days,
                                     country=country, operating=operating)
-    write_features(path, frame, replace_all=full_recompute, country=country)
+    write_features(path, frame, replace_all=full_recompute, country=country, raw_mark=raw_mark)
     return frame

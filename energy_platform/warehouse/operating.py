@@ -57,7 +57,7 @@ def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) 
     table = TABLES[kind]
     rows = frame.select(list(table.schema)).with_columns(
         pl.lit(source).alias("source"),
-        pl.lit(datetime.now().replace(microsecond=0)).alias("ingested_at"),
+        pl.lit(datetime.now()).alias("ingested_at"),
     )
     columns = ", ".join(rows.columns)
 

@@ -45,7 +45,7 @@ def replace_prices(path: str | Path, frame: pl.DataFrame, start: date, end: date
     outside = frame.filter(~pl.col("date").is_between(start, end))
     if outside.height:
         raise ValueError(f"{outside.height} rows fall outside the range {start}..{end} being replaced")
-    stamp = [pl.lit(source).alias("source"), pl.lit(datetime.now().replace(microsecond=0)).alias("ingested_at")]
+    stamp = [pl.lit(source).alias("source"), pl.lit(datetime.now()).alias("ingested_at")]
     rows = frame.filter(~days_ahead(frame)).select("date", "hour", "ts", "price").with_columns(stamp)
     exog = exogenous_columns(frame)
     long = (
