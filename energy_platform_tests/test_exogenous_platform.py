@@ -124,6 +124,7 @@ def test_the_day_ahead_s_forecasts_reach_the_model_that_forecasts_it(tmp_path):
     assert (moved["p50"] - served["p50"]).abs().max() > 1e-3  # the day ahead's load forecast is read
 
     # served as champion, the predictions asset forecasts tomorrow from its features.daily row
+    registry.tag_version(version.version, {"gate_decision": "promoted"})  # as the gate would (a champion no gate approved is not served)
     registry.promote(version.version)
     run_job(env.defs, PREDICT_JOB, env.instance, partition_range=(str(AHEAD), str(AHEAD)))
     with connect(env.warehouse, read_only=True) as conn:

@@ -41,7 +41,8 @@ def trained_home(tmp_path_factory):
     result = run_job(env.defs, TRAIN_JOB, env.instance, run_config={"ops": {"forecaster_model": {"config": TINY}}})
     version = result.asset_materializations_for_node("forecaster_model")[-1].metadata["model_version"].value
     client = MlflowClient(tracking_uri=env.settings.mlflow_tracking_uri, registry_uri=env.settings.mlflow_tracking_uri)
-    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)  # whatever the gate said
+    client.set_model_version_tag(MODEL_NAME, version, "gate_decision", "promoted")  # whatever the gate said: a
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)  # champion as the gate makes one
     return home
 
 

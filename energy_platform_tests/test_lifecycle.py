@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from energy_platform.defs import FEATURES_JOB, INGEST_JOB, PREDICT_JOB, TRAIN_JOB
 from energy_platform.orchestration import run_job
 from energy_platform.serving import request_frame
-from energy_platform.tracking import MODEL_NAME, registry
+from energy_platform.tracking import EXPERIMENT_NAME, MODEL_NAME, registry
 from energy_platform.warehouse.db import connect
 from energy_platform.warehouse.features import read_operating_data
 from energy_platform.warehouse.predictions import read_predictions
@@ -247,7 +247,8 @@ def test_a_model_reading_operating_data_fits_from_features_and_serves_its_row(en
     assert history_days == 200
     params = client.get_run(client.get_model_version(MODEL_NAME, version).run_id).data.params
     assert params["fit.operating_groups"] == "demand,hydrology,enso"  # MLflow's params say what the fit read
-    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)
+    client.set_model_version_tag(MODEL_NAME, version, "gate_decision", "promoted")  # as the gate would: a champion
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, version)  # no gate approved is not served
     try:
         result = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-30")
     finally:
@@ -351,3 +352,36 @@ def test_a_champion_whose_artifacts_are_gone_gives_way_to_persistence(env, clien
     with connect(env.warehouse, read_only=True) as conn:
         version, reason = conn.execute("SELECT version, reason FROM ml.champion_history ORDER BY changed_at DESC LIMIT 1").fetchall()[0]
     assert version == str(champion.version) and f"champion v{model_version} does not load" in reason, reason
+
+
+def test_a_champion_that_loads_but_forecasts_nonsense_gives_way_to_persistence(env, client):
+    """Helper O (session 20): a gated champion whose band comes out upside down (or that cannot
+    forecast at all) failed every morning's predictions until a new challenger replaced it: up to a
+    week without a forecast. Persistence serves now, with the reason in the champion history."""
+    from energy_platform_tests.test_registry_gate import ChosenModel
+
+    before = str(registry.alias_version(client, registry.CHAMPION).version)
+    uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(env.settings.mlflow_tracking_uri)
+    try:
+        with mlflow.start_run(experiment_id=mlflow.set_experiment(EXPERIMENT_NAME).experiment_id):
+            info = mlflow.pyfunc.log_model(name="model", python_model=ChosenModel(low=1.2, high=1.3), pip_requirements=["mlflow"])
+        tags = {"kind": "model", "history_days": "30", "horizon_days": "2", "data_end": "2024-12-18",
+                "gate_decision": "promoted", "gate_reason": "test"}
+        upside_down = mlflow.register_model(info.model_uri, MODEL_NAME, tags=tags).version
+    finally:
+        mlflow.set_tracking_uri(uri)
+    client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, upside_down)
+    try:
+        result = run_job(env.defs, PREDICT_JOB, env.instance, partition_key="2024-12-20")
+        champion = registry.alias_version(client, registry.CHAMPION)
+    finally:
+        client.set_registered_model_alias(MODEL_NAME, registry.CHAMPION, before)
+    assert champion.tags["kind"] == "baseline"
+    rows = read_predictions(env.warehouse, date(2024, 12, 20)).filter(pl.col("dagster_run_id") == result.run_id)
+    assert rows.height == 24 and rows["model_version"].unique().to_list() == [str(champion.version)]
+    with connect(env.warehouse, read_only=True) as conn:
+        version, previous, reason = conn.execute(
+            "SELECT version, previous_version, reason FROM ml.champion_history ORDER BY changed_at DESC LIMIT 1").fetchall()[0]
+    assert (version, previous) == (str(champion.version), str(upside_down))
+    assert f"champion v{upside_down}: it forecast nonsense (" in reason and "band" in reason, reason

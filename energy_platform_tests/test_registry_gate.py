@@ -105,6 +105,12 @@ def register(reg: ModelRegistry, prices: pl.DataFrame, model: ChosenModel, *, rm
     return str(version)
 
 
+def promoted_by_the_gate(reg: ModelRegistry, version: str) -> None:
+    """`version` champion as the gate makes one: its gate decision first, then the alias."""
+    reg.tag_version(version, {"gate_decision": "promoted", "gate_reason": "test"})
+    reg.promote(version)
+
+
 def test_an_artifact_forecasting_nan_is_refused_however_good_its_tags(reg, prices):
     register(reg, prices, ChosenModel(scale=float("nan")), rmae="0.0")
     decision, _ = run_gate(reg, prices, H, 0.01)
@@ -151,7 +157,7 @@ def test_a_sound_challenger_replaces_the_baseline_and_rollback_returns_to_it(reg
 
 def test_a_champion_that_forecasts_nan_is_replaced_by_a_sound_challenger(reg, prices):
     broken = register(reg, prices, ChosenModel(scale=float("nan")), alias=None)
-    reg.promote(broken)  # it got there somehow (an older gate, a manual alias move)
+    promoted_by_the_gate(reg, broken)  # it got there somehow (an older gate, a manual alias move)
     register(reg, prices, ChosenModel())
     decision, before = run_gate(reg, prices, H, 0.01)
     assert before.version == broken
@@ -169,7 +175,7 @@ def test_a_champion_of_another_horizon_gives_way_to_this_horizon_s_baseline(reg,
     """ENERGY_PLATFORM_HORIZON_DAYS changed on a running home: the champion forecasts other days than
     those asked for; this horizon's persistence baseline serves until a model of it passes the gate."""
     trained = register(reg, prices, ChosenModel(), alias=None)
-    reg.promote(trained)
+    promoted_by_the_gate(reg, trained)
     assert reg.ensure_champion(prices, H, 0.0) == (reg.card(trained), None)  # its own horizon: kept
     champion, why = reg.ensure_champion(prices, 1, 0.0)
     assert champion.is_baseline and champion.horizon_days == 1 and reg.champion().version == champion.version
@@ -188,7 +194,7 @@ def test_rollback_with_nothing_to_roll_back_to_says_so(reg, prices):
 def test_a_rollback_to_a_version_of_another_horizon_is_refused(reg, prices):
     """Helper F (session 19): it said it succeeded; the next predictions run put the baseline back."""
     trained = register(reg, prices, ChosenModel(), alias=None)
-    reg.promote(trained)
+    promoted_by_the_gate(reg, trained)
     baseline, _ = reg.ensure_champion(prices, H + 1, 0.0)  # the platform's horizon changed
     assert reg.alias(PREVIOUS).version == trained
     with pytest.raises(RegistryError, match=f"'previous' v{trained} forecasts {H} day\\(s\\) ahead, the platform {H + 1}"):
@@ -281,6 +287,19 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert [r.info.status for r in runs] == ["RUNNING"]
     assert reg.end_orphan_runs(lambda dagster_run_id: dagster_run_id != "dead-run") == [runs[0].info.run_id]
     assert reg.client.get_run(runs[0].info.run_id).info.status == "KILLED"
+
+
+def test_a_run_killed_after_its_gate_promoted_its_version_ends_finished(reg, prices):
+    """Helper L (session 20): a kill right after the champion alias moved (training and gate share
+    the Dagster run's MLflow run) left the serving champion's run marked Killed for good."""
+    reg.ensure_champion(prices, H, 0.0)
+    version = register(reg, prices, ChosenModel(), alias=None)
+    promoted_by_the_gate(reg, version)
+    run_id = reg.client.get_model_version(MODEL_NAME, version).run_id
+    reg.client.update_run(run_id, status="RUNNING")  # its process died before the run ended
+    reg.client.set_tag(run_id, "dagster_run_id", "dead-run")
+    assert reg.end_orphan_runs(lambda dagster_run_id: dagster_run_id != "dead-run") == [run_id]
+    assert reg.client.get_run(run_id).info.status == "FINISHED"
 
 
 def test_a_champion_change_killed_before_its_record_is_recorded_by_the_next_mirror(reg, prices, tmp_path):
@@ -385,7 +404,7 @@ def test_a_rollback_from_the_gate_s_fallback_baseline_stands_until_a_new_trainin
     each ingestion) on the same challenger fell back again, silently undoing the rollback."""
     baseline, _ = reg.ensure_champion(prices, H, 0.0)
     weak = register(reg, prices, ChosenModel(scale=1.6), alias=None)
-    reg.promote(weak)
+    promoted_by_the_gate(reg, weak)
     register(reg, prices, ChosenModel(), rmae="0.9", claimed_error=500.0)  # refused: persistence beats it
     decision, _ = run_gate(reg, prices, H, 0.01)
     assert decision.new_champion == baseline.version and "worse than persistence" in decision.reason, decision.reason
@@ -403,7 +422,7 @@ def test_a_champion_that_does_not_load_is_replaced_but_not_for_a_connection_hicc
     forecast. A reset connection while loading (helper I, session 19) fails the run instead: it
     demoted a sound champion for good, with advice to restore artifacts that were never lost."""
     trained = register(reg, prices, ChosenModel(), alias=None)
-    reg.promote(trained)
+    promoted_by_the_gate(reg, trained)
     real = mlflow.pyfunc.load_model
 
     def reset(*args, **kwargs):
@@ -461,3 +480,33 @@ def test_a_market_flat_for_weeks_gets_its_baseline_and_a_challenger_is_refused_w
     decision = run_gate(reg, flat, H, 0.01)[0]
     assert not decision.challenger_promoted and "weekly naive's error over the backtest is 0" in decision.reason
     assert reg.champion().version == baseline.version
+
+
+def test_a_champion_set_by_hand_is_not_served_unseen(reg, prices):
+    """Helper O (session 20): an alias set by hand on a version no gate approved (another tool's
+    model forecasting 100,000, a refused challenger, a copied version) was served every morning
+    without a word, and the history said a process had been killed."""
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    for decision in (None, "refused"):
+        hand = register(reg, prices, ChosenModel(scale=40.0), alias=None)
+        if decision:
+            reg.tag_version(hand, {"gate_decision": decision})
+        reg.promote(hand)
+        champion, why = reg.ensure_champion(prices, H, 0.0)
+        assert champion.version == baseline.version, why
+        assert f"champion v{hand} was not promoted by the gate (gate decision: {decision or 'none'}" in why
+    gated = register(reg, prices, ChosenModel(), alias=None)
+    promoted_by_the_gate(reg, gated)
+    assert reg.ensure_champion(prices, H, 0.0) == (reg.card(gated), None)
+
+
+def test_a_rollback_from_a_champion_whose_run_was_deleted_completes(reg, prices):
+    """Helper O (session 20): the champion's MLflow run deleted in the UI, `rollback` moved the
+    aliases, then failed tagging the run ("MLflow backend failed"), and the operator's retry undid
+    the rollback."""
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    trained = register(reg, prices, ChosenModel(), alias=None)
+    promoted_by_the_gate(reg, trained)
+    reg.client.delete_run(reg.client.get_model_version(MODEL_NAME, trained).run_id)
+    assert reg.rollback() == (baseline.version, trained)
+    assert reg.champion().version == baseline.version and reg.card(trained).tags["rolled_back"] == "true"

@@ -143,9 +143,18 @@ class ModelRegistry:
             for key, value in tags.items():
                 client.set_model_version_tag(self.name, version, key, value)
             run_id = client.get_model_version(self.name, version).run_id
-            if run_id:
+            if run_id and self._run_is_active(client, run_id):  # a run deleted in the UI takes no tags (helper O)
                 for key, value in tags.items():
                     client.set_tag(run_id, key, value)
+
+    @staticmethod
+    def _run_is_active(client: MlflowClient, run_id: str) -> bool:
+        try:
+            return client.get_run(run_id).info.lifecycle_stage == "active"
+        except MlflowException as exc:
+            if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):  # removed for good (mlflow gc)
+                return False
+            raise
 
     def set_alias(self, alias: str, version: str) -> None:
         with self._backend(f"setting alias {alias}") as client:
@@ -207,6 +216,14 @@ class ModelRegistry:
         champion = self.champion()
         if champion is None:
             reason = "no champion yet"
+        elif not champion.is_baseline and champion.gate_decision != "promoted":
+            # an alias set by hand (or a version copied in) was served unseen: an unrun artifact
+            # forecasting 100,000 COP/kWh went out every morning (helper O, session 20)
+            reason = (f"champion v{champion.version} was not promoted by the gate (gate decision: "
+                      f"{champion.gate_decision or 'none'}; an alias set by hand?): set the 'challenger' alias to it "
+                      "and materialize champion_model, which runs and compares it first")
+        elif not champion.is_baseline and champion.history_days is None:
+            reason = f"champion v{champion.version} has no history_days tag: not a version the platform registered"
         elif champion.horizon_days not in (None, horizon_days):
             reason = (f"champion v{champion.version} forecasts {champion.horizon_days} day(s) ahead, the platform "
                       f"{horizon_days} (ENERGY_PLATFORM_HORIZON_DAYS changed)")
@@ -222,15 +239,22 @@ class ModelRegistry:
                     raise
                 reason = (f"champion v{champion.version} does not load ({type(exc).__name__}: {exc}; restore its "
                           "artifacts, then energy-platform rollback)")
+        return self.fall_back_to_baseline(prices, horizon_days, floor, reason, dagster_tags)
+
+    def fall_back_to_baseline(self, prices: pl.DataFrame, horizon_days: int, floor: float | None, reason: str,
+                              dagster_tags: dict[str, str] | None = None) -> tuple[VersionCard, str]:
+        """Promote this horizon's and floor's persistence baseline because of `reason`; returns
+        (the baseline, the reason as recorded)."""
         baseline = self.ensure_baseline(prices, horizon_days, floor, dagster_tags=dagster_tags)
-        self.promote(baseline.version)
         reason += ": the persistence baseline serves until a model passes the gate"
         self.tag_version(baseline.version, {"gate_decision": "promoted", "gate_reason": reason})
+        self.promote(baseline.version)
         return self.card(baseline.version), reason
 
     # -- runs of killed processes -------------------------------------------------------------
     def end_orphan_runs(self, dagster_run_is_active: Callable[[str], bool]) -> list[str]:
-        """End (KILLED) every RUNNING MLflow run whose Dagster run is no longer active."""
+        """End every RUNNING MLflow run whose Dagster run is no longer active: KILLED, or FINISHED
+        when the gate had promoted a version it registered."""
         with self._backend("ending orphaned runs") as client:
             experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
             if experiment is None:
@@ -239,7 +263,11 @@ class ModelRegistry:
             for run in client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=1000):
                 dagster_run_id = run.data.tags.get("dagster_run_id")
                 if dagster_run_id and not dagster_run_is_active(dagster_run_id):
-                    client.set_terminated(run.info.run_id, status="KILLED")
+                    # a process killed after its gate promoted the version: the training and the
+                    # decision are whole, and the serving champion's run showed Killed (helper L)
+                    versions = client.search_model_versions(f"run_id = '{run.info.run_id}'")
+                    done = any(v.tags.get("gate_decision") == "promoted" for v in versions)
+                    client.set_terminated(run.info.run_id, status="FINISHED" if done else "KILLED")
                     ended.append(run.info.run_id)
         return ended
 

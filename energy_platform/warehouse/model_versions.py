@@ -8,8 +8,8 @@ from pathlib import Path
 from energy_platform.warehouse.db import connect, write
 
 RECOVERED = ("recorded by the registry mirror: the champion alias had moved with no record here (a process killed "
-             "between moving it and recording it, or a change being recorded at that moment); its reason is on the "
-             "version's gate tags")
+             "between moving it and recording it, a change being recorded at that moment, or an alias set by hand); "
+             "the gate's reason, if it promoted the version, is on the version's gate tags")
 
 
 def sync_model_versions(path: str | Path, cards: list, champion: str | None = None) -> int:
