@@ -191,13 +191,34 @@ def _operator_error(exc: BaseException) -> str | None:
     return None
 
 
+def _interrupted(exc: BaseException | None) -> bool:
+    """Ctrl-C or SIGTERM anywhere in the chain: Python's, Dagster's (raised in a step), DuckDB's."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "DagsterExecutionInterruptedError":
+            return True
+        if isinstance(exc, RuntimeError) and "Query interrupted" in str(exc):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except Exception as exc:
+    except BaseException as exc:
+        if _interrupted(exc):
+            # Ctrl-C or SIGTERM: every write is one transaction, so nothing is half-written (helper L:
+            # a 30-line traceback said otherwise); the run is marked failed, the next command reaps it
+            print(f"energy-platform {args.command}: interrupted; nothing is half-written: run the command again",
+                  file=sys.stderr)
+            return 130
+        if not isinstance(exc, Exception):
+            raise
         known = _operator_error(exc)
         if known is None:
             raise

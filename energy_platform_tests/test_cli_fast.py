@@ -98,3 +98,30 @@ def test_make_targets_take_a_port(target, default):
     plain = subprocess.run(["make", "-n", "-C", str(root), target, *venv], capture_output=True, text=True,
                            check=True).stdout
     assert f"energy-platform {target} --port {default}" in plain
+
+
+def test_an_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):
+    """Helper L (session 20): Ctrl-C or SIGTERM during a demo printed a 26-41-line traceback
+    (KeyboardInterrupt, Dagster's DagsterExecutionInterruptedError, DuckDB's 'Query interrupted')."""
+    import dagster as dg
+
+    from energy_platform import cli
+
+    def interrupted(kind):
+        def run(args):
+            if kind == "duckdb":
+                try:
+                    raise KeyboardInterrupt
+                except KeyboardInterrupt:
+                    raise RuntimeError("Query interrupted") from None
+            raise kind()
+        return run
+
+    for kind in (KeyboardInterrupt, dg.DagsterExecutionInterruptedError, "duckdb"):
+        monkeypatch.setattr(cli, "_demo", interrupted(kind))
+        assert cli.main(["demo"]) == 130
+        err = capsys.readouterr().err
+        assert err == "energy-platform demo: interrupted; nothing is half-written: run the command again\n", err
+    monkeypatch.setattr(cli, "_demo", interrupted(ValueError))
+    with pytest.raises(ValueError):  # a bug keeps its traceback
+        cli.main(["demo"])
