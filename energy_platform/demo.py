@@ -45,6 +45,27 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in result.asset_materializations_for_node(asset)[-1].metadata.items()}
 
 
+def _check_source_covers(settings: Settings, stored, all_days: list[str]) -> None:
+    """The target-day partitions follow the source's days: a warehouse that holds prices past them
+    (a file replaced by an older, shorter export) or a file that holds only its newest days (a
+    rolling export) cannot be run on, and Dagster's own check said so in a traceback (helper M)."""
+    if stored is None or not all_days:
+        return
+    horizon = timedelta(days=settings.horizon_days)
+    last_day = (pl.Series([all_days[-1]]).str.to_date()[0]) - horizon
+    if stored > last_day:
+        raise SourceError(f"the warehouse holds prices to {stored}, after the last day of '{settings.source}' ({last_day}): "
+                          "a file replaced by a shorter export? Point ENERGY_PLATFORM_SOURCE at the whole file, or use a "
+                          "new ENERGY_PLATFORM_HOME")
+    first_target = pl.Series([all_days[0]]).str.to_date()[0]
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        stored_first = conn.execute("SELECT min(date) FROM raw.prices_hourly").fetchone()[0]
+    if stored + horizon < first_target and stored_first < first_target.replace(day=1) - timedelta(days=31):
+        raise SourceError(f"'{settings.source}' holds only its newest days (its target days begin {first_target}; the "
+                          f"warehouse holds prices {stored_first}..{stored}): a CSV is read as the market's whole history, "
+                          "from its first day: export it from the first day, not only the newest days")
+
+
 def run_demo(training: dict | None = None) -> int:
     """`training`: overrides of forecaster_model's config (the tests' tiny model; default: the production preset)."""
     settings = get_settings()
@@ -65,6 +86,7 @@ def run_demo(training: dict | None = None) -> int:
     # the days the stored data can forecast: the live source's partitions run to yesterday + H, and
     # XM may not have published yesterday yet (a run of 28 days failed whole on the one it could not)
     stored = latest_day(settings.warehouse_path)
+    _check_source_covers(settings, stored, all_days)
     day_keys = [k for k in all_days if stored and k <= str(stored + timedelta(days=settings.horizon_days))][-RECENT_DAYS:]
     if not day_keys:
         raise SourceError(f"nothing to forecast: '{settings.source}' stored no prices" if stored is None else

@@ -159,3 +159,25 @@ def test_a_csv_market_s_part_day_is_named_in_the_ingestion_run(tmp_path):
     assert any("part-days at its ends are left out" in m for m in warnings), warnings
     with connect(env.warehouse, read_only=True) as conn:
         assert conn.execute("SELECT count(*), max(date) FROM raw.prices_hourly").fetchone() == (31 * 24, date(2015, 1, 31))
+
+
+def test_a_file_shorter_than_the_stored_prices_or_only_their_newest_days_is_named(tmp_path):
+    """Helper M (session 20): a home pointed at an older, shorter export crashed the demo in
+    Dagster's own partition check (a traceback); a rolling export of the newest days was called
+    "history too short" while the warehouse held a year."""
+    from types import SimpleNamespace
+
+    from energy_platform.demo import _check_source_covers
+    from energy_platform.sources.base import SourceError
+    from energy_platform.warehouse.prices import replace_prices
+
+    path = tmp_path / "w.duckdb"
+    start, end = date(2022, 9, 1), date(2023, 7, 25)
+    replace_prices(path, SampleSource().hourly_prices(start, end), start, end, "sample")
+    settings = SimpleNamespace(warehouse_path=path, horizon_days=2, source="csv:/exports/prices.csv")
+    days = lambda first, last: [str(d) for d in pl.date_range(first, last, eager=True).to_list()]  # noqa: E731
+    _check_source_covers(settings, end, days(date(2022, 10, 1), date(2023, 7, 27)))  # the file covers the warehouse
+    with pytest.raises(SourceError, match=r"holds prices to 2023-07-25, after the last day of 'csv:/exports/prices.csv' \(2023-07-10\)"):
+        _check_source_covers(settings, end, days(date(2022, 10, 1), date(2023, 7, 12)))
+    with pytest.raises(SourceError, match=r"holds only its newest days .* prices 2022-09-01\.\.2023-07-25"):
+        _check_source_covers(settings, end, days(date(2023, 8, 1), date(2023, 8, 2)))
