@@ -94,7 +94,7 @@ def test_a_new_publish_is_shown_on_the_next_run(monkeypatch, tmp_path):
     assert "vacío" in _texts(at.warning)
     publish_analytics(seed_warehouse(tmp_path), tmp_path / "analytics.duckdb")
     at.run()
-    assert not at.warning and not at.exception
+    assert "vacío" not in _texts(at.warning) and not at.exception  # (its forecasts are for 2025: a stale-day warning)
     assert len(at.get("vega_lite_chart")) >= 3
 
 
@@ -144,7 +144,7 @@ def test_a_forecast_made_without_operating_data_says_so(monkeypatch, tmp_path):
     with duckdb.connect(str(tmp_path / "analytics.duckdb")) as conn:  # as an older version published it
         conn.execute("ALTER TABLE forecasts DROP COLUMN operating_unknown")
     at = _run(monkeypatch, tmp_path)
-    assert not at.exception and not at.warning, (at.exception, _texts(at.warning))
+    assert not at.exception and "Pronóstico hecho sin" not in _texts(at.warning), (at.exception, _texts(at.warning))
     assert len(at.get("vega_lite_chart")) >= 3
 
 
@@ -337,3 +337,16 @@ def test_prices_in_a_small_unit_keep_their_digits(monkeypatch, tmp_path):
     assert mean.delta.startswith(("+", "-")) and mean.delta.endswith(" vs último día real"), mean.delta  # signed
     table = next(f.value for f in at.dataframe if "Hora" in f.value.columns)
     assert (table["p50"] > 0).all(), table
+
+
+def test_a_forecast_for_a_day_already_past_is_not_shown_as_tomorrow_s(monkeypatch, published_home):
+    """Helper K (session 20): with the data stuck, the page showed a 2022 forecast under
+    "Pronóstico para mañana" with no word; the seeded snapshot's newest forecast is for 2025-01-02."""
+    from energy_platform.dashboard import data
+
+    at = _run(monkeypatch, published_home)  # the clock: 2026 or later
+    warned = _texts(at.warning)
+    assert "El pronóstico más reciente es para el 2025-01-02, no para mañana" in warned, warned
+    monkeypatch.setattr(data, "market_today", lambda: date(2025, 1, 1))  # the morning it was made for
+    at = _run(monkeypatch, published_home)
+    assert not at.exception and "no para mañana" not in _texts(at.warning)

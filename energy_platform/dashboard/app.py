@@ -132,6 +132,18 @@ def header(ov: dict[str, pl.DataFrame]) -> None:
                    delta_color="normal" if not flagged else "inverse", delta_arrow="off", border=True)
 
 
+def stale_forecast_note(day, last_price_day) -> str | None:
+    """A warning when the newest forecast is for a day before tomorrow in the market's time zone:
+    with the data stuck (a source down, an export that stopped) the page showed a 2022 forecast as
+    tomorrow's with no word (helper K, session 20)."""
+    tomorrow = data.market_today() + timedelta(days=1)
+    if day >= tomorrow:
+        return None
+    prices = f"; los precios publicados terminan el {last_price_day}" if last_price_day else ""
+    return (f"El pronóstico más reciente es para el {day}, no para mañana ({tomorrow}){prices}: la ingesta o la "
+            "publicación no se han actualizado (o son datos históricos de demostración).")
+
+
 def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
     tomorrow, last = ov["tomorrow"], ov["last_actual"]
     if tomorrow.height == 0:
@@ -140,6 +152,9 @@ def tomorrow_section(ov: dict[str, pl.DataFrame]) -> None:
     day, version = tomorrow["target_date"][0], tomorrow["model_version"][0]
     note = " (ninguna fila marcada como del campeón: se muestra el último pronóstico disponible)" if tomorrow["fallback"][0] else ""
     st.caption(f"Día objetivo **{day}** · modelo versión **{version}** · banda 80 % = p10–p90{note}")
+    stale = stale_forecast_note(day, last["date"][0] if last.height else None)
+    if stale:
+        st.warning(stale)
     unknown = tomorrow["operating_unknown"][0] if "operating_unknown" in tomorrow.columns else None
     if unknown:
         st.warning(f"Pronóstico hecho sin {labels.operating_groups(unknown)}: no se conocían al corte de los datos "

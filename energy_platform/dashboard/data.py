@@ -8,18 +8,28 @@ The dashboard never opens the warehouse.
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
 import streamlit as st
 
 from energy_platform.scoring import pool, pool_trailing
-from energy_platform.settings import DEFAULT_PRICE_UNIT, from_env
+from energy_platform.settings import DEFAULT_PRICE_UNIT, DEFAULT_TIMEZONE, from_env, parse_timezone
 
 TTL_SECONDS = 300
 CHAMPION = "__champion__"  # forecast_vs_actual: "whichever version was champion that day"
+
+
+def market_today() -> date:
+    """Today in the market's time zone (ENERGY_PLATFORM_TIMEZONE, as the platform's runs)."""
+    try:
+        zone = parse_timezone(os.environ.get("ENERGY_PLATFORM_TIMEZONE", DEFAULT_TIMEZONE))
+    except ValueError:
+        zone = DEFAULT_TIMEZONE
+    return datetime.now(ZoneInfo(zone)).date()
 
 
 def analytics_path() -> Path:

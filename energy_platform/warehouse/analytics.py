@@ -80,7 +80,7 @@ FORECAST_COLUMNS: dict[str, str] = {
     "model_version": "Registered version of day_ahead_price_forecaster that produced the row.",
     "mlflow_run_id": "MLflow run of the training that produced that version.",
     "feature_cutoff": "Last day of data the forecast could see (normally target_date - 2).",
-    "created_at": "When the forecast was written (local time).",
+    "created_at": "When the forecast was written, by the platform host's clock (its own time zone, not necessarily the market's: ts is market time).",
     "is_champion_forecast": "True if model_version was the champion at created_at.",
     "operating_unknown": "Operating groups the model reads that were unknown at feature_cutoff (a late or stopped "
                          "source, e.g. 'hydrology'): the forecast read them as missing. NULL when all were known.",
@@ -175,7 +175,7 @@ TABLES: list[Published] = [
             "rmae": "mae / naive_w_mae: below 1 beats the weekly naive.",
             "pinball": "Mean pinball loss over the p10/p50/p90 quantiles.",
             "coverage_80": "Share of hours whose actual price fell inside [p10, p90].",
-            "computed_at": "When this day's accuracy was computed (local time).",
+            "computed_at": "When this day's accuracy was computed, by the platform host's clock (not necessarily market time).",
         },
         order_by="target_date, model_version",
     ),
@@ -606,7 +606,7 @@ def _build(conn: duckdb.DuckDBPyConnection, warehouse_path: Path, wait_seconds: 
         "row_count": "Rows in this snapshot.",
         "source_table": "Warehouse table it was copied from (NULL for views).",
         "warehouse_rows": "Rows of the warehouse source when published (0 if it did not exist yet).",
-        "published_at": "When this snapshot was built (local time).",
+        "published_at": "When this snapshot was built, by the platform host's clock (not necessarily market time).",
         "warehouse_path": "Warehouse the snapshot was built from: a DuckDB file, or a DuckLake catalog (ducklake:…, password hidden).",
         "price_unit": "Unit of every price, forecast and price error in this snapshot (ENERGY_PLATFORM_PRICE_UNIT; XM's bolsa: COP/kWh).",
     }
