@@ -153,8 +153,8 @@ class MLPConfig:
     # validation windows, made the first model of a replay from 2015-07, ~180 days, lose to
     # naive_w). A group left out is recorded in the fitted spec; with none left, prices alone.
     operating_min_days: int = 365
-    # Train the members as one StackedMLP (quantile_net.py): ~1.5-2x less time per fit, each member
-    # with its own initialisation, batches and early stopping; dropout's masks drawn for all at once
+    # Train the members as one StackedMLP (quantile_net.py): less time per fit, each member with its
+    # own initialisation, batches and early stopping; dropout's masks drawn for all at once
     # (bench/results/forecaster.md, session 20).
     stacked_members: bool = False
 
@@ -416,9 +416,9 @@ class MLPForecaster:
 
     def _train_stacked(self, X, Y, Xtr, Ytr, Xva, Yva, warm: bool, previous: list[QuantileMLP]):
         """The members as one StackedMLP (`stacked_members`): the same initialisations, batch
-        orders and early stopping per member, ~1.5-2x less time per fit; dropout's masks are drawn
-        for all members at once, so the forecasts differ from one-by-one training by a seed's
-        worth (chosen on validation, bench/results/forecaster.md, session 20)."""
+        orders and early stopping per member, less time per fit (1.2x over a daily walk forward);
+        dropout's masks are drawn for all members at once, so the forecasts differ from one-by-one
+        training by a seed's worth (chosen on validation, bench/results/forecaster.md, session 20)."""
         cfg = self.config
         gens = [self._generator(m) for m in range(cfg.n_members)]
         if warm:
