@@ -94,10 +94,13 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
     if exists(settings.warehouse_path):
         with connect(settings.warehouse_path, read_only=True) as conn:
             latest = conn.execute("SELECT max(date) FROM raw.prices_hourly").fetchall()[0][0]
-        if latest is not None and latest >= start - timedelta(days=1):
+        # a morning re-read its day before's prices (idempotent writes): a replay killed mid-morning
+        # resumes at that morning (helper L, session 20: it was refused, and its forecast lost for good)
+        if latest is not None and latest >= start:
             raise ReplayError(
                 f"{settings.home} already holds prices to {latest}; replay needs a home without data from "
-                f"{start - timedelta(days=1)} on: set ENERGY_PLATFORM_HOME to a new folder"
+                f"{start} on (to continue this one: --start {latest + timedelta(days=1)}): set ENERGY_PLATFORM_HOME "
+                "to a new folder"
             )
     instance = instance or dg.DagsterInstance.get()
     defs = build_definitions(settings)

@@ -80,3 +80,19 @@ def test_a_replay_reads_the_operating_folder_of_its_settings(tmp_path):
         sources = {t: conn.execute(f"SELECT DISTINCT source FROM raw.{t}").fetchall()
                    for t in ("operating_daily", "hydrology_monthly", "enso_oni")}
     assert all(rows == [(f"csv:{folder}",)] for rows in sources.values()), sources  # was 'sample'
+
+
+def test_a_replay_killed_mid_morning_resumes_at_that_morning(tmp_path):
+    """Helper L (session 20): a replay killed after a morning's ingestion (prices to the day before)
+    was refused at that morning, so continuing skipped it and its forecast was lost for good."""
+    settings = from_env({"ENERGY_PLATFORM_HOME": str(tmp_path), "ENERGY_PLATFORM_SOURCE": "sample"})
+    settings.ensure_dirs()
+    instance = dg.DagsterInstance.from_config(str(settings.dagster_home))
+    run_replay(date(2016, 3, 1), 1, echo=lambda _: None, training=TINY, settings=settings, instance=instance)
+    run_replay(date(2016, 3, 1), 1, echo=lambda _: None, training=TINY, settings=settings, instance=instance)  # again
+    with connect(settings.warehouse_path, read_only=True) as conn:
+        rows = conn.execute("SELECT count(*), count(DISTINCT (target_date, hour, model_version)) FROM ml.predictions "
+                            "WHERE target_date = ?", [date(2016, 3, 1) + timedelta(days=settings.horizon_days - 1)]).fetchall()[0]
+    assert rows[0] == rows[1] >= 24  # served again, nothing duplicated
+    with pytest.raises(ReplayError, match=r"already holds prices to 2016-02-29;.*--start 2016-03-01"):
+        run_replay(date(2016, 2, 29), 1, echo=lambda _: None, training=TINY, settings=settings, instance=instance)
