@@ -193,3 +193,31 @@ def test_history_prepended_or_revised_reaches_the_feature_store(tmp_path):
     refresh_features(path, 2)
     rows = read_features(path).filter(pl.col("target_date").is_in([date(2022, 10, 15), date(2022, 10, 17)]))
     assert rows["target_h11"][0] == 999.5 and rows["price_lag2_h11"][1] == 999.5
+
+
+def test_a_recreated_registry_s_version_never_overwrites_another_run_s_issued_forecasts(tmp_path):
+    """Helper O (session 20): the registered model deleted (or mlflow.db replaced), the new registry's
+    v1 overwrote the old v1's issued forecasts of the same days; those rows are kept now."""
+    from datetime import datetime, timedelta
+
+    from energy_platform.warehouse.predictions import read_predictions, write_predictions
+
+    path = tmp_path / "w.duckdb"
+    with connect(path):
+        pass
+
+    def day(d: date, run: str, value: float) -> pl.DataFrame:
+        ts = [datetime(d.year, d.month, d.day, h) for h in range(24)]
+        return pl.DataFrame({"target_date": [d] * 24, "hour": list(range(24)), "ts": ts, "forecast": [value] * 24,
+                             "p10": [value - 1] * 24, "p50": [value] * 24, "p90": [value + 1] * 24,
+                             "model_version": ["1"] * 24, "mlflow_run_id": [run] * 24,
+                             "feature_cutoff": [d - timedelta(days=2)] * 24, "dagster_run_id": ["r"] * 24})
+
+    d1, d2, d3 = date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 3)
+    assert write_predictions(path, pl.concat([day(d1, "old", 10.0), day(d2, "old", 10.0)])) == (48, [])
+    assert write_predictions(path, day(d2, "old", 11.0)) == (24, [])  # the same run again: replaced
+    assert write_predictions(path, pl.concat([day(d2, "new", 99.0), day(d3, "new", 99.0)])) == (24, [d2])
+    stored = read_predictions(path)
+    assert stored.height == 72
+    assert stored.filter(pl.col("target_date") == d2)["forecast"].unique().to_list() == [11.0]
+    assert stored.filter(pl.col("target_date") == d3)["mlflow_run_id"].unique().to_list() == ["new"]

@@ -335,7 +335,12 @@ def build_predictions_asset(
                 f"operating data unknown at the cutoff, read as missing by the forecast: {_unknown_label(served.unknown)} "
                 "(materialize the operating assets; a source two publications late stays unknown)"
             )
-        written = write_predictions(warehouse.path, frame)
+        written, kept = write_predictions(warehouse.path, frame)
+        if kept:
+            context.log.warning(
+                f"kept the stored forecasts of {kept[0]}..{kept[-1]} ({len(kept)} day(s)) of another v{champion.version}: "
+                "the registry numbers its versions anew (the registered model deleted, or mlflow.db replaced); "
+                "restore mlflow.db from a backup to keep the version history whole")
         reg.mirror(warehouse.path)
         digest = str(frame.select("target_date", "hour", "forecast", "p10", "p90", "model_version").hash_rows().sum())
         return dg.MaterializeResult(

@@ -15,10 +15,14 @@ COLUMNS = [
 ]
 
 
-def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
-    """Replace the rows of each (target_date, model_version) in `frame`, in one transaction."""
+def write_predictions(path: str | Path, frame: pl.DataFrame) -> tuple[int, list[date]]:
+    """Replace the rows of each (target_date, model_version) in `frame`, in one transaction, unless
+    the stored rows of that day and version came from another MLflow run: a registry recreated (the
+    registered model deleted, `mlflow.db` replaced) numbers its versions from 1 again, and its new
+    v1 overwrote the issued forecasts of the old v1 (helper O, session 20). Those days keep their
+    stored rows. Returns (rows written, the days kept)."""
     if frame.is_empty():
-        return 0
+        return 0, []
     counts = frame.group_by("target_date", "model_version").len()
     bad = counts.filter(pl.col("len") != 24)
     if bad.height:
@@ -26,6 +30,15 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
     if "operating_unknown" not in frame.columns:  # a baseline, or a model reading no operating data
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("operating_unknown"))
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
+    with connect(path, read_only=True) as conn:
+        stored = conn.sql("SELECT DISTINCT target_date, model_version, mlflow_run_id FROM ml.predictions "
+                          "WHERE target_date BETWEEN ? AND ?", params=[rows["target_date"].min(), rows["target_date"].max()]).pl()
+    other = (rows.select("target_date", "model_version", pl.col("mlflow_run_id").alias("run")).unique()
+             .join(stored, on=["target_date", "model_version"]).filter(pl.col("run") != pl.col("mlflow_run_id")))
+    kept = sorted(set(other["target_date"].to_list()))
+    rows = rows.filter(~pl.col("target_date").is_in(kept))
+    if rows.is_empty():
+        return 0, kept
 
     def replace(conn) -> None:
         conn.execute(
@@ -35,7 +48,7 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> int:
         conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM incoming")
 
     write(path, replace, {"incoming": rows})
-    return rows.height
+    return rows.height, kept
 
 
 def read_predictions(path: str | Path, target_date: date | None = None) -> pl.DataFrame:
