@@ -26,7 +26,7 @@ from energy_platform.tracking.artifact_check import SERVED_FORECASTS_ARTIFACT, f
 from energy_platform.tracking.comparison import Comparison
 from energy_platform.tracking.gate import decide, run_gate
 from energy_platform.tracking.pyfunc_model import InMemoryPyfunc
-from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER, PREVIOUS, ModelRegistry, RegistryError
+from energy_platform.tracking.registry import BACKTEST_ARTIFACT, CHALLENGER, CHAMPION, PREVIOUS, ModelRegistry, RegistryError
 from energy_platform.tracking.version_card import VersionCard
 
 H = 2
@@ -491,7 +491,7 @@ def test_a_champion_set_by_hand_is_not_served_unseen(reg, prices):
         hand = register(reg, prices, ChosenModel(scale=40.0), alias=None)
         if decision:
             reg.tag_version(hand, {"gate_decision": decision})
-        reg.promote(hand)
+        reg.set_alias(CHAMPION, hand)  # as a person does in the MLflow UI
         champion, why = reg.ensure_champion(prices, H, 0.0)
         assert champion.version == baseline.version, why
         assert f"champion v{hand} was not promoted by the gate (gate decision: {decision or 'none'}" in why
@@ -510,3 +510,15 @@ def test_a_rollback_from_a_champion_whose_run_was_deleted_completes(reg, prices)
     reg.client.delete_run(reg.client.get_model_version(MODEL_NAME, trained).run_id)
     assert reg.rollback() == (baseline.version, trained)
     assert reg.champion().version == baseline.version and reg.card(trained).tags["rolled_back"] == "true"
+
+
+def test_a_champion_put_back_by_rollback_serves_though_a_later_gate_refused_it(reg, prices):
+    """Helper P (session 20): the gate re-gated the rolled-back challenger ("refused"), the operator
+    rolled back again to it, and the next morning demoted it as "not promoted by the gate"."""
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    trained = register(reg, prices, ChosenModel(), alias=None)
+    promoted_by_the_gate(reg, trained)
+    assert reg.rollback() == (baseline.version, trained)
+    reg.tag_version(trained, {"gate_decision": "refused"})  # the next ingestion's gate on the same challenger
+    assert reg.rollback() == (trained, baseline.version)
+    assert reg.ensure_champion(prices, H, 0.0) == (reg.card(trained), None)

@@ -221,3 +221,25 @@ def test_a_recreated_registry_s_version_never_overwrites_another_run_s_issued_fo
     assert stored.height == 72
     assert stored.filter(pl.col("target_date") == d2)["forecast"].unique().to_list() == [11.0]
     assert stored.filter(pl.col("target_date") == d3)["mlflow_run_id"].unique().to_list() == ["new"]
+
+
+def test_operating_rows_read_again_unchanged_keep_their_ingestion_time(tmp_path):
+    """Helper P (session 20): NOAA's whole ONI file, read again every run, re-stamped its rows since
+    1950, and the feature store then recomputed every target day on every run."""
+    from energy_platform.warehouse.operating import replace_rows
+
+    path = tmp_path / "w.duckdb"
+    months = [date(2024, m, 1) for m in (1, 2, 3)]
+    oni = pl.DataFrame({"month": months, "season": ["DJF", "JFM", "FMA"], "oni": [1.8, 1.5, None]})
+    replace_rows(path, "enso_oni", oni, "noaa")
+
+    def stamps():
+        with connect(path, read_only=True) as conn:
+            return dict(conn.execute("SELECT month, ingested_at FROM raw.enso_oni").fetchall())
+
+    first = stamps()
+    replace_rows(path, "enso_oni", oni, "noaa")  # the same file again, a null included
+    assert stamps() == first
+    replace_rows(path, "enso_oni", oni.with_columns(pl.when(pl.col("season") == "JFM").then(1.4).otherwise(pl.col("oni")).alias("oni")), "noaa")
+    again = stamps()
+    assert again[months[0]] == first[months[0]] and again[months[1]] > first[months[1]]

@@ -41,6 +41,7 @@ BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
 ROLLED_BACK_AT = "rolled_back_at_ms"  # when: a baseline rolled back from is not the gate's fallback for older challengers
+PROMOTED = "promoted_by_platform"  # a version the gate (or its baseline fallback) ever made champion
 ROLLED_BACK = "rolled_back"  # a version's tag once `energy-platform rollback` demoted it: the gate never re-promotes it
 
 
@@ -165,6 +166,9 @@ class ModelRegistry:
         before = self.champion()
         if before is not None and before.version == version:
             return before.version
+        # kept for good: a later gate run overwrites gate_decision ("refused" for a rolled-back
+        # challenger), and a version put back by rollback must still serve (helper P, session 20)
+        self.tag_version(version, {PROMOTED: "true"})
         if before is not None:
             self.set_alias(PREVIOUS, before.version)
         self.set_alias(CHAMPION, version)
@@ -216,7 +220,7 @@ class ModelRegistry:
         champion = self.champion()
         if champion is None:
             reason = "no champion yet"
-        elif not champion.is_baseline and champion.gate_decision != "promoted":
+        elif not champion.is_baseline and champion.gate_decision != "promoted" and champion.tags.get(PROMOTED) != "true":
             # an alias set by hand (or a version copied in) was served unseen: an unrun artifact
             # forecasting 100,000 COP/kWh went out every morning (helper O, session 20)
             reason = (f"champion v{champion.version} was not promoted by the gate (gate decision: "

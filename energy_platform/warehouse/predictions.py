@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect, write
+from energy_platform.warehouse.db import connect, exists, write
 
 COLUMNS = [
     "target_date", "hour", "ts", "forecast", "p10", "p50", "p90",
@@ -30,9 +30,11 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> tuple[int, list[
     if "operating_unknown" not in frame.columns:  # a baseline, or a model reading no operating data
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("operating_unknown"))
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
-    with connect(path, read_only=True) as conn:
-        stored = conn.sql("SELECT DISTINCT target_date, model_version, mlflow_run_id FROM ml.predictions "
-                          "WHERE target_date BETWEEN ? AND ?", params=[rows["target_date"].min(), rows["target_date"].max()]).pl()
+    stored = pl.DataFrame(schema={"target_date": pl.Date, "model_version": pl.Utf8, "mlflow_run_id": pl.Utf8})
+    if exists(path):  # a first write creates the warehouse
+        with connect(path, read_only=True) as conn:
+            stored = conn.sql("SELECT DISTINCT target_date, model_version, mlflow_run_id FROM ml.predictions "
+                              "WHERE target_date BETWEEN ? AND ?", params=[rows["target_date"].min(), rows["target_date"].max()]).pl()
     other = (rows.select("target_date", "model_version", pl.col("mlflow_run_id").alias("run")).unique()
              .join(stored, on=["target_date", "model_version"]).filter(pl.col("run") != pl.col("mlflow_run_id")))
     kept = sorted(set(other["target_date"].to_list()))
