@@ -52,37 +52,25 @@ def _ensure_tables(path: str | Path) -> None:
         pass
 
 
-def _keep_stamps_of_unchanged(path: str | Path, table: Table, rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows equal to the stored ones keep their `ingested_at`: NOAA's whole ONI file, read again
-    every run, re-stamped 900 rows since 1950, and the feature store (which recomputes from the
-    oldest row written since its last refresh) rebuilt every target day on every run (helper P)."""
-    if not exists(path):
-        return rows
-    with connect(path, read_only=True) as conn:
-        stored = conn.sql(f"SELECT {', '.join(rows.columns)} FROM {table.name}").pl()
-    if stored.is_empty():
-        return rows
-    values = [c for c in rows.columns if c != "ingested_at"]
-    same = (rows.join(stored.cast(rows.schema), on=values, how="inner", nulls_equal=True, suffix="_stored")
-            .select(table.key, "ingested_at_stored"))
-    return (rows.join(same, on=table.key, how="left")
-            .with_columns(pl.coalesce("ingested_at_stored", "ingested_at").alias("ingested_at"))
-            .select(rows.columns))
-
-
 def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) -> int:
-    """Replace the rows whose keys are in `frame`, in one transaction; returns rows written."""
+    """Replace the rows whose keys are in `frame`, in one transaction; returns rows written.
+
+    A row equal to the stored one is left as stored, its `ingested_at` with it: NOAA's whole ONI
+    file, read again every run, re-stamped 900 rows since 1950, and the feature store (which
+    recomputes from the oldest row written since its last refresh) rebuilt every day daily (helper P)."""
     table = TABLES[kind]
     rows = frame.select(list(table.schema)).with_columns(
         pl.lit(source).alias("source"),
         pl.lit(datetime.now()).alias("ingested_at"),
     )
-    rows = _keep_stamps_of_unchanged(path, table, rows)
     columns = ", ".join(rows.columns)
+    same = " AND ".join(f"i.{c} IS NOT DISTINCT FROM t.{c}" for c in rows.columns if c != "ingested_at")
 
-    def replace(conn) -> None:
-        conn.execute(f"DELETE FROM {table.name} WHERE {table.key} IN (SELECT {table.key} FROM incoming)")
-        conn.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM incoming")
+    changed = f"SELECT i.* FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {same})"
+
+    def replace(conn) -> None:  # once the changed rows are deleted, the same query selects them to insert
+        conn.execute(f"DELETE FROM {table.name} WHERE {table.key} IN (SELECT {table.key} FROM ({changed}))")
+        conn.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM ({changed})")
 
     write(path, replace, {"incoming": rows})
     return rows.height

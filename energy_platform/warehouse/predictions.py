@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.warehouse.db import connect, exists, write
+from energy_platform.warehouse.db import connect, write
 
 COLUMNS = [
     "target_date", "hour", "ts", "forecast", "p10", "p50", "p90",
@@ -30,27 +30,22 @@ def write_predictions(path: str | Path, frame: pl.DataFrame) -> tuple[int, list[
     if "operating_unknown" not in frame.columns:  # a baseline, or a model reading no operating data
         frame = frame.with_columns(pl.lit(None, dtype=pl.Utf8).alias("operating_unknown"))
     rows = frame.with_columns(pl.lit(datetime.now().replace(microsecond=0)).alias("created_at")).select(COLUMNS)
-    stored = pl.DataFrame(schema={"target_date": pl.Date, "model_version": pl.Utf8, "mlflow_run_id": pl.Utf8})
-    if exists(path):  # a first write creates the warehouse
-        with connect(path, read_only=True) as conn:
-            stored = conn.sql("SELECT DISTINCT target_date, model_version, mlflow_run_id FROM ml.predictions "
-                              "WHERE target_date BETWEEN ? AND ?", params=[rows["target_date"].min(), rows["target_date"].max()]).pl()
-    other = (rows.select("target_date", "model_version", pl.col("mlflow_run_id").alias("run")).unique()
-             .join(stored, on=["target_date", "model_version"]).filter(pl.col("run") != pl.col("mlflow_run_id")))
-    kept = sorted(set(other["target_date"].to_list()))
-    rows = rows.filter(~pl.col("target_date").is_in(kept))
-    if rows.is_empty():
-        return 0, kept
+    # (day, version) pairs stored from another MLflow run: kept as they are
+    other = ("SELECT DISTINCT i.target_date, i.model_version FROM incoming i JOIN ml.predictions p "
+             "ON p.target_date = i.target_date AND p.model_version = i.model_version AND p.mlflow_run_id <> i.mlflow_run_id")
+    mine = f"SELECT * FROM incoming WHERE (target_date, model_version) NOT IN ({other})"
 
-    def replace(conn) -> None:
+    def replace(conn) -> tuple[int, list[date]]:
+        kept = sorted({r[0] for r in conn.execute(other).fetchall()})
+        written = conn.execute(f"SELECT count(*) FROM ({mine})").fetchone()[0]
         conn.execute(
-            "DELETE FROM ml.predictions p USING (SELECT DISTINCT target_date, model_version FROM incoming) i "
+            f"DELETE FROM ml.predictions p USING (SELECT DISTINCT target_date, model_version FROM ({mine})) i "
             "WHERE p.target_date = i.target_date AND p.model_version = i.model_version"
         )
-        conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM incoming")
+        conn.execute(f"INSERT INTO ml.predictions ({', '.join(COLUMNS)}) SELECT * FROM ({mine})")
+        return written, kept
 
-    write(path, replace, {"incoming": rows})
-    return rows.height, kept
+    return write(path, replace, {"incoming": rows})
 
 
 def read_predictions(path: str | Path, target_date: date | None = None) -> pl.DataFrame:
