@@ -89,8 +89,8 @@ def test_hydrology_is_fetched_from_the_first_missing_or_partly_observed_month(tm
 def test_oni_rows_round_trip(tmp_path):
     path = tmp_path / "w.duckdb"
     frame = pl.DataFrame([(date(2015, 12, 1), "NDJ", 2.6)], schema=ONI_SCHEMA, orient="row")
-    assert replace_rows(path, "enso_oni", frame, "test") == 1
-    assert replace_rows(path, "enso_oni", frame, "test") == 1
+    assert replace_rows(path, "enso_oni", frame, "test") == (1, 1)
+    assert replace_rows(path, "enso_oni", frame, "test") == (1, 0)  # read again, unchanged
     assert read_operating(path, "enso_oni").equals(frame)
 
 

@@ -258,15 +258,16 @@ def test_operating_rows_read_again_unchanged_keep_their_ingestion_time(tmp_path)
     path = tmp_path / "w.duckdb"
     months = [date(2024, m, 1) for m in (1, 2, 3)]
     oni = pl.DataFrame({"month": months, "season": ["DJF", "JFM", "FMA"], "oni": [1.8, 1.5, None]})
-    replace_rows(path, "enso_oni", oni, "noaa")
+    assert replace_rows(path, "enso_oni", oni, "noaa") == (3, 3)
 
     def stamps():
         with connect(path, read_only=True) as conn:
             return dict(conn.execute("SELECT month, ingested_at FROM raw.enso_oni").fetchall())
 
     first = stamps()
-    replace_rows(path, "enso_oni", oni, "noaa")  # the same file again, a null included
+    assert replace_rows(path, "enso_oni", oni, "noaa") == (3, 0)  # the same file again, a null included
     assert stamps() == first
-    replace_rows(path, "enso_oni", oni.with_columns(pl.when(pl.col("season") == "JFM").then(1.4).otherwise(pl.col("oni")).alias("oni")), "noaa")
+    revised = oni.with_columns(pl.when(pl.col("season") == "JFM").then(1.4).otherwise(pl.col("oni")).alias("oni"))
+    assert replace_rows(path, "enso_oni", revised, "noaa") == (3, 1)  # the metadata's rows_changed
     again = stamps()
     assert again[months[0]] == first[months[0]] and again[months[1]] > first[months[1]]

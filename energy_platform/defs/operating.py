@@ -54,6 +54,7 @@ def _materialize(report: OperatingIngest, source: SourceResource, **extra) -> dg
     preview = report.frame.sort(key, descending=True) if report.rows_written else None
     metadata = {
         "dagster/row_count": report.rows_written,
+        "rows_changed": report.rows_changed,  # new or revised; the others were read again unchanged
         "fetched_range": f"{report.fetched[0]}..{report.fetched[1]}" if report.fetched else "none",
         "source": source.spec,
         **extra,
@@ -83,7 +84,8 @@ def build_raw_operating_daily(partitions_def: dg.PartitionsDefinition) -> dg.Ass
         window = context.partition_time_window
         start, end = window.start.date(), window.end.date() - timedelta(days=1)
         report = ingest_operating_daily(warehouse.path, source.operating(), start, end, full_refresh=config.full_refresh)
-        context.log.info(f"operating daily {start}..{end}: fetched {report.fetched}, wrote {report.rows_written} rows")
+        context.log.info(f"operating daily {start}..{end}: fetched {report.fetched}, stored {report.rows_written} rows, "
+                         f"{report.rows_changed} new or revised")
         return _materialize(report, source, window=f"{start}..{end}")
 
     return raw_operating_daily

@@ -41,9 +41,10 @@ class OperatingIngest:
 
     kind: str
     fetched: tuple[date, date] | None
-    rows_written: int
+    rows_written: int  # rows read and stored (a row equal to the stored one stays as it was)
     frame: pl.DataFrame
     note: str | None = None
+    rows_changed: int = 0  # of those, rows new or revised (`ingested_at` stamped by this run)
 
 
 def _ensure_tables(path: str | Path) -> None:
@@ -52,8 +53,9 @@ def _ensure_tables(path: str | Path) -> None:
         pass
 
 
-def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) -> int:
-    """Replace the rows whose keys are in `frame`, in one transaction; returns rows written.
+def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) -> tuple[int, int]:
+    """Replace the rows whose keys are in `frame`, in one transaction; returns (rows read and
+    stored, rows of them new or revised).
 
     A row equal to the stored one is left as stored, its `ingested_at` with it: NOAA's whole ONI
     file, read again every run, re-stamped 900 rows since 1950, and the feature store (which
@@ -68,12 +70,11 @@ def replace_rows(path: str | Path, kind: str, frame: pl.DataFrame, source: str) 
 
     changed = f"SELECT i.* FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM {table.name} t WHERE {same})"
 
-    def replace(conn) -> None:  # once the changed rows are deleted, the same query selects them to insert
+    def replace(conn) -> int:  # once the changed rows are deleted, the same query selects them to insert
         conn.execute(f"DELETE FROM {table.name} WHERE {table.key} IN (SELECT {table.key} FROM ({changed}))")
-        conn.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM ({changed})")
+        return conn.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM ({changed})").fetchone()[0]
 
-    write(path, replace, {"incoming": rows})
-    return rows.height
+    return rows.height, write(path, replace, {"incoming": rows})
 
 
 def read_operating(path: str | Path, kind: str) -> pl.DataFrame:
@@ -161,8 +162,8 @@ def ingest_operating_daily(
             return OperatingIngest(kind, None, 0, empty)
         fetch = (missing[0], missing[-1])
     frame = source.operating_daily(*fetch)
-    written = replace_rows(path, kind, frame, source.name) if frame.height else 0
-    return OperatingIngest(kind, fetch, written, frame)
+    written, changed = replace_rows(path, kind, frame, source.name) if frame.height else (0, 0)
+    return OperatingIngest(kind, fetch, written, frame, rows_changed=changed)
 
 
 def ingest_hydrology(path: str | Path, source: OperatingSource, *, full_refresh: bool = False) -> OperatingIngest:
@@ -174,9 +175,9 @@ def ingest_hydrology(path: str | Path, source: OperatingSource, *, full_refresh:
         return OperatingIngest(kind, None, 0, pl.DataFrame(schema=HYDROLOGY_SCHEMA), note)
     first = HISTORY_START if full_refresh else first_month_to_fetch(path)
     frame = source.hydrology_monthly(first, OPEN_END)
-    written = replace_rows(path, kind, frame, source.name) if frame.height else 0
+    written, changed = replace_rows(path, kind, frame, source.name) if frame.height else (0, 0)
     fetched = (first, frame["month"].max()) if frame.height else None
-    return OperatingIngest(kind, fetched, written, frame)
+    return OperatingIngest(kind, fetched, written, frame, rows_changed=changed)
 
 
 def ingest_oni(path: str | Path, source: OperatingSource) -> OperatingIngest:
@@ -187,8 +188,8 @@ def ingest_oni(path: str | Path, source: OperatingSource) -> OperatingIngest:
         _ensure_tables(path)
         return OperatingIngest(kind, None, 0, pl.DataFrame(schema=ONI_SCHEMA), note)
     frame = source.oni_monthly()
-    written = replace_rows(path, kind, frame, source.name) if frame.height else 0
+    written, changed = replace_rows(path, kind, frame, source.name) if frame.height else (0, 0)
     if not written:
         _ensure_tables(path)
     fetched = (frame["month"].min(), frame["month"].max()) if frame.height else None
-    return OperatingIngest(kind, fetched, written, frame)
+    return OperatingIngest(kind, fetched, written, frame, rows_changed=changed)
