@@ -170,33 +170,6 @@ def test_a_feature_table_of_an_earlier_spec_is_recomputed_whole_not_cut_to_the_r
     assert after.columns == full.columns and after.equals(full)
 
 
-def test_a_feature_table_of_earlier_definitions_is_recomputed_whole(tmp_path):
-    """Session 21 changed the operating `_chg` values under the same column names: a store written
-    before (its comment names no definitions, read as 1) would have kept them on every day the
-    daily refresh does not reach, and served them beside the new ones."""
-    from energy_platform.forecasting.features import FEATURE_DEFINITIONS
-    from energy_platform.warehouse.features import DESCRIPTION, read_features, refresh_features, stored_features, write_features
-
-    path = tmp_path / "w.duckdb"
-    start, end = date(2023, 1, 1), date(2023, 6, 30)
-    replace_prices(path, SampleSource().hourly_prices(start, end), start, end, "sample")
-    full = refresh_features(path, 2)
-    assert stored_features(path).definitions == FEATURE_DEFINITIONS
-    with connect(path) as conn:  # as session 20 wrote it: other values, no definitions in the comment
-        conn.execute("UPDATE features.daily SET price_lag2_h00 = -1")
-        conn.execute(f"COMMENT ON TABLE features.daily IS '{DESCRIPTION}; holidays: CO'")
-    assert stored_features(path).definitions == 1 and stored_features(path).calendar == "CO"
-    older = read_features(path)
-
-    with pytest.raises(ValueError, match=rf"feature definitions 1, these rows with {FEATURE_DEFINITIONS}: only a full recompute"):
-        write_features(path, full.tail(3))
-    assert read_features(path).equals(older)  # refused: nothing lost
-
-    written = refresh_features(path, 2)  # the daily, incremental refresh recomputes every day
-    assert written.height == full.height and read_features(path).equals(full)
-    assert stored_features(path).definitions == FEATURE_DEFINITIONS
-
-
 def test_history_prepended_or_revised_reaches_the_feature_store(tmp_path):
     """Helper K (session 20): the refresh looked only at the newest stored target day, so a year
     prepended to the warehouse (a file extended back, a month backfilled out of order) never got

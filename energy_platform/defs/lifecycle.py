@@ -37,8 +37,7 @@ from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
 from energy_platform.warehouse.prices import latest_day, read_prices
 
-FEATURES_CODE_VERSION = "4"  # 2: operating features (issue 12); 3: a monthly value two publications overdue is unknown;
-# 4: the operating `_chg` columns against the month (quarter) before, FEATURE_DEFINITIONS 2 (session 21)
+FEATURES_CODE_VERSION = "3"  # 2: operating features (issue 12); 3: a monthly value two publications overdue is unknown
 # training code: 2 tail epochs and the naive blend (session 2); 3 fits from features.daily, operating groups,
 # plausibility bound, overnight smoothing (issue 12); 4 LEAR in the median for H >= 2 (issue 12, session 5);
 # 5 the adaptive band on in the H >= 2 preset (issue 12, session 6); 6 the nights' own blend towards naive_d

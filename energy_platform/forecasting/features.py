@@ -28,10 +28,6 @@ DOW_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TARGET_COLUMNS = [f"target_h{h:02d}" for h in range(HOURS)]
 BASE_COLUMNS = ("ts", "date", "hour", "price")
 MAD_TO_SIGMA = 1.4826  # makes the MAD a consistent estimate of the normal standard deviation
-# Raised when a feature's values change under the same column name (2: session 21, the operating
-# `_chg` columns against the month before, not 30 days of cutoffs before): a feature store
-# written by an earlier definition is recomputed whole by its next refresh, as after a new column.
-FEATURE_DEFINITIONS = 2
 
 
 @dataclass(frozen=True)

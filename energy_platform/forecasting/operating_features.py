@@ -56,16 +56,7 @@ FEATURE_SCHEMA = {
     "hydrology_month": pl.Date,
     "oni": pl.Float64,
     "oni_month": pl.Date,
-    "reservoir_useful_volume_pct_chg": pl.Float64,
-    "inflows_pct_of_historical_mean_chg": pl.Float64,
-    "oni_chg": pl.Float64,
 }
-# `<value>_chg`: the newest known month's value minus the source's value this many months before
-# it (a month for hydrology, a quarter for ONI's three-month means): the trend of a slow series,
-# point-in-time since that earlier month was published before the newest one. Null when that
-# month is missing. (Until session 21 the change was taken against the value known 30 / 91 days
-# of cutoffs earlier, which around month ends read 0 or a two-month change on ~2.5 % of days.)
-CHANGE_LAG_MONTHS = {"hydrology": 1, "enso": 3}
 
 
 def _decisions(cutoffs: Sequence[date]) -> pl.DataFrame:
@@ -94,31 +85,18 @@ def _daily(daily: pl.DataFrame, decisions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _with_changes(frame: pl.DataFrame, values: Sequence[str], months_back: int) -> pl.DataFrame:
-    """`frame` (`month`, values) with `<value>_chg` against the month `months_back` before each."""
-    earlier = frame.select(
-        pl.col("month").dt.offset_by(f"{months_back}mo").alias("month"), *[pl.col(c).alias(f"{c}__earlier") for c in values]
-    )
-    return frame.select("month", *values).join(earlier, on="month", how="left").select(
-        "month", *values, *[(pl.col(c) - pl.col(f"{c}__earlier")).alias(f"{c}_chg") for c in values]
-    )
-
-
-def _latest(frame: pl.DataFrame, rules, values: Sequence[str], decisions: pl.DataFrame, month_name: str,
-            months_back: int) -> pl.DataFrame:
-    """The newest value (and its change) known at each decision, null once it is stale; `rules` =
-    (known_on, stale_on)."""
+def _latest(frame: pl.DataFrame, rules, values: Sequence[str], decisions: pl.DataFrame, month_name: str) -> pl.DataFrame:
+    """The newest value known at each decision, null once it is stale; `rules` = (known_on, stale_on)."""
     known_on, stale_on = rules
-    changes = [f"{c}_chg" for c in values]
     known = (
-        _with_changes(frame, values, months_back)
+        frame.select("month", *values)
         .with_columns(known_on("month").alias("known_on"), stale_on("month").alias("stale_on"))
         .sort("known_on")
         .rename({"month": month_name})
     )
     latest = decisions.join_asof(known, left_on="decision_day", right_on="known_on", strategy="backward")
     current = pl.col("decision_day") < pl.col("stale_on")
-    return latest.with_columns(pl.when(current).then(pl.col(c)).alias(c) for c in (*values, *changes, month_name)).drop(
+    return latest.with_columns(pl.when(current).then(pl.col(c)).alias(c) for c in (*values, month_name)).drop(
         "known_on", "stale_on"
     )
 
@@ -134,13 +112,12 @@ def operating_features(
     decisions = _decisions(cutoffs)
     out = decisions.join(_daily(daily, decisions), on="cutoff_date", how="left")
     out = out.join(
-        _latest(hydrology, (hydrology_known_on, hydrology_stale_on), HYDROLOGY_VALUES, decisions, "hydrology_month",
-                CHANGE_LAG_MONTHS["hydrology"]).drop("decision_day"),
+        _latest(hydrology, (hydrology_known_on, hydrology_stale_on), HYDROLOGY_VALUES, decisions, "hydrology_month").drop("decision_day"),
         on="cutoff_date",
         how="left",
     )
     out = out.join(
-        _latest(oni, (oni_known_on, oni_stale_on), ("oni",), decisions, "oni_month", CHANGE_LAG_MONTHS["enso"]).drop("decision_day"),
+        _latest(oni, (oni_known_on, oni_stale_on), ("oni",), decisions, "oni_month").drop("decision_day"),
         on="cutoff_date",
         how="left",
     )
@@ -156,9 +133,9 @@ def operating_features_asof(
 
 # -- operating data as model inputs ------------------------------------------------------------
 # Each group can be switched on or off in the forecaster (`FeatureSpec.operating_groups`). A
-# feature is read at the target's cutoff (target - H); `*_chg` is the newest month's change
-# against a month (hydrology) or a quarter (ONI) before it (CHANGE_LAG_MONTHS), so the net sees
-# the trend of a slow series, not only its level.
+# feature is read at the target's cutoff (target - H); `*_chg` is the change against the value
+# known a month (hydrology) or a quarter (ONI) of cutoffs earlier, both point-in-time, so the
+# net sees the trend of a slow series, not only its level.
 OPERATING_GROUPS: dict[str, tuple[str, ...]] = {
     "demand": ("demand_gwh_last", "generation_gwh_last", "demand_gwh_mean7", "generation_gwh_mean7"),
     "hydrology": (
@@ -167,6 +144,7 @@ OPERATING_GROUPS: dict[str, tuple[str, ...]] = {
     ),
     "enso": ("oni", "oni_chg"),
 }
+CHANGE_LAG_DAYS = {"reservoir_useful_volume_pct": 30, "inflows_pct_of_historical_mean": 30, "oni": 91}
 OPERATING_COLUMNS: tuple[str, ...] = tuple(c for cols in OPERATING_GROUPS.values() for c in cols)
 
 
@@ -225,9 +203,22 @@ class OperatingData:
 
 def operating_by_cutoff(data: OperatingData, first_cutoff: date, n_days: int) -> dict[str, np.ndarray]:
     """Every OPERATING_COLUMNS feature for the cutoffs first_cutoff + i, i < n_days (NaN = unknown)."""
-    cutoffs = [first_cutoff + timedelta(days=i) for i in range(n_days)]
+    back = max(CHANGE_LAG_DAYS.values())
+    start = first_cutoff - timedelta(days=back)
+    cutoffs = [start + timedelta(days=i) for i in range(n_days + back)]
     frame = operating_features(data.daily, data.hydrology, data.oni, cutoffs).sort("cutoff_date")
-    return {col: frame[col].cast(pl.Float64).fill_null(np.nan).to_numpy() for col in OPERATING_COLUMNS}
+    out: dict[str, np.ndarray] = {}
+    for col in OPERATING_COLUMNS:
+        if col.endswith("_chg"):
+            base = col[: -len("_chg")]
+            series = frame[base].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            lag = CHANGE_LAG_DAYS[base]
+            chg = np.full(series.shape, np.nan)
+            chg[lag:] = series[lag:] - series[:-lag]
+            out[col] = chg[back:]
+        else:
+            out[col] = frame[col].cast(pl.Float64).fill_null(np.nan).to_numpy()[back:]
+    return out
 
 
 # -- operating data in a served request ---------------------------------------------------------
@@ -244,7 +235,7 @@ ALL_OPERATING_INPUTS: tuple[str, ...] = tuple(c for cols in OPERATING_INPUTS.val
 # Days of hourly rows before the cutoff a request needs so that every operating value a group
 # reads (incl. its `_chg` a month / a quarter back) lies in the request: demand's 7-day mean;
 # hydrology: the newest complete month and the one a month earlier (<= 92 days back); ONI: the
-# newest usable centre month (<= 105 days back) and the one three months before it (<= 197).
+# newest usable centre month (<= 105 days back) and the one 91 days earlier.
 OPERATING_LOOKBACK_DAYS = {"demand": 7, "hydrology": 93, "enso": 198}
 
 

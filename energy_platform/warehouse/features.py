@@ -13,9 +13,7 @@ stored table with other columns (written by an earlier spec: an upgrade added or
 feature) is recomputed whole by the next refresh, in one transaction; a write of only some days
 in another shape is refused, since it would replace the table's history with those days. So is a
 table of another holiday calendar (`ENERGY_PLATFORM_COUNTRY` changed), which the table's comment
-names: its holiday columns would disagree with the models' own calendar, and a table written by
-an earlier `FEATURE_DEFINITIONS` (a feature's values changed under the same name; also in the
-comment, none meaning 1).
+names: its holiday columns would disagree with the models' own calendar.
 
 A refresh recomputes new target days and the newest `refresh_days`, and also every target day from
 the oldest raw row written since the last refresh (`features.refresh_state` keeps the newest
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import polars as pl
 
-from energy_platform.forecasting.features import FEATURE_DEFINITIONS, FeatureSpec, build_feature_frame
+from energy_platform.forecasting.features import FeatureSpec, build_feature_frame
 from energy_platform.forecasting.operating_features import OperatingData
 from energy_platform.warehouse.db import connect, write_transaction
 from energy_platform.warehouse.operating import read_operating
@@ -44,7 +42,6 @@ RAW_TABLES = {"raw.prices_hourly": "date", "raw.exogenous_hourly": "date", "raw.
               "raw.hydrology_monthly": "month", "raw.enso_oni": "month"}
 DESCRIPTION = "Point-in-time features per target day (raw, unscaled); cutoff_date = last day of data used"
 CALENDAR_NOTE = "; holidays: "  # then the calendar's code: written in the table's comment
-DEFINITIONS_NOTE = "; definitions: "  # then FEATURE_DEFINITIONS, after the calendar
 EARLIER_CALENDAR = "CO"  # the calendar of tables written before the comment named one
 
 
@@ -61,22 +58,15 @@ def _columns(conn) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _stamp(conn) -> tuple[str | None, int | None]:
-    """(holiday calendar, feature definitions) the stored table was computed with; (None, None)
-    when there is no table. Its comment names them; an older comment lacks one or both."""
+def _calendar(conn) -> str | None:
     row = conn.execute(
         "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = 'features' "
         "AND table_name = 'daily'"
     ).fetchone()
     if row is None:
-        return None, None
-    comment, _, definitions = (row[0] or "").partition(DEFINITIONS_NOTE)
-    calendar = comment.split(CALENDAR_NOTE, 1)[1] if CALENDAR_NOTE in comment else EARLIER_CALENDAR
-    return calendar, int(definitions) if definitions.isdigit() else 1
-
-
-def _calendar(conn) -> str | None:
-    return _stamp(conn)[0]
+        return None
+    comment = row[0] or ""
+    return comment.split(CALENDAR_NOTE, 1)[1] if CALENDAR_NOTE in comment else EARLIER_CALENDAR
 
 
 def _tables(conn) -> set[str]:
@@ -113,13 +103,10 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
     `country` is the holiday calendar the rows were computed with; `raw_mark` the newest raw
     `ingested_at` they read (kept for the next refresh, in the same transaction)."""
     with write_transaction(path, {"incoming": frame}) as conn:
-        calendar, definitions = _stamp(conn)
+        calendar = _calendar(conn)
         if calendar is not None and calendar != country and not replace_all:
             raise FeatureStoreError(f"{TABLE} was computed with the holiday calendar {calendar}, these rows with {country}: "
                              "only a full recompute replaces it")
-        if definitions is not None and definitions != FEATURE_DEFINITIONS and not replace_all:
-            raise FeatureStoreError(f"{TABLE} was computed with feature definitions {definitions}, these rows with "
-                                    f"{FEATURE_DEFINITIONS}: only a full recompute replaces it")
         existing = _columns(conn)
         if existing and existing != frame.columns and not replace_all:
             raise FeatureStoreError(f"{TABLE} holds other columns than these rows ({_column_change(existing, frame.columns)}): "
@@ -129,7 +116,7 @@ def write_features(path: str | Path, frame: pl.DataFrame, *, replace_all: bool =
             existing = []
         if not existing:
             conn.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM incoming WITH NO DATA")
-            conn.execute(f"COMMENT ON TABLE {TABLE} IS '{DESCRIPTION}{CALENDAR_NOTE}{country}{DEFINITIONS_NOTE}{FEATURE_DEFINITIONS}'")
+            conn.execute(f"COMMENT ON TABLE {TABLE} IS '{DESCRIPTION}{CALENDAR_NOTE}{country}'")
         conn.execute(f"DELETE FROM {TABLE} WHERE target_date IN (SELECT target_date FROM incoming)")
         conn.execute(f"INSERT INTO {TABLE} SELECT * FROM incoming")
         if raw_mark is not None:
@@ -147,14 +134,12 @@ def _column_change(stored: list[str], new: list[str]) -> str:
 @dataclass(frozen=True)
 class StoredFeatures:
     """What `features.daily` holds: its columns ([]: no table yet), holiday calendar, newest target
-    day, the newest raw `ingested_at` its last refresh read (None: before the mark was kept), and
-    the FEATURE_DEFINITIONS it was computed with."""
+    day, and the newest raw `ingested_at` its last refresh read (None: before the mark was kept)."""
 
     columns: list[str]
     calendar: str | None
     latest: date | None
     raw_mark: datetime | None = None
-    definitions: int | None = None
 
 
 def stored_features(path: str | Path) -> StoredFeatures:
@@ -162,9 +147,8 @@ def stored_features(path: str | Path) -> StoredFeatures:
         columns = _columns(conn)
         if not columns:
             return StoredFeatures([], None, None)
-        calendar, definitions = _stamp(conn)
-        return StoredFeatures(columns, calendar, conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0],
-                              _refresh_mark(conn), definitions)
+        return StoredFeatures(columns, _calendar(conn), conn.execute(f"SELECT max(target_date) FROM {TABLE}").fetchone()[0],
+                              _refresh_mark(conn))
 
 
 def read_features(path: str | Path, start: date | None = None, end: date | None = None) -> pl.DataFrame:
@@ -210,10 +194,9 @@ def refresh_features(path: str | Path, horizon_days: int, *, full_recompute: boo
     operating = read_operating_data(path)
     frame = build_feature_frame(prices, pl.date_range(start, last_target, "1d", eager=True).to_list(), horizon_days,
                                 country=country, operating=operating)
-    if ((stored.columns and stored.columns != frame.columns) or (stored.calendar is not None and stored.calendar != country)
-            or (stored.definitions is not None and stored.definitions != FEATURE_DEFINITIONS)):
-        # written by an earlier feature spec, calendar or definition: every target day in today's
-        # shape, or training and the drift check would read only the few days refreshed here
+    if (stored.columns and stored.columns != frame.columns) or (stored.calendar is not None and stored.calendar != country):
+        # written by an earlier feature spec or calendar: every target day in today's shape, or
+        # training and the drift check would read only the few days refreshed here
         full_recompute = True
         frame = build_feature_frame(prices, pl.date_range(first_target, last_target, "1d", eager=True).to_list(), horizon_days,
                                     country=country, operating=operating)

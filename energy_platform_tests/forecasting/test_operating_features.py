@@ -121,35 +121,6 @@ def test_a_monthly_value_stands_while_one_publication_is_late_then_is_unknown(fr
     assert full["oni_month"].to_list() == [june, june, date(2024, 7, 1), date(2024, 8, 1)]
 
 
-def test_a_change_is_the_newest_months_against_the_month_or_quarter_before_it_on_every_cutoff(frames):
-    """Every cutoff of 2016-2024: `_chg` is the newest known month's value minus the source's value a
-    month (hydrology) or three months (ONI) before it, and null where that month is missing. The
-    first version took the value known 30 / 91 days earlier: 0 or a two-month change on 78 / 90
-    cutoffs around month ends."""
-    daily, hydrology, oni = frames
-    cutoffs = [date(2016, 1, 1) + timedelta(days=i) for i in range(3288)]
-    rows = operating_features(daily, hydrology.filter(pl.col("month") != date(2019, 3, 1)), oni, cutoffs)
-
-    def by_month(frame, col):
-        return {m: v for m, v in frame.select("month", col).iter_rows()}
-
-    def back(month, k):
-        return date(month.year + (month.month - 1 - k) // 12, (month.month - 1 - k) % 12 + 1, 1)
-
-    checks = [(by_month(hydrology, c), "hydrology_month", c, 1) for c in ("reservoir_useful_volume_pct", "inflows_pct_of_historical_mean")]
-    checks.append((by_month(oni, "oni"), "oni_month", "oni", 3))
-    for values, month_col, col, k in checks:
-        for row in rows.iter_rows(named=True):
-            month = row[month_col]
-            if month is None:
-                assert row[f"{col}_chg"] is None
-                continue
-            earlier = None if back(month, k) == date(2019, 3, 1) and month_col == "hydrology_month" else values.get(back(month, k))
-            expected = None if earlier is None else values[month] - earlier
-            assert row[f"{col}_chg"] == (None if expected is None else pytest.approx(expected)), (col, row["cutoff_date"])
-    assert rows.filter(pl.col("hydrology_month") == date(2019, 4, 1))["reservoir_useful_volume_pct_chg"].null_count() > 0
-
-
 def test_vectorised_equals_one_cutoff_at_a_time_and_empty_frames_give_nulls(frames):
     daily, hydrology, oni = frames
     many = operating_features(daily, hydrology, oni, CUTOFFS)
