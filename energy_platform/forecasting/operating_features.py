@@ -135,7 +135,10 @@ def operating_features_asof(
 # Each group can be switched on or off in the forecaster (`FeatureSpec.operating_groups`). A
 # feature is read at the target's cutoff (target - H); `*_chg` is the change against the value
 # known a month (hydrology) or a quarter (ONI) of cutoffs earlier, both point-in-time, so the
-# net sees the trend of a slow series, not only its level.
+# net sees the trend of a slow series, not only its level. It is how far the known value moved
+# over those mornings, not the source's month-over-month change: 0 when no month was published
+# in them, two months' change when two were (~2.5 % of cutoffs, around month ends). The
+# month-over-month change lost on both validation years (session 21, `ablation.md`).
 OPERATING_GROUPS: dict[str, tuple[str, ...]] = {
     "demand": ("demand_gwh_last", "generation_gwh_last", "demand_gwh_mean7", "generation_gwh_mean7"),
     "hydrology": (
