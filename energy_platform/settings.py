@@ -30,6 +30,7 @@ DEFAULT_MLFLOW_UI = "http://127.0.0.1:5000"
 DEFAULT_DAGSTER_UI = "http://127.0.0.1:3000"  # `make ui`'s default
 DEFAULT_PRICE_UNIT = "COP/kWh"  # XM's bolsa price; another market's CSV sets its own
 DEFAULT_TIMEZONE = "America/Bogota"  # XM's market time; another market's CSV sets its own
+DEFAULT_REPORTS_KEEP_DAYS = 30.0  # ~12 MB of HTML a day in reports/ and as much in MLflow: ~0.7 GB kept
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Settings:
     dagster_ui: str = DEFAULT_DAGSTER_UI  # ENERGY_PLATFORM_DAGSTER_UI_URL: where MLflow runs link back to their Dagster run
     # ENERGY_PLATFORM_WAREHOUSE: a DuckDB file elsewhere, or a DuckLake location (warehouse.db); None: in the home
     warehouse: Path | str | None = None
+    # ENERGY_PLATFORM_REPORTS_KEEP_DAYS: days a drift check's HTML report is kept (monitoring/retention.py); None: for good
+    reports_keep_days: float | None = DEFAULT_REPORTS_KEEP_DAYS
 
     @property
     def warehouse_path(self) -> Path | str:
@@ -155,6 +158,13 @@ def lease_seconds(text: str | None) -> float:
     return _finite(LEASE_ENV, text, "a number of seconds >= 1", lambda x: x >= 1)
 
 
+def _reports_keep_days(text: str) -> float | None:
+    """`ENERGY_PLATFORM_REPORTS_KEEP_DAYS`: days >= 1, or `none` to keep every report for good."""
+    if text.strip().lower() == "none":
+        return None
+    return _finite("ENERGY_PLATFORM_REPORTS_KEEP_DAYS", text, "a number of days >= 1 or 'none'", lambda x: x >= 1)
+
+
 def _price_ceiling(text: str) -> float:
     """`ENERGY_PLATFORM_PRICE_CEILING`: the magnitude no price of the market reaches, default 1e6
     (COP/kWh, EUR/MWh); a market priced in a smaller unit (COP/MWh: XM's 2015 peak is 2.8e6) raises it."""
@@ -224,6 +234,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         mlflow_ui=(env.get("ENERGY_PLATFORM_MLFLOW_UI_URL") or "").strip() or None,
         dagster_ui=((env.get("ENERGY_PLATFORM_DAGSTER_UI_URL") or "").strip() or DEFAULT_DAGSTER_UI).rstrip("/"),
         warehouse=warehouse_path(env.get(WAREHOUSE_ENV), env.get(WAREHOUSE_DATA_ENV)),
+        reports_keep_days=_reports_keep_days(env.get("ENERGY_PLATFORM_REPORTS_KEEP_DAYS") or str(DEFAULT_REPORTS_KEEP_DAYS)),
     )
 
 

@@ -53,6 +53,9 @@ def test_price_drift_passes_on_its_own_regime_then_errors_and_requests_one_retra
     assert tags["dagster_run_url"] == f"http://127.0.0.1:3000/runs/{tags['dagster_run_id']}"  # and back to Dagster
     assert [a.path for a in client.list_artifacts(run_id, "drift_report")] == [report.split("/artifactPath/")[1]]
     assert check.metadata["report_file"].value.endswith(".html")
+    # older reports are deleted after 30 days (test_report_retention.py): none is that old here
+    assert check.metadata["reports_keep_days"].value == 30 and check.metadata["reports_deleted"].value == 0
+    assert check.metadata["report_runs_deleted"].value == 0
     with connect(env.warehouse, read_only=True) as conn:  # the warehouse row (and the analysts' table) keeps the link
         stored = conn.execute("SELECT report_url FROM monitoring.drift_checks WHERE check_name = 'price_drift' "
                               "ORDER BY checked_at DESC LIMIT 1").fetchone()[0]

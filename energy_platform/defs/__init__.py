@@ -118,6 +118,6 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             "mlflow_tracking": build_mlflow_resource(registry),
             "registry": registry,
-            "monitor": MonitoringResource(reports_dir=str(settings.reports_dir)),
+            "monitor": MonitoringResource(reports_dir=str(settings.reports_dir), reports_keep_days=settings.reports_keep_days),
         },
     )

@@ -12,13 +12,15 @@ from energy_platform.defs.automation import accuracy_condition
 from energy_platform.defs.check_results import for_every_planned_partition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
-from energy_platform.tracking.links import run_url, try_log_report
+from energy_platform.errors import one_line
+from energy_platform.tracking.links import prune_report_runs, run_url, try_log_report
 
 
 class MonitoringResource(dg.ConfigurableResource):
     """Thresholds of the drift and accuracy checks, and where their HTML reports go."""
 
     reports_dir: str
+    reports_keep_days: float | None = None  # older HTML reports are deleted (monitoring/retention.py); None: kept
     window_days: int = 28
     reference_days: int = 365
     warn_share: float = 0.3
@@ -29,6 +31,18 @@ class MonitoringResource(dg.ConfigurableResource):
 
     def report_path(self, check_name: str) -> Path:
         return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
+
+
+def _prune_reports(monitor: MonitoringResource, registry: RegistryResource) -> dict:
+    """Delete the reports older than the retention, here and in MLflow; a failure is reported in
+    the metadata, never raised: the drift result matters more than the housekeeping."""
+    out: dict = {"reports_keep_days": monitor.reports_keep_days}
+    try:
+        out["reports_deleted"] = len(monitoring.prune_reports(monitor.reports_dir, monitor.reports_keep_days))
+        out["report_runs_deleted"] = prune_report_runs(registry.tracking_uri, monitor.reports_keep_days)
+    except Exception as exc:  # a file another process holds, an MLflow backend hiccup
+        out["reports_prune_error"] = f"{type(exc).__name__}: {one_line(exc)[:300]}"
+    return out
 
 
 def _drift_result(
@@ -67,6 +81,8 @@ def _drift_result(
         metadata["report_file"] = dg.MetadataValue.path(str(Path(result.report_path).resolve()))
         if error:
             metadata["report_mlflow_error"] = error
+        if monitor.reports_keep_days is not None:
+            metadata.update(_prune_reports(monitor, registry))
     monitoring.record_drift(warehouse.path, check_name, asset, result, ref_range, current_range, context.run.run_id, report_url)
     if result.report_error:
         metadata["report_error"] = result.report_error

@@ -23,6 +23,7 @@ from energy_platform.monitoring.drift import (
     prediction_drift_inputs,
     price_drift_inputs,
 )
+from energy_platform.monitoring.retention import prune_reports
 from energy_platform.monitoring.store import record_alert, record_drift, write_accuracy
 from energy_platform.monitoring.windows import drift_check_inputs
 
@@ -41,6 +42,7 @@ __all__ = [
     "latest_scored_day",
     "prediction_drift_inputs",
     "price_drift_inputs",
+    "prune_reports",
     "record_alert",
     "record_drift",
     "rolling_rmae",

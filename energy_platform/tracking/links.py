@@ -103,6 +103,37 @@ def log_report(
                       experiment_runs_url(ui_url, experiment_id))
 
 
+def prune_report_runs(tracking_uri: str, keep_days: float, *, now_ms: int | None = None, limit: int = 200) -> int:
+    """Delete the monitoring runs (and their report artifacts) started more than `keep_days` ago,
+    keeping the newest run of each check; at most `limit` per call, so the first prune of a long
+    history does not hold one check up. Returns the runs deleted (see monitoring/retention.py)."""
+    import time
+
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiment = client.get_experiment_by_name(MONITORING_EXPERIMENT)
+    if experiment is None:
+        return 0
+    cutoff = (int(time.time() * 1000) if now_ms is None else now_ms) - int(keep_days * 86_400_000)
+    old = client.search_runs([experiment.experiment_id], f"attributes.start_time < {cutoff}",
+                             order_by=["attributes.start_time DESC"], max_results=limit)
+    newest: dict[str, str | None] = {}
+    deleted = 0
+    for run in old:
+        check = run.data.tags.get("check", "")
+        if check not in newest:  # the check's newest run of all, however old
+            latest = client.search_runs([experiment.experiment_id], f"tags.check = '{check}'",
+                                        order_by=["attributes.start_time DESC"], max_results=1)
+            newest[check] = latest[0].info.run_id if latest else None
+        if run.info.run_id == newest[check]:
+            continue
+        get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+        client.delete_run(run.info.run_id)
+        deleted += 1
+    return deleted
+
+
 def try_log_report(*args, **kwargs) -> tuple[ReportLink | None, str | None]:
     """`log_report`, whose failure is reported, not raised: the drift result matters more than its link."""
     try:

@@ -1,0 +1,41 @@
+"""How long drift reports are kept: each Evidently HTML report is ~4 MB (3.5 MB of it Evidently's
+own JavaScript, the same in every file), three a morning, ~12 MB a day in `reports/` and as much
+again in MLflow: ~28 GB over three years if nothing is deleted (helper R, session 21).
+
+A report older than the retention is deleted, except the newest of each check, which stays
+however old (a platform stopped for a while still shows its last report). The check's numbers
+stay in `monitoring.drift_checks` for good; only the HTML goes. Plain Python: no Dagster.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+SECONDS_PER_DAY = 86400.0
+
+
+def report_check(path: Path) -> str:
+    """The check a report file belongs to: its name is `<check>_<timestamp>.html`."""
+    return path.stem.rsplit("_", 1)[0]
+
+
+def prune_reports(reports_dir: str | Path, keep_days: float, now: float | None = None) -> list[Path]:
+    """Delete the HTML reports in `reports_dir` older than `keep_days` (by modification time),
+    keeping the newest of each check; returns the files deleted."""
+    folder = Path(reports_dir)
+    if not folder.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - keep_days * SECONDS_PER_DAY
+    reports = sorted(((p.stat().st_mtime, p) for p in folder.glob("*.html") if p.is_file()), reverse=True)
+    newest_seen: set[str] = set()
+    deleted = []
+    for mtime, path in reports:
+        check = report_check(path)
+        if check not in newest_seen:
+            newest_seen.add(check)
+            continue
+        if mtime < cutoff:
+            path.unlink(missing_ok=True)  # a concurrent check may have pruned it already
+            deleted.append(path)
+    return deleted
