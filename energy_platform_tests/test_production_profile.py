@@ -37,7 +37,7 @@ from energy_platform.orchestration import run_job
 from energy_platform.profile import DAGSTER_PG_ENV, ProfileError
 from energy_platform.settings import from_env
 from energy_platform.tracking import MODEL_NAME
-from energy_platform.tracking.links import MONITORING_EXPERIMENT
+from energy_platform.tracking.links import MONITORING_EXPERIMENT, log_report, prune_report_runs
 from energy_platform.warehouse.db import connect, is_lake
 from energy_platform_tests.platform_env import free_port, launch_run, make_env, wait_for_http
 
@@ -287,6 +287,13 @@ def test_tracking_server_keeps_the_artifacts_and_serves_the_champion(services, h
     drift_run = client.search_runs([monitoring.experiment_id], max_results=1)[0]
     assert drift_run.data.tags["check"] == "price_drift"
     assert list(served.rglob("price_drift_*.html")), "no drift report under the server's --artifacts-destination"
+    # Retention through the server: an older report of the check goes, its served artifact with it.
+    newer = home / "price_drift_newer.html"
+    newer.write_text("<html>a newer report</html>")
+    log_report(server.url, None, "http://127.0.0.1:5000", newer, run_name="price_drift", tags={"check": "price_drift"})
+    assert prune_report_runs(server.url, 30, now_ms=int(time.time() * 1000) + 31 * 86_400_000) >= 1
+    assert client.get_run(drift_run.info.run_id).info.lifecycle_stage == "deleted"
+    assert [p.name for p in served.rglob("price_drift_*.html")] == ["price_drift_newer.html"]
 
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     mlflow.set_tracking_uri(server.url)

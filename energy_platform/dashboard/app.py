@@ -319,7 +319,8 @@ def drift_section(ov: dict[str, pl.DataFrame]) -> None:
                     c[3].download_button("Descargar informe", body, file_name=resolved.name, mime="text/html",
                                          key=f"report-{i}", icon=":material/download:")
                 else:
-                    c[3].caption("El archivo del informe no está en esta máquina.")
+                    c[3].caption("El archivo del informe no está en esta máquina "
+                                 "(o se borró: se guardan ENERGY_PLATFORM_REPORTS_KEEP_DAYS días).")
             else:
                 c[3].caption("Sin informe HTML.")
     flagged = ov["drift_flagged"]

@@ -128,7 +128,7 @@ def prune_report_runs(tracking_uri: str, keep_days: float, *, now_ms: int | None
             newest[check] = latest[0].info.run_id if latest else None
         if run.info.run_id == newest[check]:
             continue
-        get_artifact_repository(run.info.artifact_uri).delete_artifacts()
+        get_artifact_repository(run.info.artifact_uri, tracking_uri=tracking_uri).delete_artifacts()
         client.delete_run(run.info.run_id)
         deleted += 1
     return deleted
