@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 
 from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
-from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED
+from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED, REVISED
 from energy_platform.defs.lifecycle import EXOGENOUS
 from energy_platform.orchestration import run_job
 from energy_platform.price_display import price_decimals
@@ -81,6 +81,7 @@ def run_demo(training: dict | None = None) -> int:
     ingested = _metadata(result, "raw_prices")
     exog = (f"\n      NOTE  {EXOGENOUS_STORED}: {ingested[EXOGENOUS_STORED]}; {DAYS_AHEAD}: {ingested[DAYS_AHEAD]}"
             if EXOGENOUS_STORED in ingested else "")
+    exog += f"\n      NOTE  {ingested[REVISED]}" if REVISED in ingested else ""
     _done(t, _checks(result) + exog)
 
     # the days the stored data can forecast: the live source's partitions run to yesterday + H, and

@@ -4,10 +4,11 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import polars as pl
 import pytest
 
 from energy_platform.defs import INGEST_JOB
@@ -289,3 +290,39 @@ def test_a_bad_csv_shows_its_error_on_the_asset(tmp_path):
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert f"{bad}: line 5: column 'price': non-finite price 'inf'" in failure.step_failure_data.error.to_string()
     assert not platform.warehouse.exists() or _rows(platform.warehouse) == 0
+
+
+def test_a_file_re_exported_with_revised_prices_is_named_and_taken_only_on_full_refresh(tmp_path):
+    """Helper M (session 20): a CSV re-exported with revised values was kept as first stored, with no
+    word (a run fetches only missing days). The run now names the hours that differ; the stored
+    prices stand until a full_refresh takes the file's, and the next run is quiet again."""
+    from energy_platform.sources import get_source
+    from energy_platform.warehouse.prices import read_prices
+
+    sample = get_source("sample").hourly_prices(date(2016, 1, 1), date(2016, 2, 29))
+    path = tmp_path / "market.csv"
+
+    def export(frame):
+        frame.select(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S").alias("Date"), pl.col("price").alias("Price")).write_csv(path)
+
+    export(sample)
+    platform = make_env(tmp_path / "home", source=f"csv:{path}")
+    meta = _materialization(run_job(platform.defs, INGEST_JOB, platform.instance, partition_key="2016-01-01")).metadata
+    assert "revised_in_source" not in meta
+    stored = read_prices(platform.warehouse, date(2016, 1, 5), date(2016, 1, 5))["price"].to_list()
+
+    revised = pl.col("ts").is_between(datetime(2016, 1, 5, 7), datetime(2016, 1, 5, 8))
+    export(sample.with_columns(pl.when(revised).then(pl.col("price") + 10).otherwise(pl.col("price")).alias("price")))
+    platform = make_env(tmp_path / "home", source=f"csv:{path}")  # a new process reads the new file
+    result = run_job(platform.defs, INGEST_JOB, platform.instance, partition_key="2016-01-01")
+    note = _materialization(result).metadata["revised_in_source"].value
+    assert note.startswith(f"1 stored day(s) (2 hours) differ from csv:{path} now, first 2016-01-05 hour 7: stored "
+                           f"{stored[7]}, source {stored[7] + 10}; the stored prices stand")
+    assert read_prices(platform.warehouse, date(2016, 1, 5), date(2016, 1, 5))["price"].to_list() == stored
+
+    config = {"ops": {"raw_prices": {"config": {"full_refresh": True}}}}
+    result = run_job(platform.defs, INGEST_JOB, platform.instance, partition_key="2016-01-01", run_config=config)
+    assert "revised_in_source" not in _materialization(result).metadata
+    taken = read_prices(platform.warehouse, date(2016, 1, 5), date(2016, 1, 5))["price"].to_list()
+    assert taken[7] == stored[7] + 10 and taken[8] == stored[8] + 10 and taken[9] == stored[9]
+    assert _rows(platform.warehouse) == 31 * 24  # nothing duplicated

@@ -31,6 +31,21 @@ class RawPricesConfig(dg.Config):
     )
 
 
+REVISED = "revised_in_source"  # the metadata naming stored hours a local source now prices otherwise
+
+
+def revised_note(report, spec: str) -> str | None:
+    """One line on the stored hours the source now prices otherwise, or None."""
+    revised = report.revised
+    if revised is None or revised.is_empty():
+        return None
+    first = revised.row(0, named=True)
+    return (f"{revised['date'].n_unique()} stored day(s) ({revised.height} hours) differ from {spec} now, first "
+            f"{first['date']} hour {first['hour']}: stored {first['stored']}, source {first['source']}; the stored prices "
+            "stand (a run fetches only missing days): materialize raw_prices with full_refresh: true for those months "
+            "to take the source's")
+
+
 def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = DEFAULT_PRICE_UNIT) -> dg.AssetsDefinition:
     @dg.asset(
         partitions_def=partitions_def,
@@ -54,6 +69,9 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
         context.log.info(f"{source.spec}: window {start}..{end}, fetched {report.fetched}, wrote {report.rows_written} rows")
         for note in src.notes:
             context.log.warning(note)
+        revised = revised_note(report, source.spec)
+        if revised:
+            context.log.warning(revised)
         # A file's load or wind forecasts go to raw.exogenous_hourly; the days ahead of its prices
         # (tomorrow's forecasts) are what lets a model read them (forecaster_model says whether it does).
         exog = exogenous_columns(report.frame)  # none when nothing was fetched
@@ -84,6 +102,7 @@ def build_raw_prices(partitions_def: dg.PartitionsDefinition, price_unit: str = 
                 "preview (latest days written)": markdown_preview(daily),
                 **({EXOGENOUS_STORED: ", ".join(exog), DAYS_AHEAD: ", ".join(map(str, ahead)) or "none"} if exog else {}),
                 **({LEFT_OUT: "; ".join(src.notes)} if src.notes else {}),
+                **({REVISED: revised} if revised else {}),
             }
         )
 

@@ -25,6 +25,9 @@ class PriceSource(Protocol):
 
     name: str
     notes: list[str]  # what reading left out and a run should report (a file's part-days); empty for most sources
+    # the source is read whole and locally (a file): comparing the stored days with it costs nothing,
+    # where asking a live API again for them would cost a request per 30 days
+    local: bool
 
     def first_date(self) -> date: ...
 

@@ -273,6 +273,8 @@ class CsvSource:
     date or a price is asked for, so a bad file fails the asset that reads it, not the import.
     """
 
+    local = True
+
     def __init__(
         self,
         path: str | Path,

@@ -552,6 +552,7 @@ class XmSource:
     """
 
     name = "xm"
+    local = False
 
     def __init__(
         self,
