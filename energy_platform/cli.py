@@ -62,11 +62,13 @@ def _training_overrides(text: str) -> dict:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown key(s) {', '.join(unknown)}; forecaster_model's config has {', '.join(known)}")
     try:
-        TrainingConfig(**value)
+        config = TrainingConfig(**value)
     except pydantic.ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise argparse.ArgumentTypeError(one_line(problems)) from None
-    return value
+    # the values as validated: pydantic takes "3" or 3.0 for an integer, Dagster's run config does
+    # not (helper S, session 21: such a value passed here and failed the training run minutes in)
+    return config.model_dump(exclude_unset=True)
 
 
 def _check_home() -> None:

@@ -141,8 +141,10 @@ def _finite(variable: str, text: str, want: str, accept=lambda x: True) -> float
 def _price_floor(text: str) -> float | None:
     """`ENERGY_PLATFORM_PRICE_FLOOR`: a number, or `none` for markets with negative prices (nan
     would switch every floor rule off, inf clamp every forecast)."""
-    if text.strip().lower() in ("none", ""):
+    if text.strip().lower() == "none":
         return None
+    if not text.strip():  # empty: the default, as every other setting (it read as no floor: helper S, session 21)
+        return 0.0
     return _finite("ENERGY_PLATFORM_PRICE_FLOOR", text, "a number or 'none'")
 
 

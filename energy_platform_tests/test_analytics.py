@@ -258,6 +258,28 @@ def test_example_queries_run_and_answer(seeded, index):
         assert result["hour"].to_list() == list(range(24))
 
 
+def test_error_by_hour_counts_a_day_once_when_two_champions_forecast_it(seeded, tmp_path):
+    """Helper S (session 21): a new champion re-forecasts days an older one forecast, both rows are
+    champion forecasts, and the example counted such days twice (48 "days" in a 30-day window)."""
+    import shutil
+
+    _, analytics, _ = seeded
+    copy = tmp_path / "analytics.duckdb"
+    shutil.copy(analytics, copy)
+    sql = EXAMPLE_QUERIES[1][1]
+    conn = duckdb.connect(str(copy))
+    try:
+        before = conn.sql(sql).pl()
+        day = conn.execute("SELECT max(target_date) FROM forecast_vs_actual WHERE actual IS NOT NULL").fetchone()[0]
+        conn.execute("INSERT INTO forecasts SELECT * REPLACE (created_at + INTERVAL 1 DAY AS created_at, "
+                     "forecast + 100 AS forecast) FROM forecasts WHERE target_date = ? AND is_champion_forecast", [day])
+        after = conn.sql(sql).pl()
+    finally:
+        conn.close()
+    assert after["days"].to_list() == before["days"].to_list()
+    assert (after["mae"] > before["mae"]).all()  # the newer forecast of that day counts, the older one not
+
+
 def test_example_queries_run_on_an_empty_snapshot(tmp_path):
     summary = publish_analytics(tmp_path / "warehouse.duckdb", tmp_path / "analytics.duckdb")
     assert not (tmp_path / "warehouse.duckdb").exists(), "publishing must not create the warehouse"

@@ -52,6 +52,8 @@ def test_help_exits_0(args):
          "--train-config: unknown key(s) epochs; forecaster_model's config has backtest_weeks"),
         (["demo", "--train-config", '{"n_members": 0}'], "--train-config: n_members: Input should be greater than or equal to 1"),
         (["demo", "--train-config", "[1]"], "--train-config: want a JSON object of forecaster_model's config, got '[1]'"),
+        (["demo", "--train-config", '{"recalibrate_every": 0}'], "recalibrate_every: Input should be greater than or equal to 1"),
+        (["demo", "--train-config", '{"backtest_weeks": 0}'], "backtest_weeks: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_problem(args, message):
@@ -125,3 +127,18 @@ def test_an_interrupt_is_one_line_and_exit_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_demo", interrupted(ValueError))
     with pytest.raises(ValueError):  # a bug keeps its traceback
         cli.main(["demo"])
+
+
+def test_train_config_values_are_passed_on_as_validated_so_the_run_config_takes_them():
+    """Helper S (session 21): {"max_epochs": "3"} passed the parser (pydantic reads "3" as 3) and
+    then failed Dagster's run config after ingestion and features, with a traceback."""
+    import dagster as dg
+
+    from energy_platform.cli import _training_overrides
+    from energy_platform.defs import TRAIN_JOB, build_definitions
+    from energy_platform.settings import from_env
+
+    value = _training_overrides('{"max_epochs": "3", "n_members": 1.0, "learning_rate": 1, "blend_naive": 1}')
+    assert value == {"max_epochs": 3, "n_members": 1, "learning_rate": 1.0, "blend_naive": True}
+    job = build_definitions(from_env({})).resolve_job_def(TRAIN_JOB)
+    dg.validate_run_config(job, {"ops": {"forecaster_model": {"config": value}}})  # raises if Dagster refuses it

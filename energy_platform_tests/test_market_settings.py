@@ -86,6 +86,15 @@ def test_a_setting_that_cannot_be_read_is_named_in_one_line_and_nothing_is_creat
     assert message in proc.stderr and not home.exists()
 
 
+def test_an_empty_setting_takes_its_default():
+    """Helper S (session 21): ENERGY_PLATFORM_PRICE_FLOOR= (empty) read as no floor at all, where every
+    other empty setting takes its default."""
+    empty = from_env({"ENERGY_PLATFORM_HOME": "/h", "ENERGY_PLATFORM_PRICE_FLOOR": "", "ENERGY_PLATFORM_PRICE_CEILING": "",
+                      "ENERGY_PLATFORM_COUNTRY": "", "ENERGY_PLATFORM_TIMEZONE": ""})
+    assert (empty.price_floor, empty.price_ceiling, empty.country, empty.timezone) == (0.0, 1e6, "CO", "America/Bogota")
+    assert from_env({"ENERGY_PLATFORM_HOME": "/h", "ENERGY_PLATFORM_PRICE_FLOOR": "none"}).price_floor is None
+
+
 @pytest.mark.parametrize(("folder", "message"), [("/nonexistent/operating", "is not a folder"), ("/", "holds none of operating_daily.csv")])
 def test_an_operating_folder_without_operating_files_is_named_at_start(tmp_path, folder, message):
     """Helper H (session 19): a mistyped ENERGY_PLATFORM_OPERATING_DIR ran the platform without

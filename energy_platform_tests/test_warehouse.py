@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import time
@@ -95,6 +96,8 @@ def test_quality_checks_on_good_and_bad_data(tmp_path, january):
     assert not warn.passed and warn.severity == "warn" and "2016-01-09 09:00:00" in warn.metadata["examples"]
     assert "COP/kWh" in warn.description  # XM's unit by default; another market's is named
     assert "EUR/MWh" in quality.prices_within_plausible_bounds(path, unit="EUR/MWh").description
+    # a small unit's bound is printed as it is (helper S, session 21: "0 < p < 0 EUR/kWh" for 0.1)
+    assert "outside 0 < p < 0.1 EUR/kWh" in quality.prices_within_plausible_bounds(path, upper=0.1, unit="EUR/kWh").description
 
     stale = quality.latest_partition_fresh(path, date(2016, 2, 5))
     assert not stale.passed and stale.severity == "error" and stale.metadata["lag_days"] == 5
@@ -121,6 +124,34 @@ def test_a_held_lock_is_retried_then_named(tmp_path, january):
         holder.wait()
     assert _count(path) == 744  # nothing corrupted
 
+
+
+def test_a_command_meeting_a_held_warehouse_says_so_in_one_line(tmp_path):
+    """Helper S (session 21): an analyst's connection held on warehouse.duckdb made `demo` end in a
+    72-line traceback, exit 1, though the message (WarehouseLockedError) named the file and the fix."""
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    home.mkdir()
+    path = home / "warehouse.duckdb"
+    replace_prices(path, SampleSource().hourly_prices(date(2016, 1, 1), date(2016, 1, 31)), date(2016, 1, 1),
+                   date(2016, 1, 31), "sample")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        entry = Path(sys.executable).with_name("energy-platform")
+        proc = subprocess.run([str(entry), "demo"], capture_output=True, text=True, timeout=300, check=False,
+                              env={**os.environ, "ENERGY_PLATFORM_HOME": str(home)})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("energy-platform: ") and str(path) in last and "analytics.duckdb" in last, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
 
 
 def test_a_warehouse_from_a_newer_duckdb_is_named_as_such_not_damaged(tmp_path):

@@ -92,8 +92,8 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
 
 class TrainingConfig(dg.Config):
     window_days: int = Field(1456, description="Training window (days), the paper's 4 years.")
-    backtest_weeks: int = Field(4, description="Recent weeks of the walk-forward backtest that scores the candidate.")
-    recalibrate_every: int = Field(7, description="Days between refits in that backtest.")
+    backtest_weeks: int = Field(4, ge=1, description="Recent weeks of the walk-forward backtest that scores the candidate.")
+    recalibrate_every: int = Field(7, ge=1, description="Days between refits in that backtest.")
     seed: int = 0
     max_epochs: int | None = Field(None, ge=1, description="Override the forecaster's epoch cap (tests use tiny values).")
     n_members: int | None = Field(None, ge=1, description="Override the ensemble size.")

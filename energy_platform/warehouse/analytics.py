@@ -367,13 +367,14 @@ ORDER BY hour
 """.strip(),
     ),
     (
-        "Last month's error by hour of day (champion forecasts, last 30 realised days)",
+        "Last month's error by hour of day (the newest champion forecast of each hour, last 30 realised days)",
         """
 SELECT hour, count(*) AS days, round(avg(abs_error), 1) AS mae, round(avg(error), 1) AS bias,
        round(avg(in_band_80::INTEGER), 2) AS coverage_80
-FROM forecast_vs_actual
-WHERE is_champion_forecast AND actual IS NOT NULL
-  AND target_date > (SELECT max(target_date) FROM forecast_vs_actual
+FROM (SELECT * FROM forecast_vs_actual
+      WHERE is_champion_forecast AND actual IS NOT NULL
+      QUALIFY row_number() OVER (PARTITION BY target_date, hour ORDER BY created_at DESC) = 1)
+WHERE target_date > (SELECT max(target_date) FROM forecast_vs_actual
                      WHERE actual IS NOT NULL) - INTERVAL 30 DAY
 GROUP BY hour
 ORDER BY hour

@@ -39,7 +39,7 @@ from typing import TypeVar
 import duckdb
 import polars as pl
 
-from energy_platform.errors import StateError, one_line
+from energy_platform.errors import OperatorError, StateError, one_line
 from energy_platform.warehouse.schema import ensure_lake_schema, ensure_schema
 
 T = TypeVar("T")
@@ -60,8 +60,9 @@ _DATA_PATH = re.compile(r"^(?P<url>.*?)\s*\(DATA_PATH\s+'(?P<data>(?:[^']|'')*)'
 HEADER_BYTES = 3 * 4096
 
 
-class WarehouseLockedError(RuntimeError):
-    """The warehouse file is held by another process for longer than we were willing to wait."""
+class WarehouseLockedError(OperatorError):
+    """The warehouse file is held by another process for longer than we were willing to wait; the
+    message names the file and who should let go (a command prints it in one line, exit 2)."""
 
 
 class WarehouseConflictError(RuntimeError):

@@ -119,15 +119,15 @@ def prices_within_plausible_bounds(
     examples = {str(r[0]): r[1] for r in rows[:MAX_EXAMPLES]}
     floor_text = "none" if floor is None else f"{floor:g}"
     meta = {
-        "out_of_bounds_hours": len(rows), "negative_null_or_nan_hours": hard, "bounds": f"0 < p < {upper:,.0f}",
+        "out_of_bounds_hours": len(rows), "negative_null_or_nan_hours": hard, "bounds": f"0 < p < {upper:,.6g}",
         "hard_bounds": f"floor {floor_text} <= p < {absurd:g}, finite", "examples": examples,
     }
     if not rows:
-        return CheckOutcome(True, "warn", f"All prices within 0 < p < {upper:,.0f} {unit}.", meta)
+        return CheckOutcome(True, "warn", f"All prices within 0 < p < {upper:,.6g} {unit}.", meta)
     severity = "error" if hard else "warn"
     return CheckOutcome(
         False, severity,
-        f"{len(rows)} hour(s) outside 0 < p < {upper:,.0f} {unit} ({hard} null, non-finite, below the floor {floor_text} or >= {absurd:g})",
+        f"{len(rows)} hour(s) outside 0 < p < {upper:,.6g} {unit} ({hard} null, non-finite, below the floor {floor_text} or >= {absurd:g})",
         meta,
     )
 
