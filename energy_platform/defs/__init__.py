@@ -69,11 +69,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     drift_checks = build_drift_checks(raw_prices, features, predictions)
 
     ingest_job = dg.define_asset_job(INGEST_JOB, selection=[raw_prices, *operating], description="Raw prices, operating data and their checks.")
-    # features first: training reads the feature store, which must have caught up with the prices;
-    # without its drift check, which the features run of the same data has evaluated (a retraining
-    # morning wrote a second identical result and a second 4 MB report: helper R, session 21)
-    train_job = dg.define_asset_job(TRAIN_JOB, selection=dg.AssetSelection.assets(features).without_checks()
-                                    | dg.AssetSelection.assets(forecaster_model, champion_model),
+    # features first: training reads the feature store, which must have caught up with the prices
+    train_job = dg.define_asset_job(TRAIN_JOB, selection=[features, forecaster_model, champion_model],
                                     description="Bring the feature store up to date, train a challenger and gate it.")
     jobs = [
         ingest_job,
