@@ -11,7 +11,7 @@ import polars as pl
 from energy_platform.defs import ACCURACY_JOB, FEATURES_JOB, INGEST_JOB, PREDICT_JOB, PUBLISH_JOB, TRAIN_JOB, build_definitions
 from energy_platform.defs.ingestion import DAYS_AHEAD, EXOGENOUS_STORED, REVISED
 from energy_platform.defs.lifecycle import EXOGENOUS
-from energy_platform.orchestration import run_job
+from energy_platform.orchestration import command_line_instance, run_job
 from energy_platform.price_display import price_decimals
 from energy_platform.profile import redacted
 from energy_platform.settings import Settings, get_settings
@@ -69,7 +69,7 @@ def _check_source_covers(settings: Settings, stored, all_days: list[str]) -> Non
 def run_demo(training: dict | None = None) -> int:
     """`training`: overrides of forecaster_model's config (the tests' tiny model; default: the production preset)."""
     settings = get_settings()
-    instance = dg.DagsterInstance.get()
+    instance = command_line_instance(settings.dagster_home)
     defs = build_definitions(settings)
     month_keys = defs.resolve_assets_def("raw_prices").partitions_def.get_partition_keys()
     all_days = defs.resolve_assets_def("predictions").partitions_def.get_partition_keys()

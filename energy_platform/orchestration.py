@@ -187,6 +187,20 @@ def blocked_message(instance: dg.DagsterInstance, run_id: str, job_name: str) ->
     return f"run {run_id} of {job_name} stopped by a blocking check ({checks}); nothing downstream was written"
 
 
+NO_COMPUTE_LOGS = {"module": "dagster._core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+
+
+def command_line_instance(dagster_home: str | os.PathLike) -> dg.DagsterInstance:
+    """The home's Dagster instance for a command-line run, without raw stdout/stderr capture: it
+    starts `tail` and watcher processes in the terminal's process group, so a Ctrl-C printed their
+    two KeyboardInterrupt tracebacks before the command's one line (helper S, session 21). A
+    command's output is on its terminal already; its structured logs stay in the run's event log."""
+    from dagster._core.instance.ref import InstanceRef
+
+    ref = InstanceRef.from_dir(str(dagster_home), overrides={"compute_logs": NO_COMPUTE_LOGS})
+    return dg.DagsterInstance.from_ref(ref)
+
+
 def run_job(
     defs: dg.Definitions,
     job_name: str,

@@ -25,7 +25,7 @@ from energy_platform.defs import (
     TRAIN_JOB,
     build_definitions,
 )
-from energy_platform.orchestration import run_job
+from energy_platform.orchestration import command_line_instance, run_job
 from energy_platform.replay_window import ReplayError, check_window
 from energy_platform.settings import Settings, get_settings
 from energy_platform.warehouse.db import connect, exists
@@ -102,7 +102,7 @@ def run_replay(start: date, days: int, echo=print, training: dict | None = None,
                 f"{start} on (to continue this one: --start {latest + timedelta(days=1)}): set ENERGY_PLATFORM_HOME "
                 "to a new folder"
             )
-    instance = instance or dg.DagsterInstance.get()
+    instance = instance or command_line_instance(settings.dagster_home)
     defs = build_definitions(settings)
     h = settings.horizon_days
     as_of = start - timedelta(days=1)

@@ -161,10 +161,12 @@ def lease_seconds(text: str | None) -> float:
 
 
 def _reports_keep_days(text: str) -> float | None:
-    """`ENERGY_PLATFORM_REPORTS_KEEP_DAYS`: days >= 1, or `none` to keep every report for good."""
+    """`ENERGY_PLATFORM_REPORTS_KEEP_DAYS`: 1 to 36500 days, or `none` to keep every report for good
+    (1e12 passed, then every prune failed converting the cutoff for SQLite: helper T, session 21)."""
     if text.strip().lower() == "none":
         return None
-    return _finite("ENERGY_PLATFORM_REPORTS_KEEP_DAYS", text, "a number of days >= 1 or 'none'", lambda x: x >= 1)
+    return _finite("ENERGY_PLATFORM_REPORTS_KEEP_DAYS", text, "a number of days from 1 to 36500 or 'none'",
+                   lambda x: 1 <= x <= 36500)
 
 
 def _price_ceiling(text: str) -> float:

@@ -33,13 +33,14 @@ class MonitoringResource(dg.ConfigurableResource):
         return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
 
 
-def _prune_reports(monitor: MonitoringResource, registry: RegistryResource) -> dict:
-    """Delete the reports older than the retention, here and in MLflow; a failure is reported in
-    the metadata, never raised: the drift result matters more than the housekeeping."""
+def _prune_reports(monitor: MonitoringResource, registry: RegistryResource, mlflow: bool = True) -> dict:
+    """Delete the reports older than the retention, here and (`mlflow`) in MLflow; a failure is
+    reported in the metadata, never raised: the drift result matters more than the housekeeping."""
     out: dict = {"reports_keep_days": monitor.reports_keep_days}
     try:
         out["reports_deleted"] = len(monitoring.prune_reports(monitor.reports_dir, monitor.reports_keep_days))
-        out["report_runs_deleted"] = prune_report_runs(registry.tracking_uri, monitor.reports_keep_days)
+        if mlflow:
+            out["report_runs_deleted"] = prune_report_runs(registry.tracking_uri, monitor.reports_keep_days)
     except Exception as exc:  # a file another process holds, an MLflow backend hiccup
         out["reports_prune_error"] = f"{type(exc).__name__}: {one_line(exc)[:300]}"
     return out
@@ -82,7 +83,8 @@ def _drift_result(
         if error:
             metadata["report_mlflow_error"] = error
         if monitor.reports_keep_days is not None:
-            metadata.update(_prune_reports(monitor, registry))
+            # not MLflow when the log just failed: an unreachable server would be waited for twice
+            metadata.update(_prune_reports(monitor, registry, mlflow=error is None))
     monitoring.record_drift(warehouse.path, check_name, asset, result, ref_range, current_range, context.run.run_id, report_url)
     if result.report_error:
         metadata["report_error"] = result.report_error

@@ -10,9 +10,11 @@ stay in `monitoring.drift_checks` for good; only the HTML goes. Plain Python: no
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 SECONDS_PER_DAY = 86400.0
+STAMP = "%Y%m%dT%H%M%S%f"  # a report's name: `<check>_<written at, local time>.html` (defs/monitoring.py)
 
 
 def report_check(path: Path) -> str:
@@ -20,22 +22,31 @@ def report_check(path: Path) -> str:
     return path.stem.rsplit("_", 1)[0]
 
 
+def report_written(path: Path) -> float:
+    """When a report was written: the time in its name (a home copied without its files' times
+    keeps it), else the file's modification time."""
+    try:
+        return datetime.strptime(path.stem.rsplit("_", 1)[1], STAMP).timestamp()
+    except (IndexError, ValueError):
+        return path.stat().st_mtime
+
+
 def prune_reports(reports_dir: str | Path, keep_days: float, now: float | None = None) -> list[Path]:
-    """Delete the HTML reports in `reports_dir` older than `keep_days` (by modification time),
-    keeping the newest of each check; returns the files deleted."""
+    """Delete the HTML reports in `reports_dir` written more than `keep_days` ago, keeping the
+    newest of each check; returns the files deleted."""
     folder = Path(reports_dir)
     if not folder.is_dir():
         return []
     cutoff = (time.time() if now is None else now) - keep_days * SECONDS_PER_DAY
-    reports = sorted(((p.stat().st_mtime, p) for p in folder.glob("*.html") if p.is_file()), reverse=True)
+    reports = sorted(((report_written(p), p) for p in folder.glob("*.html") if p.is_file()), reverse=True)
     newest_seen: set[str] = set()
     deleted = []
-    for mtime, path in reports:
+    for written, path in reports:
         check = report_check(path)
         if check not in newest_seen:
             newest_seen.add(check)
             continue
-        if mtime < cutoff:
+        if written < cutoff:
             path.unlink(missing_ok=True)  # a concurrent check may have pruned it already
             deleted.append(path)
     return deleted
