@@ -101,4 +101,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # --help says what it runs instead of running it (helper S, session 21: it started the benchmark)
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_known_args()
     sys.exit(main())
