@@ -72,6 +72,9 @@ def test_a_history_too_short_for_the_model_is_refused_naming_the_days_it_needs(t
     run_job(env.defs, FEATURES_JOB, env.instance)
     with pytest.raises(ForecastInputError, match=r"has 90 days; training needs at least 120 \(105 for the first fit of its 14-day"):
         _train(env, QUICK)
+    # a window asked for shorter than a fit needs is named as such, not as a short history (helper S, session 21)
+    with pytest.raises(ForecastInputError, match=r"window_days 3 is shorter than the 105 days a fit of this model needs"):
+        _train(env, {**QUICK, "window_days": 3})
 
 
 def test_a_csv_market_is_ingested_from_its_first_month_whenever_it_starts(tmp_path):

@@ -96,6 +96,9 @@ def recent_backtest(prices: pl.DataFrame, params: TrainingParams, end: date, wee
     model = params.build()
     panel = daily_panel(prices.select("ts", "price", *(exogenous or [])), operating if model.spec.operating_groups else None)
     need = getattr(model, "min_window_days", lambda n: 1)(len(panel.exog))
+    if params.window_days < need:  # the window asked for, not the history, is short (helper S, session 21)
+        raise ForecastInputError(f"window_days {params.window_days} is shorter than the {need} days a fit of this model "
+                                 "needs: train on a longer window")
     if window < need:  # the backtest's own message named its first window, not the history a file needs
         backtest_days, first = 7 * (weeks or params.backtest_weeks), prices["date"].min()
         raise ForecastInputError(
