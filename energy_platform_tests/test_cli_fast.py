@@ -54,6 +54,12 @@ def test_help_exits_0(args):
         (["demo", "--train-config", "[1]"], "--train-config: want a JSON object of forecaster_model's config, got '[1]'"),
         (["demo", "--train-config", '{"recalibrate_every": 0}'], "recalibrate_every: Input should be greater than or equal to 1"),
         (["demo", "--train-config", '{"backtest_weeks": 0}'], "backtest_weeks: Input should be greater than or equal to 1"),
+        # helper U (session 21): these failed the training run with a traceback after ingestion and features
+        (["demo", "--train-config", '{"learning_rate": NaN}'], "learning_rate: Input should be a finite number"),
+        (["demo", "--train-config", '{"learning_rate": -0.001}'], "learning_rate: Input should be greater than 0"),
+        (["demo", "--train-config", '{"price_floor": NaN}'], "price_floor: Input should be a finite number"),
+        (["demo", "--train-config", '{"lear_weight": -1}'], "lear_weight: Input should be greater than or equal to 0"),
+        (["demo", "--train-config", '{"window_days": 0}'], "window_days: Input should be greater than or equal to 1"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_problem(args, message):

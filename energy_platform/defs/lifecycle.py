@@ -91,21 +91,23 @@ def build_features_asset(raw_prices: dg.AssetsDefinition, operating: list[dg.Ass
 
 
 class TrainingConfig(dg.Config):
-    window_days: int = Field(1456, description="Training window (days), the paper's 4 years.")
+    window_days: int = Field(1456, ge=1, description="Training window (days), the paper's 4 years.")
     backtest_weeks: int = Field(4, ge=1, description="Recent weeks of the walk-forward backtest that scores the candidate.")
     recalibrate_every: int = Field(7, ge=1, description="Days between refits in that backtest.")
     seed: int = 0
     max_epochs: int | None = Field(None, ge=1, description="Override the forecaster's epoch cap (tests use tiny values).")
     n_members: int | None = Field(None, ge=1, description="Override the ensemble size.")
-    learning_rate: float | None = Field(None, description="Override the optimiser's learning rate.")
+    learning_rate: float | None = Field(None, gt=0, allow_inf_nan=False, description="Override the optimiser's learning rate.")
     blend_naive: bool | None = Field(None, description="Override the forecaster's blend towards the latest known day (on by default).")
-    lear_weight: float | None = Field(None, description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off); "
-                                                        "with fit_lear_weight, the largest weight the fit may choose.")
+    lear_weight: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                                      description="Override the weight of LEAR in the forecaster's median (0.3 for H >= 2; 0 = off); "
+                                                  "with fit_lear_weight, the largest weight the fit may choose.")
     fit_lear_weight: bool | None = Field(None, description="Override whether LEAR's weight is fitted on the validation slice, in 0, 0.1, ... "
                                                            "lear_weight (on for H >= 2).")
-    price_floor: float | None = Field(None, description="Override the lowest possible price no quantile goes below; default: the "
-                                                        "platform's (ENERGY_PLATFORM_PRICE_FLOOR: 0, the bolsa is never negative; "
-                                                        "none for a market with negative prices).")
+    price_floor: float | None = Field(None, allow_inf_nan=False,
+                                      description="Override the lowest possible price no quantile goes below; default: the "
+                                                  "platform's (ENERGY_PLATFORM_PRICE_FLOOR: 0, the bolsa is never negative; "
+                                                  "none for a market with negative prices).")
     operating_min_days: int | None = Field(None, ge=0, description="Override the days of known values an operating group needs in the "
                                                           "training window to be read (365; fewer: the fit goes without it).")
     operating_groups: str = Field("default", description="Operating inputs: 'default' (chosen on validation, among those with data), "

@@ -72,9 +72,9 @@ def _floor(args: argparse.Namespace, prices: pl.DataFrame) -> float | None:
     would clamp every forecast of those hours (a 0 floor on a market with negative prices)."""
     from energy_platform.settings import _price_floor
 
-    text = args.price_floor if args.price_floor is not None else os.environ.get("ENERGY_PLATFORM_PRICE_FLOOR")
+    text = args.price_floor if args.price_floor is not None else (os.environ.get("ENERGY_PLATFORM_PRICE_FLOOR") or "").strip() or None
     lowest = prices["price"].min()
-    if text is None:
+    if text is None:  # unset or empty: the data's (helper U, session 21: empty had become 0)
         return 0.0 if lowest is None or lowest >= 0 else None
     try:
         floor = _price_floor(text)

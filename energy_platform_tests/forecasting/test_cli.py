@@ -96,6 +96,8 @@ def test_a_price_floor_the_data_goes_below_is_refused(capsys, tmp_path, monkeypa
         assert main([*args, "--price-floor", text]) == 2
         assert f"must be a number or 'none', got '{text}'" in capsys.readouterr().err
     assert main(args) == 0 and "price floor: none" in capsys.readouterr().out  # the data decides: negative hours, no floor
+    monkeypatch.setenv("ENERGY_PLATFORM_PRICE_FLOOR", "")  # empty is unset here too (helper U: it had become 0)
+    assert main(args) == 0 and "price floor: none" in capsys.readouterr().out
 
 
 def test_the_forecaster_of_a_market_with_negative_prices_forecasts_them(capsys, monkeypatch, tmp_path):
