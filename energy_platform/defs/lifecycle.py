@@ -178,7 +178,8 @@ def build_forecaster_model_asset(features: dg.AssetsDefinition, raw_prices: dg.A
             "mlflow_run": registry.run_link(registered.run_id),
             # no rMAE when the weekly naive is exact over the backtest (a price flat for weeks): the gate refuses it
             "backtest_rmae": dg.MetadataValue.float(m.get("backtest_rmae", float("nan"))),
-            "backtest_mae": dg.MetadataValue.float(m["backtest_mae"]),
+            # none when the backtest scored NaN (a model forecasting NaN): the gate refuses it, the version stays on record
+            "backtest_mae": dg.MetadataValue.float(m.get("backtest_mae", float("nan"))),
             "backtest_pinball": dg.MetadataValue.float(m.get("backtest_pinball", float("nan"))),
             "backtest_coverage_80": dg.MetadataValue.float(m.get("backtest_coverage_80", float("nan"))),
             "train_range": f"{candidate.train_start}..{candidate.train_end}",
