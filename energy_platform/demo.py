@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
@@ -52,12 +52,12 @@ def _check_source_covers(settings: Settings, stored, all_days: list[str]) -> Non
     if stored is None or not all_days:
         return
     horizon = timedelta(days=settings.horizon_days)
-    last_day = (pl.Series([all_days[-1]]).str.to_date()[0]) - horizon
+    last_day = date.fromisoformat(all_days[-1]) - horizon
     if stored > last_day:
         raise SourceError(f"the warehouse holds prices to {stored}, after the last day of '{settings.source}' ({last_day}): "
                           "a file replaced by a shorter export? Point ENERGY_PLATFORM_SOURCE at the whole file, or use a "
                           "new ENERGY_PLATFORM_HOME")
-    first_target = pl.Series([all_days[0]]).str.to_date()[0]
+    first_target = date.fromisoformat(all_days[0])
     with connect(settings.warehouse_path, read_only=True) as conn:
         stored_first = conn.execute("SELECT min(date) FROM raw.prices_hourly").fetchone()[0]
     if stored + horizon < first_target and stored_first < first_target.replace(day=1) - timedelta(days=31):

@@ -1,7 +1,7 @@
 """Monitoring as Dagster asset checks and the realised-accuracy asset; thin over monitoring/."""
 
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -30,7 +30,7 @@ class MonitoringResource(dg.ConfigurableResource):
     rmae_warn_above: float = 0.9
 
     def report_path(self, check_name: str) -> Path:
-        return Path(self.reports_dir) / f"{check_name}_{datetime.now():%Y%m%dT%H%M%S%f}.html"
+        return monitoring.report_path(self.reports_dir, check_name)
 
 
 def _prune_reports(monitor: MonitoringResource, registry: RegistryResource, mlflow: bool = True) -> dict:

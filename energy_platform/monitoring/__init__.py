@@ -23,7 +23,7 @@ from energy_platform.monitoring.drift import (
     prediction_drift_inputs,
     price_drift_inputs,
 )
-from energy_platform.monitoring.retention import prune_reports
+from energy_platform.monitoring.retention import prune_reports, report_path
 from energy_platform.monitoring.store import record_alert, record_drift, write_accuracy
 from energy_platform.monitoring.windows import drift_check_inputs
 
@@ -45,6 +45,7 @@ __all__ = [
     "prune_reports",
     "record_alert",
     "record_drift",
+    "report_path",
     "rolling_rmae",
     "write_accuracy",
 ]

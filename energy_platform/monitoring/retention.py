@@ -14,7 +14,12 @@ from datetime import datetime
 from pathlib import Path
 
 SECONDS_PER_DAY = 86400.0
-STAMP = "%Y%m%dT%H%M%S%f"  # a report's name: `<check>_<written at, local time>.html` (defs/monitoring.py)
+STAMP = "%Y%m%dT%H%M%S%f"  # a report's name: `<check>_<written at, local time>.html` (report_path)
+
+
+def report_path(reports_dir: str | Path, check_name: str) -> Path:
+    """Where a check's new report goes: its name carries the check and when it was written."""
+    return Path(reports_dir) / f"{check_name}_{datetime.now():{STAMP}}.html"
 
 
 def report_check(path: Path) -> str:

@@ -45,6 +45,7 @@ from energy_platform.warehouse.db import (
     check_warehouse,
     describe,
     is_lake,
+    table_names,
 )
 from energy_platform.warehouse.schema import DDL as WAREHOUSE_DDL
 
@@ -510,12 +511,7 @@ def _attach_sources(
                     raise
                 time.sleep(0.2)
     if lake or warehouse_path.exists():
-        present = {
-            f"{schema}.{name}"
-            for schema, name in conn.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'wh'"
-            ).fetchall()
-        }
+        present = table_names(conn, "wh")
     # The contract's empty tables, in memory; only used for what the warehouse lacks.
     own = conn.execute("SELECT current_database()").fetchall()[0][0]
     conn.execute("ATTACH ':memory:' AS empty_src")

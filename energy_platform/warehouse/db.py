@@ -100,6 +100,14 @@ def exists(location: str | Path) -> bool:
     return True if is_lake(location) else Path(location).exists()
 
 
+def table_names(conn: duckdb.DuckDBPyConnection, database: str | None = None) -> set[str]:
+    """`schema.table` of every table of `database` (the connection's current one by default)."""
+    where = "database_name = current_database()" if database is None else "database_name = ?"
+    rows = conn.execute(f"SELECT schema_name, table_name FROM duckdb_tables() WHERE {where}",
+                        [] if database is None else [database]).fetchall()
+    return {f"{schema}.{name}" for schema, name in rows}
+
+
 def _lake_error(location: str, reason: str) -> StateError:
     from energy_platform.profile import ProfileError
 

@@ -32,7 +32,7 @@ import polars as pl
 
 from energy_platform.forecasting.features import FeatureSpec, build_feature_frame
 from energy_platform.forecasting.operating_features import OperatingData
-from energy_platform.warehouse.db import connect, write_transaction
+from energy_platform.warehouse.db import connect, table_names, write_transaction
 from energy_platform.warehouse.operating import read_operating
 from energy_platform.warehouse.prices import read_prices
 
@@ -69,18 +69,13 @@ def _calendar(conn) -> str | None:
     return comment.split(CALENDAR_NOTE, 1)[1] if CALENDAR_NOTE in comment else EARLIER_CALENDAR
 
 
-def _tables(conn) -> set[str]:
-    return {f"{s}.{t}" for s, t in conn.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()").fetchall()}
-
-
 def raw_changes(path: str | Path, since: datetime | None) -> tuple[date | None, datetime | None]:
     """The oldest day (or month) of a raw row written after `since` (every row when None), and the
     newest `ingested_at` of all: what the next refresh must recompute from, and its mark. Writes
     stamp `ingested_at` to the microsecond, so a write just after a refresh is never in its mark's
     instant. A store refreshed before the mark was kept is recomputed whole, once."""
     with connect(path, read_only=True) as conn:
-        present = [t for t in RAW_TABLES if t in _tables(conn)]
+        present = [t for t in RAW_TABLES if t in table_names(conn)]
         if not present:
             return None, None
         rows = conn.execute(" UNION ALL ".join(
@@ -91,7 +86,7 @@ def raw_changes(path: str | Path, since: datetime | None) -> tuple[date | None, 
 
 
 def _refresh_mark(conn) -> datetime | None:
-    if STATE not in _tables(conn):
+    if STATE not in table_names(conn):
         return None
     row = conn.execute(f"SELECT max(raw_ingested_until) FROM {STATE}").fetchone()
     return row[0] if row else None

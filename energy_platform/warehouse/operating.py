@@ -17,7 +17,7 @@ import polars as pl
 
 from energy_platform.sources.operating import HISTORY_START, OperatingSource
 from energy_platform.sources.operating_files import DAILY_SCHEMA, HYDROLOGY_SCHEMA, ONI_SCHEMA
-from energy_platform.warehouse.db import connect, exists, write
+from energy_platform.warehouse.db import connect, exists, table_names, write
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,7 @@ def read_operating(path: str | Path, kind: str) -> pl.DataFrame:
     if not exists(path):
         return pl.DataFrame(schema=table.schema)
     with connect(path, read_only=True) as conn:
-        stored = conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_catalog = current_database() AND table_schema || '.' || table_name = ?", [table.name]
-        ).fetchall()[0][0]
-        if not stored:
+        if table.name not in table_names(conn):
             return pl.DataFrame(schema=table.schema)
         frame = conn.sql(f"SELECT {', '.join(table.schema)} FROM {table.name} ORDER BY {table.key}").pl()
     return frame.cast(table.schema)
