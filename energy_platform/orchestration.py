@@ -10,6 +10,11 @@ lease: the tag `energy_platform/lease` (unix seconds) that a background thread r
 any host and whatever became of its pid: it is reported failed and its pool slots freed. The
 same thread reaps other runs while this one waits on the pool, so a rerun started right after
 a kill proceeds once the dead lease expires instead of waiting for ever.
+
+Runs the UI, schedules and sensors launch hold the same lease, renewed by their run worker
+(`leased_in_process_executor`): a container restart killed their worker, and such a run stayed
+STARTED with its pool slot for ever, since Dagster's run monitoring cannot check the default
+launcher's workers. The reaper sensor (and any command-line run) fails it once its lease expires.
 """
 
 from __future__ import annotations
@@ -22,7 +27,11 @@ import time
 import uuid
 
 import dagster as dg
+from dagster._core.definitions.executor_definition import IN_PROC_CONFIG
 from dagster._core.errors import DagsterAssetCheckFailedError
+from dagster._core.execution.retries import RetryMode
+from dagster._core.execution.step_dependency_config import StepDependencyConfig
+from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from energy_platform.dagster_planning import plan_unpartitioned_entities_once
@@ -63,7 +72,7 @@ def _lease_of(record: dg.RunRecord) -> float | None:
         return float(tags[LEASE_TAG])
     if PID_TAG in tags:
         return record.update_timestamp.timestamp()
-    return None  # launched by the UI or the daemon: Dagster's run monitoring looks after it
+    return None  # not yet executing (Dagster's start timeout looks after it) or from before leases
 
 
 def reap_dead_in_process_runs(instance: dg.DagsterInstance, ttl: float | None = None) -> list[str]:
@@ -132,11 +141,12 @@ def pool_wait_message(instance: dg.DagsterInstance, run_id: str, after: float = 
             if run is None:
                 said.append(f"run {holder} (not in this instance)")
             elif _lease_of(record) is not None:
-                said.append(f"run {holder} of {run.job_name} ({run.status.value}; a command-line run: reaped once its "
-                            "lease expires if its process is gone)")
+                said.append(f"run {holder} of {run.job_name} ({run.status.value}; reaped once its lease expires "
+                            "if its process is gone)")
             else:
-                said.append(f"run {holder} of {run.job_name} ({run.status.value}; launched by the UI or the daemon: if it "
-                            "is not running any more, terminate it in the Dagster UI, or mark it failed)")
+                said.append(f"run {holder} of {run.job_name} ({run.status.value}; holds no lease, started before "
+                            "its steps or by an older version: if it is not running any more, terminate it in the Dagster UI, "
+                            "or mark it failed)")
         return (f"waiting {now - min(p.enqueued_timestamp.timestamp() for p in waiting):.0f} s for pool {pool} "
                 f"(limit {info.slot_count}): held by {'; '.join(said) or 'no run (a slot being handed over)'}")
     return None
@@ -173,6 +183,43 @@ class _Heartbeat(threading.Thread):
                     self.next_wait_note = time.monotonic() + 300  # again every 5 min while it waits
             except Exception as exc:  # a busy SQLite must not kill the heartbeat; the next beat retries
                 log.warning("run lease heartbeat failed: %s", exc)
+
+
+def lease_tags(run_id: str, ttl: float) -> dict[str, str]:
+    """The tags that make `run_id` a leased run of this process, its lease stamped now."""
+    return {
+        PID_TAG: str(os.getpid()),
+        HOST_TAG: socket.gethostname(),
+        LEASE_TAG: f"{time.time():.3f}",
+        TTL_TAG: f"{ttl:g}",
+        LEASE_RUN_TAG: run_id,
+    }
+
+
+class _LeasedInProcessExecutor(InProcessExecutor):
+    """Dagster's in-process executor, the run's lease renewed while its steps run (or wait on the pool)."""
+
+    def execute(self, plan_context, execution_plan):
+        instance, run_id, ttl = plan_context.instance, plan_context.run_id, lease_seconds()
+        instance.add_run_tags(run_id, lease_tags(run_id, ttl))
+        heartbeat = _Heartbeat(instance, run_id, ttl)
+        heartbeat.start()
+        try:
+            yield from super().execute(plan_context, execution_plan)
+        finally:
+            heartbeat.stopped.set()
+            heartbeat.join()
+
+
+@dg.executor(name="in_process_with_lease", config_schema=IN_PROC_CONFIG)
+def leased_in_process_executor(init_context: dg.InitExecutorContext) -> InProcessExecutor:
+    """The executor of every run the UI, a schedule or a sensor launches (`execute_in_process`, the
+    command line's way, brings its own and holds the lease in `run_job`)."""
+    config = init_context.executor_config
+    return _LeasedInProcessExecutor(
+        retries=RetryMode.from_config(config["retries"]),
+        step_dependency_config=StepDependencyConfig.from_config(config.get("step_dependency_config")),
+    )
 
 
 def blocked_message(instance: dg.DagsterInstance, run_id: str, job_name: str) -> str:
@@ -217,14 +264,7 @@ def run_job(
     ttl = lease_seconds()
     reap_dead_in_process_runs(instance, ttl)
     run_id = str(uuid.uuid4())
-    all_tags = {
-        **(tags or {}),
-        PID_TAG: str(os.getpid()),
-        HOST_TAG: socket.gethostname(),
-        LEASE_TAG: f"{time.time():.3f}",
-        TTL_TAG: f"{ttl:g}",
-        LEASE_RUN_TAG: run_id,
-    }
+    all_tags = {**(tags or {}), **lease_tags(run_id, ttl)}
     if partition_range:
         all_tags[ASSET_PARTITION_RANGE_START_TAG], all_tags[ASSET_PARTITION_RANGE_END_TAG] = partition_range
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}, **(run_config or {})}

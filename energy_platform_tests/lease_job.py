@@ -3,6 +3,8 @@
 `python -m energy_platform_tests.lease_job <home> <seconds>` runs one in-process run through
 `orchestration.run_job` (lease, heartbeat, reaper) against the home's instance, whose
 `dagster.yaml` is the project's (the pool limit of 1), and prints the run id when done.
+`dagster dev -m energy_platform_tests.lease_job` launches it as the UI does, with the platform's
+executor.
 """
 
 import sys
@@ -10,7 +12,7 @@ import time
 
 import dagster as dg
 
-from energy_platform.orchestration import run_job
+from energy_platform.orchestration import leased_in_process_executor, run_job
 from energy_platform.settings import from_env
 
 JOB = "hold_pool"
@@ -26,7 +28,8 @@ def pool_holder(context: dg.AssetExecutionContext, config: HoldConfig) -> None:
     time.sleep(config.seconds)
 
 
-DEFS = dg.Definitions(assets=[pool_holder], jobs=[dg.define_asset_job(JOB, selection=[pool_holder])])
+DEFS = dg.Definitions(assets=[pool_holder], jobs=[dg.define_asset_job(JOB, selection=[pool_holder])],
+                      executor=leased_in_process_executor)
 
 
 def main(home: str, seconds: str) -> None:

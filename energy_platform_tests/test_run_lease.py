@@ -156,7 +156,7 @@ def test_a_run_waiting_for_the_pool_is_told_who_holds_it(tmp_path):
     assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, mine.run_id, "raw_prices").is_claimed
     said = pool_wait_message(instance, mine.run_id, after=0)
     assert said.startswith("waiting ") and f" s for pool {WAREHOUSE_POOL} (limit 1): held by run {daemons.run_id}" in said, said
-    assert "launched by the UI or the daemon" in said and "terminate it in the Dagster UI" in said
+    assert "holds no lease" in said and "terminate it in the Dagster UI" in said
     assert pool_wait_message(instance, mine.run_id, after=60) is None  # said only after a while
     assert pool_wait_message(instance, daemons.run_id, after=0) is None  # the holder is not waiting
 
@@ -192,3 +192,67 @@ def test_a_ui_re_execution_of_a_command_line_run_is_not_reaped_by_its_copied_lea
                                         root_run_id=parent.run_id)
     assert reap_dead_in_process_runs(instance, ttl=TTL) == [parent.run_id]
     assert instance.get_run_by_id(child.run_id).status == dg.DagsterRunStatus.NOT_STARTED
+
+
+def test_the_platform_s_launched_runs_hold_a_lease(tmp_path):
+    """Every job the UI, a schedule or a sensor launches runs with the leased executor."""
+    from energy_platform.orchestration import leased_in_process_executor
+    from energy_platform_tests.platform_env import make_env
+
+    jobs = make_env(tmp_path).defs.get_repository_def().get_all_jobs()
+    assert len(jobs) > 3
+    for job in jobs:
+        assert job.executor_def is leased_in_process_executor, job.name
+
+
+def test_a_ui_launched_run_whose_worker_died_in_a_restart_gives_its_slot_back(tmp_path):
+    """Such a run stayed STARTED with its pool slot for ever: Dagster's run monitoring cannot check
+    the default launcher's workers, and the reaper knew only command-line runs' leases. A real
+    `dagster dev` launches the run, its whole session is killed (a container restart), and a rerun
+    under another host name gets the pool once the lease expires."""
+    from energy_platform_tests.platform_env import free_port, graphql, launch_run, wait_for_http
+
+    instance = _home(tmp_path)
+    port = free_port()
+    cmd = [os.path.join(os.path.dirname(sys.executable), "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port),
+           "-m", "energy_platform_tests.lease_job"]
+    if os.geteuid() == 0 and shutil.which("unshare"):
+        cmd = ["unshare", "-u", "sh", "-c", 'hostname ui-before-restart && exec "$@"', "sh", *cmd]
+    log = tmp_path / "dagster_dev.log"
+    with open(log, "w") as out:
+        ui = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={
+            **os.environ, "ENERGY_PLATFORM_HOME": str(tmp_path), "DAGSTER_HOME": str(instance.root_directory),
+            LEASE_ENV: str(TTL), "PYTHONPATH": str(ROOT),
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")})
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", ui, log, 180)
+        location = graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+        run_id = launch_run(port, {
+            "selector": {"repositoryLocationName": location["workspaceOrError"]["locationEntries"][0]["name"],
+                         "repositoryName": "__repository__", "pipelineName": lease_job.JOB},
+            "runConfigData": {"ops": {"pool_holder": {"config": {"seconds": 600}}}}})
+        deadline = time.monotonic() + 120
+        while [slot.run_id for slot in _claimed(instance)] != [run_id]:
+            assert time.monotonic() < deadline and ui.poll() is None, log.read_text()
+            time.sleep(0.2)
+        time.sleep(2 * TTL)  # the run worker renews the lease
+        held = instance.get_run_by_id(run_id)
+        assert held.status == dg.DagsterRunStatus.STARTED and time.time() - float(held.tags[LEASE_TAG]) < TTL
+        if os.geteuid() == 0:
+            assert held.tags[HOST_TAG] == "ui-before-restart"
+    finally:
+        subprocess.run(["pkill", "-KILL", "-s", str(ui.pid)], check=False)  # the UI, its daemon, code server, run worker
+        ui.wait()
+    killed_at = time.monotonic()
+    time.sleep(1)
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED and _claimed(instance)  # left as it was
+
+    rerun = _start(tmp_path, "after-restart", 0)
+    out, err = rerun.communicate(timeout=TTL + 60)
+    assert rerun.returncode == 0, err
+    print(f"rerun after the UI's session was killed completed in {time.monotonic() - killed_at:.1f} s (lease TTL {TTL} s)")
+    assert instance.get_run_by_id(out.strip()).status == dg.DagsterRunStatus.SUCCESS
+    dead = instance.get_run_by_id(run_id)
+    assert dead.status == dg.DagsterRunStatus.FAILURE and not _claimed(instance)
+    message = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records[-1].event_log_entry
+    assert "run lease expired" in message.dagster_event.message

@@ -38,6 +38,7 @@ from energy_platform.defs.partitions import (
 from energy_platform.defs.resources import RegistryResource, SourceResource, WarehouseResource
 from energy_platform.defs.schedules import build_daily_ingest_schedule, build_weekly_retraining_schedule
 from energy_platform.defs.sensors import build_failure_sensor, build_lease_reaper_sensor, build_retrain_sensor
+from energy_platform.orchestration import leased_in_process_executor
 from energy_platform.settings import Settings
 
 INGEST_JOB = "ingest_prices"
@@ -97,8 +98,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions(
         # Runs launched by the UI, schedules and sensors execute their steps in the run's own process:
         # a step subprocess re-imports torch, MLflow and Evidently (~25 s each here), while the steps
-        # are serialised by the warehouse pool anyway (README "Speed": UI vs CLI figures).
-        executor=dg.in_process_executor,
+        # are serialised by the warehouse pool anyway (README "Speed": UI vs CLI figures). The run
+        # holds a lease, so a run whose worker was killed (a container restart) gives its pool slot back.
+        executor=leased_in_process_executor,
         loggers={"console": console},
         assets=with_catalog([raw_prices, features, forecaster_model, champion_model, predictions, forecast_accuracy,
                              analytics_snapshot, *operating]),

@@ -1,5 +1,5 @@
 """Sensors that close the loop: retrain on an ERROR check, record every failed run, and free what
-a killed command-line run holds.
+a killed run holds.
 
 They reach the warehouse only through `WarehouseResource` (its location comes from the resource's
 configuration, checked at set-up like a run's), the registry through `RegistryResource`, and
@@ -101,11 +101,12 @@ def build_failure_sensor(live: bool) -> dg.SensorDefinition:
 def build_lease_reaper_sensor() -> dg.SensorDefinition:
     @dg.sensor(
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,  # every mode: a killed CLI run blocks the daemon's runs too
-        description="Fails the command-line runs (demo, replay, energy-platform ...) whose lease expired and frees "
-                    "their warehouse pool slot: otherwise only the next command-line run did, and the runs the "
-                    "daemon or the UI launch waited behind a killed one for ever (Dagster's run monitoring only "
-                    "frees the slots of runs that have ended). Runs without a lease are left to run monitoring.",
+        default_status=dg.DefaultSensorStatus.RUNNING,  # every mode: a killed run blocks every later run
+        description="Fails the runs whose lease expired (their process was killed: a command-line run, or a run "
+                    "the UI, a schedule or a sensor launched whose worker died in a restart) and frees their "
+                    "warehouse pool slot: otherwise the later runs waited behind it for ever (Dagster's run "
+                    "monitoring only frees the slots of runs that have ended, and cannot check the default "
+                    "launcher's workers). Runs not yet executing are left to run monitoring's start timeout.",
     )
     def reap_expired_run_leases(context: dg.SensorEvaluationContext):
         from energy_platform.orchestration import reap_dead_in_process_runs
