@@ -216,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         if _interrupted(exc):
             # Ctrl-C or SIGTERM: every write is one transaction, so nothing is half-written (helper L:
             # a 30-line traceback said otherwise); the run is marked failed, the next command reaps it
-            if args.command == "rollback":  # several writes (aliases, tag, record): the rerun would undo it
-                print("energy-platform rollback: interrupted; it may have moved the aliases already: check which "
-                      "version is 'champion' in the MLflow UI before running it again", file=sys.stderr)
+            if args.command == "rollback":  # several writes (aliases, tag, record): the rerun completes them
+                print("energy-platform rollback: interrupted; run it again: it completes this rollback (it does "
+                      "not roll back a second time)", file=sys.stderr)
             else:
                 print(f"energy-platform {args.command}: interrupted; nothing is half-written: run the command again",
                       file=sys.stderr)

@@ -23,9 +23,11 @@ def rollback(registry: ModelRegistry, warehouse_path: str | Path, horizon_days: 
     operator's retry rolled back again, undoing the first. Now a busy warehouse refuses it whole."""
     try:
         with connect(warehouse_path, wait_seconds=wait_seconds):  # held until the record and the mirror are written
-            new, old = registry.rollback(horizon_days)
-            record_champion_change(warehouse_path, new, old, f"rollback from v{old}")
-            registry.mirror(warehouse_path)  # released before it, a waiting run took the file and the mirror failed (helper I)
+            def record(new: str, old: str) -> None:
+                record_champion_change(warehouse_path, new, old, f"rollback from v{old}")
+                registry.mirror(warehouse_path)  # released before it, a waiting run took the file and the mirror failed (helper I)
+
+            new, old = registry.rollback(horizon_days, record)
     except WarehouseLockedError as exc:
         raise WarehouseLockedError(f"nothing was rolled back: {exc} Rerun when that run has ended.") from exc
     return new, old

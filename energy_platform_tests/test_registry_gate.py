@@ -398,6 +398,85 @@ def test_a_rollback_while_a_run_writes_the_warehouse_changes_nothing(reg, prices
             (baseline.version, version, f"rollback from v{version}")]
 
 
+ROLLBACK_VICTIM = """
+import os, signal, sys
+from energy_platform import lifecycle_commands
+from energy_platform.tracking.registry import ModelRegistry
+
+point, uri, warehouse = sys.argv[1:]
+die = lambda: os.kill(os.getpid(), signal.SIGKILL)
+set_alias, record, forget = ModelRegistry.set_alias, lifecycle_commands.record_champion_change, ModelRegistry._forget_pending
+
+def set_alias_then(self, alias, version):
+    if point == "before the aliases":
+        die()
+    set_alias(self, alias, version)
+    if point == "between the aliases":
+        die()
+
+def record_then(*args):
+    if point == "before the record":
+        die()
+    record(*args)
+
+def forget_then(self, version):
+    if point == "before the untag":
+        die()
+    forget(self, version)
+
+ModelRegistry.set_alias, ModelRegistry._forget_pending = set_alias_then, forget_then
+lifecycle_commands.record_champion_change = record_then
+lifecycle_commands.rollback(ModelRegistry(uri), warehouse)
+"""
+
+
+@pytest.mark.parametrize("point", ["before the aliases", "between the aliases", "before the record", "before the untag"])
+def test_a_rollback_killed_between_its_writes_is_completed_by_the_rerun(reg, prices, tmp_path, point):
+    """Killed between its two alias moves, a rollback left champion = previous, and the rerun
+    refused ("nothing to roll back to") with no record of it; killed after the moves and before
+    the record, the rerun rolled back again, undoing it. The rerun now completes it, recorded once."""
+    from energy_platform.lifecycle_commands import rollback
+    from energy_platform.tracking.registry import ROLLBACK_PENDING
+    from energy_platform.warehouse.db import connect
+
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    version = register(reg, prices, ChosenModel())
+    assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted
+    warehouse = tmp_path / "warehouse.duckdb"
+    with connect(warehouse):
+        pass
+    script = tmp_path / "victim.py"
+    script.write_text(ROLLBACK_VICTIM)
+    done = subprocess.run([sys.executable, str(script), point, reg.tracking_uri, str(warehouse)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    assert reg.card(version).tags[ROLLBACK_PENDING] == baseline.version
+
+    assert rollback(reg, warehouse) == (baseline.version, version)
+    assert (reg.champion().version, reg.alias(PREVIOUS).version) == (baseline.version, version)
+    assert not any(c.tags.get(ROLLBACK_PENDING) for c in reg.cards())
+    history = "SELECT version, previous_version, reason FROM ml.champion_history WHERE reason LIKE 'rollback%' ORDER BY changed_at"
+    with connect(warehouse, read_only=True) as conn:
+        assert conn.execute(history).fetchall() == [(baseline.version, version, f"rollback from v{version}")]
+    assert rollback(reg, warehouse) == (version, baseline.version)  # and the next one is a rollback again
+    with connect(warehouse, read_only=True) as conn:
+        assert conn.execute(history).fetchall()[-1] == (version, baseline.version, f"rollback from v{baseline.version}")
+
+
+def test_a_rollback_interrupted_before_a_later_promotion_is_not_completed(reg, prices):
+    """A promotion after the interrupted rollback supersedes it: the next rollback is a new one."""
+    from energy_platform.tracking.registry import ROLLBACK_PENDING
+
+    baseline, _ = reg.ensure_champion(prices, H, 0.0)
+    first = register(reg, prices, ChosenModel())
+    assert run_gate(reg, prices, H, 0.01)[0].challenger_promoted
+    reg.client.set_model_version_tag(reg.name, first, ROLLBACK_PENDING, baseline.version)  # killed before its aliases
+    second = register(reg, prices, ChosenModel())
+    reg.promote(second)
+    assert reg.rollback() == (first, second)
+    assert not any(c.tags.get(ROLLBACK_PENDING) for c in reg.cards())
+
+
 def test_a_rollback_from_the_gate_s_fallback_baseline_stands_until_a_new_training(reg, prices):
     """Helper F (session 19): the gate fell back to the baseline over a champion worse than
     persistence; the operator rolled back to that champion, and the next gate run (eager, after

@@ -15,6 +15,7 @@ The warehouse mirror is a full replace from the registry, re-run at every gate a
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -40,9 +41,12 @@ MIN_FRESH_DAYS = 7  # days after the champion's training data the gate needs to 
 BACKTEST_ARTIFACT = "backtest_forecasts.parquet"
 
 
+log = logging.getLogger(__name__)
+
 ROLLED_BACK_AT = "rolled_back_at_ms"  # when: a baseline rolled back from is not the gate's fallback for older challengers
 PROMOTED = "promoted_by_platform"  # a version the gate (or its baseline fallback) ever made champion
 ROLLED_BACK = "rolled_back"  # a version's tag once `energy-platform rollback` demoted it: the gate never re-promotes it
+ROLLBACK_PENDING = "rollback_pending_to"  # on the version a rollback demotes, until it is recorded: a rerun completes it
 
 
 class RegistryError(RuntimeError):
@@ -174,11 +178,25 @@ class ModelRegistry:
         self.set_alias(CHAMPION, version)
         return before.version if before else None
 
-    def rollback(self, horizon_days: int | None = None) -> tuple[str, str]:
+    def rollback(self, horizon_days: int | None = None,
+                 record: Callable[[str, str], None] | None = None) -> tuple[str, str]:
         """Champion goes back to `previous`; the demoted version becomes `previous`. Returns (new, old).
         A `previous` of another horizon than the platform's is refused: the next predictions run
-        replaced it by the baseline, undoing a rollback that had said it succeeded."""
-        champion, previous = self.champion(), self.alias(PREVIOUS)
+        replaced it by the baseline, undoing a rollback that had said it succeeded.
+
+        The demoted version is tagged first with where the champion goes, and untagged only after
+        `record(new, old)`: a rollback killed between its writes (two aliases, the warehouse's record)
+        is completed by the next one instead of being undone by it, or refused as "nothing to roll
+        back to" with the champion and `previous` on one version."""
+        pending = next((c for c in self.cards() if c.tags.get(ROLLBACK_PENDING)), None)
+        champion = self.champion()
+        if pending is not None:
+            demoted, target = pending.version, pending.tags[ROLLBACK_PENDING]
+            if champion is not None and champion.version in (demoted, target):
+                log.warning("completing the rollback from v%s to v%s that was interrupted", demoted, target)
+                return self._move_back(target, demoted, record)
+            self._forget_pending(demoted)  # a promotion came after it: that rollback is history
+        previous = self.alias(PREVIOUS)
         if champion is None:
             raise RegistryError(f"nothing to roll back: {self.name} has no champion yet")
         if previous is None or previous.version == champion.version:
@@ -186,10 +204,22 @@ class ModelRegistry:
         if horizon_days is not None and previous.horizon_days not in (None, horizon_days):
             raise RegistryError(f"'{PREVIOUS}' v{previous.version} forecasts {previous.horizon_days} day(s) ahead, the platform "
                                 f"{horizon_days} (ENERGY_PLATFORM_HORIZON_DAYS): it cannot serve; nothing was rolled back")
-        self.set_alias(CHAMPION, previous.version)
-        self.set_alias(PREVIOUS, champion.version)
         self.tag_version(champion.version, {ROLLED_BACK: "true", ROLLED_BACK_AT: str(int(time.time() * 1000))})
-        return previous.version, champion.version
+        with self._backend(f"marking the rollback from version {champion.version}") as client:
+            client.set_model_version_tag(self.name, champion.version, ROLLBACK_PENDING, previous.version)
+        return self._move_back(previous.version, champion.version, record)
+
+    def _move_back(self, new: str, old: str, record: Callable[[str, str], None] | None) -> tuple[str, str]:
+        self.set_alias(CHAMPION, new)
+        self.set_alias(PREVIOUS, old)
+        if record is not None:
+            record(new, old)
+        self._forget_pending(old)
+        return new, old
+
+    def _forget_pending(self, version: str) -> None:
+        with self._backend(f"unmarking the rollback from version {version}") as client:
+            client.delete_model_version_tag(self.name, version, ROLLBACK_PENDING)
 
     # -- the persistence baseline -------------------------------------------------------------
     def baseline(self, horizon_days: int, floor: float | None = 0.0) -> VersionCard | None:

@@ -57,6 +57,11 @@ _AFTER_THE_NEWEST = ("SELECT greatest(?::TIMESTAMP, coalesce(max(changed_at) + I
 
 
 def record_champion_change(path: str | Path, version: str, previous: str | None, reason: str) -> None:
+    """Appends the change unless it is the newest record already: a command rerun after a kill
+    between its record and its last registry write records it once."""
     now = datetime.now().replace(microsecond=0)
     with connect(path) as conn:
-        conn.execute(f"INSERT INTO ml.champion_history {_AFTER_THE_NEWEST}", [now, now, version, previous, reason])
+        newest = conn.execute("SELECT version, previous_version, reason FROM ml.champion_history "
+                              "ORDER BY changed_at DESC LIMIT 1").fetchone()
+        if newest != (version, previous, reason):
+            conn.execute(f"INSERT INTO ml.champion_history {_AFTER_THE_NEWEST}", [now, now, version, previous, reason])
