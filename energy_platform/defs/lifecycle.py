@@ -14,24 +14,21 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from energy_platform.daily_forecast import CannotServeError, forecast_or_fall_back
 from energy_platform.defs.automation import features_condition
 from energy_platform.defs.metadata import markdown_preview
 from energy_platform.defs.resources import WAREHOUSE_POOL, RegistryResource, WarehouseResource
-from energy_platform.errors import one_line
 from energy_platform.forecasting.errors import ForecastInputError
 from energy_platform.forecasting.features import check_calendar
 from energy_platform.forecasting.operating_features import format_groups
-from energy_platform.serving import cannot_serve_message, serve_days
-from energy_platform.tracking.artifact_check import validate
 from energy_platform.tracking.gate import GateInputError, run_gate
-from energy_platform.tracking.registry import MIN_FRESH_DAYS, connection_trouble
+from energy_platform.tracking.registry import MIN_FRESH_DAYS
 from energy_platform.tracking.training import TrainingParams, left_out_text, log_and_register, train_candidate
 from energy_platform.warehouse.features import (
     FeatureStoreError,
     read_features,
     read_operating_data,
     refresh_features,
-    stored_features,
 )
 from energy_platform.warehouse.model_versions import record_champion_change
 from energy_platform.warehouse.predictions import write_predictions
@@ -302,35 +299,14 @@ def build_predictions_asset(
         if promoted_because:
             context.log.warning(f"{champion.describe()} promoted: {promoted_because}")
             record_champion_change(warehouse.path, champion.version, None, promoted_because)
-
-        def serve(champion):
-            """(served, frame, nonsense): a champion's forecasts and what is wrong with them, if anything."""
-            try:
-                served = serve_days(warehouse.path, reg, champion, first, last, horizon_days, registry.price_floor,
-                                    dagster_tags=registry.dagster_run_tags(context.run_id))
-            except ForecastInputError as exc:  # the data's fault (a store behind, a gap): no other model would do
-                raise dg.Failure(cannot_serve_message(exc, first, last, stored, stored_features(warehouse.path).latest)) from exc
-            except Exception as exc:
-                if champion.is_baseline or connection_trouble(exc):
-                    raise
-                return None, None, f"it cannot forecast ({type(exc).__name__}: {one_line(exc)})"
-            frame = served.frame.with_columns(pl.lit(context.run_id).alias("dagster_run_id"))
-            problem = validate(frame, registry.price_floor)
-            return served, frame, problem and f"it forecast nonsense ({problem})"
-
-        served, frame, problem = serve(champion)
-        if problem and not champion.is_baseline:
-            # a champion that loads but cannot serve stopped every morning's forecast until a new
-            # challenger replaced it (helper O, session 20): persistence serves, as for one that does not load
-            bad = champion
-            champion, because = reg.fall_back_to_baseline(read_prices(warehouse.path), horizon_days, registry.price_floor,
-                                                          f"champion v{bad.version}: {problem}",
-                                                          dagster_tags=registry.dagster_run_tags(context.run_id))
-            context.log.warning(f"{champion.describe()} promoted: {because}")
-            record_champion_change(warehouse.path, champion.version, bad.version, because)
-            served, frame, problem = serve(champion)
-        if problem:
-            raise dg.Failure(f"champion {champion.describe()} forecast nonsense, nothing written: {problem}")
+        try:
+            daily = forecast_or_fall_back(warehouse.path, reg, champion, first, last, horizon_days, registry.price_floor,
+                                          context.run_id, stored, registry.dagster_run_tags(context.run_id))
+        except CannotServeError as exc:
+            raise dg.Failure(str(exc)) from exc
+        served, frame, champion = daily.served, daily.served.frame, daily.champion
+        if daily.fell_back:
+            context.log.warning(f"{champion.describe()} promoted: {daily.fell_back}")
         for warning in served.warnings:
             context.log.warning(warning)
         if served.unknown:
